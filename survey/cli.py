@@ -1,0 +1,60 @@
+"""The ``survey`` command line: one entry point, one sub-command per task.
+
+Each area of the platform registers its own sub-commands through a small
+``register(subparsers)`` function, so this module only wires them together.
+Errors exit non-zero with one clear line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# Modules that contribute sub-commands; each exposes ``register(subparsers)`` which adds its
+# parsers and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
+_COMMAND_MODULES: tuple[str, ...] = (
+    "survey.commands",
+    "survey.estimation.cli",
+    "questionnaires.cli",
+)
+
+
+class CommandError(Exception):
+    """An expected failure of a command: printed as one line, exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="survey",
+        description="平安测评 — 两率一度 survey platform: design, collect, estimate, rank, report.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # area not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args) or 0)
+    except CommandError as exc:
+        print(f"错误: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
