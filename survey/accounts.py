@@ -1,0 +1,168 @@
+"""User accounts: argon2 password hashes, roles, district limits, login lockout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from survey.db import write_transaction
+from survey.db.tables import ROLES, AppUser, AuditLog, Unit
+
+_HASHER = PasswordHasher()
+# A hash of a random password: verifying against it when the user is unknown keeps the timing equal.
+_DUMMY_HASH = _HASHER.hash("not-a-real-password-pingan")
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+ROLE_NAMES: dict[str, str] = {
+    "admin": "系统管理员",
+    "analyst": "数据分析员",
+    "supervisor": "督导",
+    "pollster": "访问员",
+    "committee": "委员会成员",
+}
+
+
+class AccountError(Exception):
+    """An account could not be created or changed; the message says why (Chinese)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The signed-in user as the web layer sees it."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    district_id: int | None
+    district_name: str | None
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        """True when the user holds at least one of ``roles``."""
+        return not self.roles.isdisjoint(roles)
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def parse_roles(text: str) -> frozenset[str]:
+    """Parse ``"analyst,committee"``; raises ``AccountError`` naming an unknown role."""
+    roles = frozenset(r.strip() for r in text.split(",") if r.strip())
+    unknown = sorted(roles - set(ROLES))
+    if unknown:
+        raise AccountError(f"未知角色 {', '.join(unknown)}（可选: {', '.join(ROLES)}）")
+    if not roles:
+        raise AccountError("至少需要一个角色")
+    return roles
+
+
+async def create_user(
+    username: str,
+    password: str,
+    roles: frozenset[str],
+    display_name: str = "",
+    district_code: str | None = None,
+) -> int:
+    """Create a user; returns its id. Raises ``AccountError`` for a taken name or unknown district."""
+    if not username or len(username) > 60:
+        raise AccountError("用户名须为 1–60 个字符")
+    if len(password) < 8:
+        raise AccountError("密码至少 8 位")
+    async with write_transaction():
+        if await AppUser.exists().where(AppUser.username == username):
+            raise AccountError(f"用户名 {username} 已存在")
+        district_id = None
+        if district_code:
+            unit = await Unit.select(Unit.id, Unit.level).where(Unit.code == district_code).first()
+            if unit is None or unit["level"] != "district":
+                raise AccountError(f"区/县编码 {district_code} 不存在")
+            district_id = unit["id"]
+        result = await AppUser.insert(
+            AppUser(
+                username=username,
+                display_name=display_name or username,
+                password_hash=hash_password(password),
+                roles=",".join(sorted(roles)),
+                district=district_id,
+            )
+        ).returning(AppUser.id)
+    return int(result[0]["id"])
+
+
+async def load_user(user_id: int) -> CurrentUser | None:
+    row = (
+        await AppUser.select(
+            AppUser.id,
+            AppUser.username,
+            AppUser.display_name,
+            AppUser.roles,
+            AppUser.district,
+            AppUser.district.name,
+            AppUser.is_active,
+        )
+        .where(AppUser.id == user_id)
+        .first()
+    )
+    if row is None or not row["is_active"]:
+        return None
+    return CurrentUser(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        roles=frozenset(r for r in row["roles"].split(",") if r),
+        district_id=row["district"],
+        district_name=row["district.name"],
+    )
+
+
+async def authenticate(username: str, password: str, now: dt.datetime | None = None) -> CurrentUser | None:
+    """Check a password; counts failures and locks the account after ``MAX_FAILED_LOGINS``.
+
+    Returns None for a wrong password, an unknown user or a locked account (same answer
+    for all three, so the login page tells an attacker nothing).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    row = (
+        await AppUser.select(
+            AppUser.id, AppUser.password_hash, AppUser.failed_logins, AppUser.locked_until, AppUser.is_active
+        )
+        .where(AppUser.username == username)
+        .first()
+    )
+    if row is None:
+        _verify(_DUMMY_HASH, password)
+        return None
+    locked_until = row["locked_until"]
+    if locked_until is not None and locked_until.tzinfo is None:
+        locked_until = locked_until.replace(tzinfo=dt.timezone.utc)
+    if locked_until is not None and locked_until > now:
+        _verify(_DUMMY_HASH, password)
+        await _audit(username, "login-locked")
+        return None
+    if not row["is_active"] or not _verify(row["password_hash"], password):
+        failures = row["failed_logins"] + 1
+        values: dict = {AppUser.failed_logins: failures}
+        if failures >= MAX_FAILED_LOGINS:
+            values = {AppUser.failed_logins: 0, AppUser.locked_until: now + LOCKOUT}
+        await AppUser.update(values).where(AppUser.id == row["id"])
+        await _audit(username, "login-failed")
+        return None
+    await AppUser.update({AppUser.failed_logins: 0, AppUser.locked_until: None}).where(AppUser.id == row["id"])
+    await _audit(username, "login")
+    return await load_user(row["id"])
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _audit(username: str, action: str, detail: str = "") -> None:
+    await AuditLog.insert(AuditLog(username=username, action=action, detail=detail))

@@ -1,0 +1,135 @@
+"""Platform sub-commands: migrate, import-units, create-user, demo, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from survey.db.migrate import MigrationFailed, migrate_backwards, migrate_forwards
+
+    try:
+        if args.backwards:
+            _run(lambda: migrate_backwards(args.backwards, quiet=False))
+        else:
+            _run(lambda: migrate_forwards(quiet=not args.verbose))
+    except MigrationFailed as exc:
+        from survey.cli import CommandError
+
+        raise CommandError(f"迁移失败: {exc}") from exc
+    print("数据库迁移完成。")
+    return 0
+
+
+def cmd_import_units(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.registry.service import import_registry_file
+    from survey.tabular import ImportRejected
+
+    async def go() -> str:
+        await migrate_forwards()
+        summary = await import_registry_file(args.file, username=os.environ.get("USER", "cli"))
+        return summary.describe()
+
+    try:
+        print(f"导入完成。{_run(go)}")
+    except ImportRejected as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from survey.accounts import AccountError, create_user, parse_roles
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+
+    password = args.password or os.environ.get("PINGAN_NEW_PASSWORD") or ""
+    if not password:
+        password = getpass.getpass("密码: ")
+
+    async def go() -> None:
+        await migrate_forwards()
+        await create_user(args.username, password, parse_roles(args.roles), args.name or "", args.district)
+
+    try:
+        _run(go)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"已创建用户 {args.username}。")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from survey.db.migrate import migrate_forwards
+    from survey.demo import DEMO_PASSWORD, DEMO_USERS, build_demo
+
+    async def go() -> Any:
+        await migrate_forwards()
+        return await build_demo(seed=args.seed)
+
+    report = _run(go)
+    print(f"示范城市已就绪（{report.registry.describe()}）。")
+    print("演示账号（密码均为 " + DEMO_PASSWORD + "）:")
+    for user in DEMO_USERS:
+        print(f"  {user.username:<11} {'、'.join(sorted(user.roles))}  {user.display_name}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from survey.settings import get_settings
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"平安测评已启动: http://{host}:{port}/  （数据库: {settings.database_url}）", flush=True)
+    uvicorn.run(
+        "survey.web.asgi:app",
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("migrate", help="运行数据库迁移 (apply database migrations)")
+    p.add_argument("--backwards", metavar="MIGRATION_ID", help='撤销迁移直到该 ID（"all" 撤销全部）')
+    p.add_argument("--verbose", action="store_true", help="显示每个迁移")
+    p.set_defaults(func=cmd_migrate)
+
+    p = subparsers.add_parser("import-units", help="导入区划/派出所/政法部门/人口 (CSV 或 XLSX)")
+    p.add_argument("file", help="区划文件路径（.csv 或 .xlsx）")
+    p.set_defaults(func=cmd_import_units)
+
+    p = subparsers.add_parser("create-user", help="创建用户")
+    p.add_argument("username")
+    p.add_argument("--roles", required=True, help="逗号分隔: admin,analyst,supervisor,pollster,committee")
+    p.add_argument("--name", help="显示姓名")
+    p.add_argument("--district", help="限定的区/县编码")
+    p.add_argument("--password", help="密码（省略时从 PINGAN_NEW_PASSWORD 或终端读取）")
+    p.set_defaults(func=cmd_create_user)
+
+    p = subparsers.add_parser("demo", help="生成示范城市（南城区）与演示账号")
+    p.add_argument("--seed", type=int, default=20261124, help="随机种子")
+    p.set_defaults(func=cmd_demo)
+
+    p = subparsers.add_parser("serve", help="启动网页服务")
+    p.add_argument("--host", help="监听地址（默认 PINGAN_HOST 或 127.0.0.1）")
+    p.add_argument("--port", type=int, help="端口（默认 PINGAN_PORT 或 8000）")
+    p.add_argument("--workers", type=int, default=1, help="工作进程数")
+    p.set_defaults(func=cmd_serve)

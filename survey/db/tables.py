@@ -1,0 +1,121 @@
+"""Piccolo tables of the platform. Only ``survey.db`` and the services run queries on them.
+
+Composite unique constraints that Piccolo cannot declare on a column are created by a
+hand-written migration (raw ``CREATE UNIQUE INDEX``, valid on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+# Unit levels of the region hierarchy 市 → 区/县 → 街道/乡镇 → 社区/村.
+UNIT_LEVELS: tuple[str, ...] = ("city", "district", "street", "community")
+SEXES: tuple[str, ...] = ("M", "F")
+AGE_GROUPS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
+ROLES: tuple[str, ...] = ("admin", "analyst", "supervisor", "pollster", "committee")
+WAVE_STATUSES: tuple[str, ...] = ("design", "collecting", "closed", "published")
+
+
+class Unit(Table, tablename="region_unit"):
+    """An administrative unit: 市, 区/县, 街道/乡镇 or 社区/村."""
+
+    code = Varchar(length=20, unique=True, index=True)
+    name = Varchar(length=100)
+    level = Varchar(length=12)
+    parent = ForeignKey("self", null=True, on_delete=OnDelete.restrict)
+
+
+class PopulationCount(Table, tablename="population_count"):
+    """Resident population aged 18+ of a unit by sex × age group (weighting margins)."""
+
+    unit = ForeignKey(Unit, null=False, on_delete=OnDelete.cascade)
+    sex = Varchar(length=1)
+    age_group = Varchar(length=8)
+    count = Integer()
+
+
+class Station(Table, tablename="police_station"):
+    """A 派出所; its area is the set of communities mapped to it."""
+
+    code = Varchar(length=20, unique=True, index=True)
+    name = Varchar(length=100)
+    district = ForeignKey(Unit, null=False, on_delete=OnDelete.restrict)
+
+
+class StationCommunity(Table, tablename="station_community"):
+    """Maps each community to exactly one station (unique community)."""
+
+    station = ForeignKey(Station, null=False, on_delete=OnDelete.cascade)
+    community = ForeignKey(Unit, null=False, unique=True, on_delete=OnDelete.cascade)
+
+
+class Department(Table, tablename="legal_department"):
+    """A 政法部门 of a district (公安分局, 检察院, 法院, 司法局, …)."""
+
+    district = ForeignKey(Unit, null=False, on_delete=OnDelete.restrict)
+    code = Varchar(length=20)
+    name = Varchar(length=100)
+    sort_order = Integer(default=0)
+
+
+class Programme(Table, tablename="programme"):
+    """A 测评方案: which region, which instruments, which policy."""
+
+    code = Varchar(length=40, unique=True)
+    name = Varchar(length=200)
+    region = ForeignKey(Unit, null=False, on_delete=OnDelete.restrict)
+    instruments = Text(default="[]")  # JSON list of instrument ids
+    policy = Varchar(length=100, default="default")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Wave(Table, tablename="wave"):
+    """A 测评期 (normally one calendar month) of a programme."""
+
+    programme = ForeignKey(Programme, null=False, on_delete=OnDelete.restrict)
+    month = Varchar(length=7)  # YYYY-MM
+    status = Varchar(length=12, default="design")
+    opens_on = Date(null=True, default=None)
+    closes_on = Date(null=True, default=None)
+
+
+class AppUser(Table, tablename="app_user"):
+    """A platform user; ``roles`` is a comma-separated subset of ROLES."""
+
+    username = Varchar(length=60, unique=True, index=True)
+    display_name = Varchar(length=100)
+    password_hash = Varchar(length=200)
+    roles = Varchar(length=100)
+    district = ForeignKey(Unit, null=True, on_delete=OnDelete.restrict)
+    is_active = Boolean(default=True)
+    failed_logins = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class WebSession(Table, tablename="web_session"):
+    """Server-side session data, keyed by the random id in the session cookie."""
+
+    key = Varchar(length=100, unique=True, index=True)
+    data = Text()
+    expires_at = Timestamptz(index=True)
+
+
+class AuditLog(Table, tablename="audit_log"):
+    """Who did what and when: logins, imports, draws, computations, publications, exports."""
+
+    at = Timestamptz(default=TimestamptzNow(), index=True)
+    username = Varchar(length=60)
+    action = Varchar(length=40)
+    detail = Text(default="")

@@ -1,0 +1,47 @@
+"""Database helpers for the test-suite and the demo: reset the schema, empty every table."""
+
+from __future__ import annotations
+
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+
+from survey.db.migrate import migrate_backwards, migrate_forwards
+
+
+def all_tables() -> list[type[Table]]:
+    """Every table of the platform, parents before children."""
+    from survey.piccolo_app import APP_CONFIG
+
+    from piccolo.table import sort_table_classes
+
+    return sort_table_classes(list(APP_CONFIG.table_classes))
+
+
+async def reset_schema() -> None:
+    """Drop everything and migrate forwards from scratch."""
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine):
+        await engine.run_ddl("DROP SCHEMA public CASCADE")
+        await engine.run_ddl("CREATE SCHEMA public")
+    else:
+        try:
+            await migrate_backwards("all")
+        except Exception:  # noqa: BLE001 - a fresh file has no migration table yet
+            pass
+    await migrate_forwards()
+
+
+async def empty_all_tables() -> None:
+    """Delete every row of every platform table (children first)."""
+    engine = engine_finder()
+    tables = all_tables()
+    if isinstance(engine, PostgresEngine):
+        names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
+        await engine.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        return
+    for table in reversed(tables):
+        if table._meta.tablename == "region_unit":
+            # Self-referencing RESTRICT: detach children before deleting.
+            await table.raw('UPDATE "region_unit" SET "parent" = NULL')
+        await table.raw(f'DELETE FROM "{table._meta.tablename}"')

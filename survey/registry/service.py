@@ -1,0 +1,171 @@
+"""Registry import into the database: validate the whole file, then apply it in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from survey.db import write_transaction
+from survey.db.tables import (
+    AuditLog,
+    Department,
+    PopulationCount,
+    Station,
+    StationCommunity,
+    Unit,
+)
+from survey.registry.model import ExistingRegistry, RegistryPlan, validate_registry
+from survey.tabular import ImportRejected, Table, read_table
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """How many records a registry import created, updated and left unchanged."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: int = 0
+
+    def count(self, kind: str, created: bool) -> None:
+        target = self.created if created else self.updated
+        target[kind] = target.get(kind, 0) + 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def describe(self) -> str:
+        def fmt(d: dict[str, int]) -> str:
+            return "，".join(f"{k} {v}" for k, v in sorted(d.items())) or "无"
+
+        return f"新建: {fmt(self.created)}；更新: {fmt(self.updated)}；未变: {self.unchanged}"
+
+
+async def load_existing() -> ExistingRegistry:
+    units = await Unit.select(Unit.code, Unit.level)
+    stations = await Station.select(Station.code)
+    links = await StationCommunity.select(StationCommunity.community.code, StationCommunity.station.code)
+    return ExistingRegistry(
+        unit_levels={u["code"]: u["level"] for u in units},
+        stations=frozenset(s["code"] for s in stations),
+        community_station={r["community.code"]: r["station.code"] for r in links},
+    )
+
+
+async def import_registry_file(path: str | Path, data: bytes | None = None, username: str = "") -> ImportSummary:
+    """Import a registry CSV/XLSX. Raises ``ImportRejected`` (nothing written) on any problem."""
+    table = read_table(path, data)
+    return await import_registry_table(table, username=username)
+
+
+async def import_registry_table(table: Table, username: str = "") -> ImportSummary:
+    async with write_transaction():
+        existing = await load_existing()
+        plan, problems = validate_registry(table, existing)
+        if problems:
+            raise ImportRejected(table.source, problems)
+        summary = await _apply(plan)
+        if summary.changed:
+            await AuditLog.insert(
+                AuditLog(username=username, action="import-units", detail=f"{table.source}: {summary.describe()}")
+            )
+    return summary
+
+
+async def _insert_id(row: Unit | Station | Department | StationCommunity | PopulationCount) -> int:
+    result = await type(row).insert(row).returning(type(row).id)
+    return int(result[0]["id"])
+
+
+async def _apply(plan: RegistryPlan) -> ImportSummary:
+    summary = ImportSummary()
+    units = {r["code"]: r for r in await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)}
+    unit_ids = {code: int(r["id"]) for code, r in units.items()}
+    for unit in plan.units:
+        parent_id = unit_ids[unit.parent_code] if unit.parent_code else None
+        current = units.get(unit.code)
+        if current is None:
+            unit_ids[unit.code] = await _insert_id(
+                Unit(code=unit.code, name=unit.name, level=unit.level, parent=parent_id)
+            )
+            summary.count("unit", True)
+        elif current["name"] != unit.name or current["parent"] != parent_id:
+            await Unit.update({Unit.name: unit.name, Unit.parent: parent_id}).where(Unit.id == current["id"])
+            summary.count("unit", False)
+        else:
+            summary.unchanged += 1
+
+    stations = {r["code"]: r for r in await Station.select(Station.id, Station.code, Station.name, Station.district)}
+    station_ids = {code: int(r["id"]) for code, r in stations.items()}
+    for st in plan.stations:
+        district_id = unit_ids[st.district_code]
+        current = stations.get(st.code)
+        if current is None:
+            station_ids[st.code] = await _insert_id(Station(code=st.code, name=st.name, district=district_id))
+            summary.count("station", True)
+        elif current["name"] != st.name or current["district"] != district_id:
+            await Station.update({Station.name: st.name, Station.district: district_id}).where(
+                Station.id == current["id"]
+            )
+            summary.count("station", False)
+        else:
+            summary.unchanged += 1
+
+    departments = {
+        (r["district"], r["code"]): r
+        for r in await Department.select(
+            Department.id, Department.district, Department.code, Department.name, Department.sort_order
+        )
+    }
+    for dept in plan.departments:
+        district_id = unit_ids[dept.district_code]
+        current = departments.get((district_id, dept.code))
+        if current is None:
+            await _insert_id(
+                Department(district=district_id, code=dept.code, name=dept.name, sort_order=dept.sort_order)
+            )
+            summary.count("department", True)
+        elif current["name"] != dept.name or current["sort_order"] != dept.sort_order:
+            await Department.update({Department.name: dept.name, Department.sort_order: dept.sort_order}).where(
+                Department.id == current["id"]
+            )
+            summary.count("department", False)
+        else:
+            summary.unchanged += 1
+
+    links = {
+        r["community"]: r
+        for r in await StationCommunity.select(StationCommunity.id, StationCommunity.community, StationCommunity.station)
+    }
+    for community_code, station_code in plan.community_station:
+        community_id, station_id = unit_ids[community_code], station_ids[station_code]
+        current = links.get(community_id)
+        if current is None:
+            await _insert_id(StationCommunity(community=community_id, station=station_id))
+            summary.count("station_community", True)
+        elif current["station"] != station_id:
+            await StationCommunity.update({StationCommunity.station: station_id}).where(
+                StationCommunity.id == current["id"]
+            )
+            summary.count("station_community", False)
+        else:
+            summary.unchanged += 1
+
+    counts = {
+        (r["unit"], r["sex"], r["age_group"]): r
+        for r in await PopulationCount.select(
+            PopulationCount.id, PopulationCount.unit, PopulationCount.sex, PopulationCount.age_group, PopulationCount.count
+        )
+    }
+    for unit_code, sex, age, count in plan.population:
+        unit_id = unit_ids[unit_code]
+        current = counts.get((unit_id, sex, age))
+        if current is None:
+            await _insert_id(PopulationCount(unit=unit_id, sex=sex, age_group=age, count=count))
+            summary.count("population", True)
+        elif current["count"] != count:
+            await PopulationCount.update({PopulationCount.count: count}).where(PopulationCount.id == current["id"])
+            summary.count("population", False)
+        else:
+            summary.unchanged += 1
+    return summary

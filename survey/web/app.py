@@ -1,0 +1,80 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+
+from survey.db.migrate import prepare_engine
+from survey.settings import Settings, get_settings
+from survey.web.auth import session_auth
+from survey.web.controllers.admin import AdminController
+from survey.web.controllers.api import ApiController, health
+from survey.web.controllers.auth import AuthController
+from survey.web.controllers.pages import PagesController
+from survey.web.errors import handle_exception
+from survey.web.sessions import DatabaseSessionStore
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = REPO_ROOT / "templates"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+
+async def _start_pool() -> None:
+    await prepare_engine()
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(max_size=10)
+
+
+async def _close_pool() -> None:
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the web application for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    logging.basicConfig(level=logging.INFO)
+    session_config = ServerSideSessionConfig(
+        key="pingan_session",
+        max_age=settings.session_max_age,
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    auth = session_auth(session_config)
+    return Litestar(
+        route_handlers=[
+            AuthController,
+            PagesController,
+            AdminController,
+            ApiController,
+            health,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"exclude_from_auth": True}),
+        ],
+        on_app_init=[auth.on_app_init],
+        stores={"sessions": DatabaseSessionStore(settings.session_max_age)},
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="pingan_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=False,
+            cookie_samesite="lax",
+        ),
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        exception_handlers={Exception: handle_exception},
+        on_startup=[_start_pool],
+        on_shutdown=[_close_pool],
+        debug=False,
+    )

@@ -1,0 +1,60 @@
+"""Login and logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from survey.accounts import authenticate
+from survey.web.auth import PUBLIC_OPT
+
+
+@dataclass
+class LoginForm:
+    username: str = ""
+    password: str = ""
+    next: str = "/"
+
+
+def _safe_next(target: str) -> str:
+    # Only same-site relative paths: never redirect to another host after login.
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+class AuthController(Controller):
+    path = ""
+
+    @get("/login", opt={PUBLIC_OPT: True}, name="login")
+    async def login_page(self, next: str = "/") -> Template:
+        return Template("login.html", context={"next": _safe_next(next), "error": None, "username": ""})
+
+    @post("/login", opt={PUBLIC_OPT: True}, status_code=303)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        user = await authenticate(data.username.strip(), data.password)
+        if user is None:
+            return Template(
+                "login.html",
+                context={"next": _safe_next(data.next), "error": "用户名或密码错误，或账号已被暂时锁定。", "username": data.username},
+                status_code=401,
+            )
+        request.clear_session()
+        request.set_session({"user_id": user.id})
+        return Redirect(_safe_next(data.next), status_code=303)
+
+    @post("/logout", status_code=303, opt={PUBLIC_OPT: True})
+    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        request.clear_session()
+        return Redirect("/login", status_code=303)

@@ -1,0 +1,69 @@
+"""Server-side sessions kept in the database, so every web worker sees the same sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from litestar.stores.base import Store
+
+from survey.db.tables import WebSession
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _seconds(value: int | dt.timedelta | None, default: int) -> int:
+    if value is None:
+        return default
+    return int(value.total_seconds()) if isinstance(value, dt.timedelta) else int(value)
+
+
+class DatabaseSessionStore(Store):
+    """A Litestar ``Store`` over the ``web_session`` table (values are the session's JSON)."""
+
+    def __init__(self, default_max_age: int = 8 * 3600) -> None:
+        self.default_max_age = default_max_age
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None) -> None:
+        data = value.decode("utf-8") if isinstance(value, bytes) else value
+        expires = _now() + dt.timedelta(seconds=_seconds(expires_in, self.default_max_age))
+        updated = await WebSession.update({WebSession.data: data, WebSession.expires_at: expires}).where(
+            WebSession.key == key
+        ).returning(WebSession.id)
+        if not updated:
+            await WebSession.insert(WebSession(key=key, data=data, expires_at=expires))
+
+    async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
+        row = await WebSession.select(WebSession.data, WebSession.expires_at).where(WebSession.key == key).first()
+        if row is None:
+            return None
+        if _aware(row["expires_at"]) <= _now():
+            await self.delete(key)
+            return None
+        if renew_for:
+            expires = _now() + dt.timedelta(seconds=_seconds(renew_for, self.default_max_age))
+            await WebSession.update({WebSession.expires_at: expires}).where(WebSession.key == key)
+        return str(row["data"]).encode("utf-8")
+
+    async def delete(self, key: str) -> None:
+        await WebSession.delete().where(WebSession.key == key)
+
+    async def delete_all(self) -> None:
+        await WebSession.delete(force=True)
+
+    async def delete_expired(self) -> None:
+        await WebSession.delete().where(WebSession.expires_at <= _now())
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        row = await WebSession.select(WebSession.expires_at).where(WebSession.key == key).first()
+        if row is None:
+            return None
+        return max(0, int((_aware(row["expires_at"]) - _now()).total_seconds()))

@@ -1,0 +1,208 @@
+"""Registry import: creates and updates, idempotent, and rejects a bad file whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from survey.cli import main
+from survey.db.tables import Department, PopulationCount, Station, StationCommunity, Unit
+from survey.demo import registry_csv
+from survey.registry.service import import_registry_file
+from survey.tabular import ImportRejected
+
+# Row numbers as a spreadsheet shows them: header = row 1, 市 = row 2, …, 二号社区 = row 10.
+HEADER = (
+    "kind,code,name,parent_code,station_code,pop_m_18_29,pop_m_30_44,pop_m_45_59,pop_m_60p,"
+    "pop_f_18_29,pop_f_30_44,pop_f_45_59,pop_f_60p"
+)
+GOOD = "\n".join(
+    [
+        HEADER,
+        "市,110100,测试市,,,,,,,,,,",
+        "区,110101,东区,110100,,,,,,,,,",
+        "派出所,S1,东关派出所,110101,,,,,,,,,",
+        "派出所,S2,西关派出所,110101,,,,,,,,,",
+        "部门,gongan,东区公安分局,110101,,,,,,,,,",
+        "部门,fayuan,东区法院,110101,,,,,,,,,",
+        "街道,110101001,东关街道,110101,,,,,,,,,",
+        "社区,110101001001,一号社区,110101001,S1,100,120,130,140,101,121,131,141",
+        "社区,110101001002,二号社区,110101001,S2,10,20,30,40,11,21,31,41",
+    ]
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def snapshot() -> dict[str, list[tuple[object, ...]]]:
+    """Every registry row, as plain tuples, to compare before and after a rejected import."""
+    return {
+        "units": [tuple(r.values()) for r in await Unit.select().order_by(Unit.id)],
+        "stations": [tuple(r.values()) for r in await Station.select().order_by(Station.id)],
+        "departments": [tuple(r.values()) for r in await Department.select().order_by(Department.id)],
+        "links": [tuple(r.values()) for r in await StationCommunity.select().order_by(StationCommunity.id)],
+        "population": [tuple(r.values()) for r in await PopulationCount.select().order_by(PopulationCount.id)],
+    }
+
+
+async def test_import_creates_everything(db: None) -> None:
+    summary = await import_registry_file("good.csv", GOOD.encode())
+    assert summary.created == {"unit": 5, "station": 2, "department": 2, "station_community": 2, "population": 16}
+    community = await Unit.select(Unit.name, Unit.parent.code).where(Unit.code == "110101001002").first()
+    assert community == {"name": "二号社区", "parent.code": "110101001"}
+    link = await StationCommunity.select(StationCommunity.station.code).where(
+        StationCommunity.community.code == "110101001001"
+    )
+    assert link == [{"station.code": "S1"}]
+    counts = await PopulationCount.select(PopulationCount.count).where(
+        (PopulationCount.unit.code == "110101001001") & (PopulationCount.sex == "F") & (PopulationCount.age_group == "60+")
+    )
+    assert counts == [{"count": 141}]
+
+
+async def test_reimport_changes_nothing(db: None) -> None:
+    await import_registry_file("good.csv", GOOD.encode())
+    before = await snapshot()
+    summary = await import_registry_file("good.csv", GOOD.encode())
+    assert not summary.changed
+    assert summary.unchanged == 5 + 2 + 2 + 2 + 16
+    assert await snapshot() == before
+
+
+async def test_import_updates_names_counts_and_station(db: None) -> None:
+    await import_registry_file("good.csv", GOOD.encode())
+    changed = GOOD.replace("二号社区,110101001,S2,10,", "第二社区,110101001,S1,15,")
+    summary = await import_registry_file("changed.csv", changed.encode())
+    assert summary.updated == {"unit": 1, "station_community": 1, "population": 1}
+    assert not summary.created
+    row = await StationCommunity.select(StationCommunity.station.code).where(
+        StationCommunity.community.code == "110101001002"
+    )
+    assert row == [{"station.code": "S1"}]
+
+
+async def test_xlsx_import_matches_csv(db: None, tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for line in GOOD.splitlines():
+        # Numbers as real numeric cells, as Excel users type them.
+        ws.append([int(c) if c.isdigit() and len(c) < 6 else c for c in line.split(",")])
+    path = tmp_path / "registry.xlsx"
+    wb.save(path)
+    summary = await import_registry_file(path)
+    assert summary.created["population"] == 16
+    again = await import_registry_file("good.csv", GOOD.encode())
+    assert not again.changed
+
+
+async def test_demo_registry_imports(db: None) -> None:
+    summary = await import_registry_file("demo.csv", registry_csv())
+    assert summary.created["station"] == 8
+    assert summary.created["department"] == 4
+    assert await Unit.count().where(Unit.level == "street") == 12
+    assert 70 <= await Unit.count().where(Unit.level == "community") <= 90
+
+
+BAD_CASES = [
+    pytest.param(
+        GOOD.replace("街道,110101001,东关街道,110101", "街道,110101001,东关街道,999999"),
+        ["第8行, 列 parent_code: 上级编码 999999 不存在"],
+        id="unknown-parent",
+    ),
+    pytest.param(
+        GOOD + "\n社区,110101001001,重复社区,110101001,S1,,,,,,,,",
+        ["第11行, 列 code: 编码 110101001001 重复（第9行已使用）"],
+        id="duplicate-code",
+    ),
+    pytest.param(
+        GOOD + "\n社区,110101001001,一号社区,110101001,S2,,,,,,,,",
+        [
+            "第11行, 列 code: 编码 110101001001 重复（第9行已使用）",
+            "第11行, 列 station_code: 社区 110101001001 同时属于派出所 S1（第9行）和 S2",
+        ],
+        id="community-two-stations",
+    ),
+    pytest.param(
+        GOOD.replace(",S2,10,20,", ",S2,-10,20,"),
+        ["第10行, 列 pop_m_18_29: 人口数 -10 不能为负数"],
+        id="negative-count",
+    ),
+    pytest.param(
+        GOOD.replace(",S2,10,20,", ",S2,10,二十,"),
+        ["第10行, 列 pop_m_30_44: 人口数 '二十' 不是整数"],
+        id="count-not-a-number",
+    ),
+    pytest.param(
+        "\n".join(",".join(line.split(",")[:3] + line.split(",")[4:]) for line in GOOD.splitlines()),
+        ["第1行, 列 parent_code: 缺少必需的列"],
+        id="missing-column",
+    ),
+    pytest.param(
+        GOOD.replace("社区,110101001002,二号社区,110101001,S2", "社区,110101001002,二号社区,110101001,S9"),
+        ["第10行, 列 station_code: 派出所编码 S9 不存在"],
+        id="unknown-station",
+    ),
+    pytest.param(
+        GOOD.replace("社区,110101001002,二号社区,110101001,", "社区,110101001002,二号社区,110101,"),
+        ["第10行, 列 parent_code: 上级 110101 是区/县，此处上级应为街道/乡镇"],
+        id="wrong-parent-level",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "messages"), BAD_CASES)
+async def test_bad_file_rejected_whole(db: None, content: str, messages: list[str]) -> None:
+    # A first, valid import: the rejected file must not change any of it.
+    await import_registry_file("good.csv", GOOD.encode())
+    before = await snapshot()
+    with pytest.raises(ImportRejected) as info:
+        await import_registry_file("bad.csv", content.encode())
+    assert [str(p) for p in info.value.problems] == messages
+    assert await snapshot() == before
+
+
+async def test_every_problem_is_listed(db: None) -> None:
+    content = GOOD.replace(",S2,10,20,", ",S2,-1,x,") + "\n城堡,Z1,未知,,,,,,,,,,"
+    with pytest.raises(ImportRejected) as info:
+        await import_registry_file("bad.csv", content.encode())
+    assert [str(p) for p in info.value.problems] == [
+        "第10行, 列 pop_m_18_29: 人口数 -1 不能为负数",
+        "第10行, 列 pop_m_30_44: 人口数 'x' 不是整数",
+        "第11行, 列 kind: 未知类型 '城堡'（应为 市/区/街道/社区/派出所/部门）",
+    ]
+    assert await Unit.count() == 0
+
+
+async def test_not_utf8_and_empty_files(db: None) -> None:
+    with pytest.raises(ImportRejected, match="不是 UTF-8"):
+        await import_registry_file("gbk.csv", GOOD.encode("gbk"))
+    with pytest.raises(ImportRejected, match="文件为空"):
+        await import_registry_file("empty.csv", b"")
+    with pytest.raises(ImportRejected, match="不支持的文件类型"):
+        await import_registry_file("units.json", b"{}")
+
+
+def test_cli_import_rejects_with_one_line_per_problem(
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GOOD.replace(",S2,10,20,", ",S2,-10,20,"), encoding="utf-8")
+    assert main(["import-units", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "导入被拒绝，共 1 个问题" in err
+    assert "第10行, 列 pop_m_18_29: 人口数 -10 不能为负数" in err
+
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD, encoding="utf-8")
+    assert main(["import-units", str(good)]) == 0
+    assert "导入完成" in capsys.readouterr().out
+
+
+def test_cli_missing_file(db: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import-units", "/nonexistent/units.csv"]) == 1
+    assert "无法读取文件" in capsys.readouterr().err
+
+
