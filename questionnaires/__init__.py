@@ -1,0 +1,186 @@
+"""Instruments as data: the questionnaires of 两率一度 as TOML files, and their typed model.
+
+Pure core: imports the standard library and numpy only (no web framework, ORM or templates).
+
+Files
+-----
+One TOML file per questionnaire, shipped in this package: ``anquangan.toml`` (公众安全感),
+``zhixiaolv.toml`` (平安建设知晓率), ``manyidu.toml`` (群众对政法队伍满意度) and
+``liangshuaiyidu.toml`` (the combined 两率一度 phone instrument). Format, top to bottom::
+
+    id = "anquangan"            # [a-z][a-z0-9_]*, stable across versions
+    version = 1                 # positive int; bump it to change an instrument in use
+    title = "…"; intro = "…"; outro = "…"   # outro = thank-you text
+    modes = ["web", "phone"]
+
+    [scales.manyi]              # optional shared option lists; an item says scale = "manyi"
+    options = [ { code = 1, label = "很满意", score = 100 }, …,
+                { code = 8, label = "不了解", dont_know = true },
+                { code = 9, label = "拒答", refused = true } ]
+
+    [departments]               # default 政法 departments for per-department items
+    default = [ { code = "gongan", name = "公安机关" }, … ]
+
+    [screening]                 # eligibility; on_fail = "ask_other_adult" | "end"
+    on_fail = "ask_other_adult"
+    [screening.messages]        # text for each action
+    ask_other_adult = "…"; end = "…"
+    [[screening.items]]         # single-choice items with the eligible codes
+    id = "s_age"; text = "…"; options = [...]; eligible = [1]   # on_fail may override per item
+
+    [[unit.levels]]             # street, then community; answers are registry codes (str)
+    id = "street"; level = "street"; prompt = "…"
+
+    [[pages]]                   # a screen (web) / block (phone) of items
+    id = "security"; title = "…"
+    [[pages.items]]
+    id = "q1"; type = "single" | "rating_0_10" | "multiple" | "text"; text = "…"
+    options = [...] or scale = "…"; required = true; note = "…"
+    show_if = { item = "q0", in = [1, 2] }      # also answered = true|false, all/any/not
+    skip_if = { not = { item = "q0", in = [1] } }
+    per_department = true       # a template: one item per department, "{department}" in text,
+                                # ids "<id>_<department code>"
+    weighting = "sex"           # a demographic used for weighting (sex, age_group, …)
+    max_length = 200 (text); min_choices / max_choices (multiple)
+
+    [[indices]]
+    id = "anquangan"; name = "公众安全感"; primary = true
+    kind = "top_box_share" (positive = [1, 2, 3]) | "mean_score" (option scores / 0–10 value)
+         | "composite" (of = "<department index>", weights = { gongan = 2.0 }, default_weight = 1.0)
+    item = "q1"                 # or a per-department template id → a department index
+    dk_policy = "exclude" | "not_positive" | "void_interview"
+    unit_level = "station" | "street" | "district" | "department"
+    target = 0.90 (proportion for shares) ; pass_score = 85 (on the score scale)
+
+Rules the validator enforces (each broken rule is a ``Problem`` with file, line, item, fix):
+unique item/index/page ids and option codes; known item types, fields, scales and policies;
+scores on every substantive option of a scored item and none on don't-know/refused options;
+0–10 items may only add don't-know/refused options coded outside 0–10; conditions may only read
+items on *earlier pages* (pages work without JavaScript, so an item cannot appear or vanish
+inside the page being filled) — unknown items, codes not of the item, and cycles are reported;
+indices must refer to existing items (single choice or 0–10), positive codes must be substantive
+codes, mean scores need scored items, composites need a department index; share targets are
+proportions in (0, 1].
+
+API
+---
+Loading: ``load_instrument(path) -> Instrument``, ``load_instrument_text(text, name)``,
+``default_instruments() -> dict[str, Instrument]`` (by id), ``check_files(paths) -> list[Problem]``;
+failures raise ``InstrumentError`` whose ``problems`` is the full list of ``Problem(file, line,
+item, message)``.
+
+Model (frozen dataclasses, ``questionnaires.model``): ``Instrument`` (``id``, ``version``,
+``title``, ``intro``, ``outro``, ``modes``, ``screening``, ``unit``, ``pages``, ``indices``,
+``departments``, ``content_hash``; ``items``, ``item(id)``, ``index(id)``, ``demographics``,
+``with_departments([(code, name), …])``), ``Page``, ``Item``, ``Option``, ``Screening``,
+``UnitIdentification``, ``IndexDefinition``, ``Department``, ``Demographic``. Conditions
+(``questionnaires.conditions``): ``ItemIn``, ``Answered``, ``AllOf``, ``AnyOf``, ``Not``,
+``evaluate``. Store ``(instrument.id, instrument.version, instrument.content_hash)`` with every
+response; ``version_conflict(old, new)`` tells when a file changed without a new version.
+
+Answers (``questionnaires.answers``): ``visible_items(instrument, answers) -> list[Item]``,
+``validate_answers(instrument, answers, partial, *, page=None) -> list[AnswerError]``,
+``drop_hidden``, ``screening_outcome(instrument, answers) -> ScreeningOutcome``,
+``parse_form_answer(item, raw)``.
+
+Scoring (``questionnaires.scoring``): ``score_responses(instrument, index_id, answers_list, *,
+department=None) -> Scores(values, dk_mask, void_mask)``, ``score_departments``,
+``composite_weights(instrument, index_id, departments=None) -> dict[str, float]``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from questionnaires.answers import (
+    AnswerError,
+    ScreeningOutcome,
+    drop_hidden,
+    parse_form_answer,
+    screening_outcome,
+    validate_answers,
+    visible_items,
+)
+from questionnaires.loader import check_files, load_instrument, load_instrument_text
+from questionnaires.model import (
+    Demographic,
+    Department,
+    IndexDefinition,
+    Instrument,
+    InstrumentError,
+    Item,
+    Option,
+    Page,
+    Problem,
+    Screening,
+    UnitIdentification,
+)
+from questionnaires.scoring import Scores, composite_weights, score_departments, score_responses
+
+DEFAULT_FILES: tuple[str, ...] = (
+    "anquangan.toml",
+    "zhixiaolv.toml",
+    "manyidu.toml",
+    "liangshuaiyidu.toml",
+)
+
+
+def default_instrument_paths() -> list[Path]:
+    """Paths of the shipped instrument files, in ``DEFAULT_FILES`` order."""
+    here = Path(__file__).resolve().parent
+    return [here / name for name in DEFAULT_FILES]
+
+
+@cache
+def _defaults() -> tuple[Instrument, ...]:
+    return tuple(load_instrument(path) for path in default_instrument_paths())
+
+
+def default_instruments() -> dict[str, Instrument]:
+    """The shipped instruments by id (loaded once; the dict is a fresh copy each call)."""
+    return {instrument.id: instrument for instrument in _defaults()}
+
+
+def version_conflict(old: Instrument, new: Instrument) -> str | None:
+    """Why ``new`` may not replace ``old`` (same id and version, different content), else None."""
+    if old.id == new.id and old.version == new.version and old.content_hash != new.content_hash:
+        return (
+            f"问卷 {new.id} 第 {new.version} 版的内容已改变"
+            f"（{old.short_hash} → {new.short_hash}）："
+            "已用于测评的问卷不能修改，请提高 version"
+        )
+    return None
+
+
+__all__ = [
+    "DEFAULT_FILES",
+    "AnswerError",
+    "Demographic",
+    "Department",
+    "IndexDefinition",
+    "Instrument",
+    "InstrumentError",
+    "Item",
+    "Option",
+    "Page",
+    "Problem",
+    "Scores",
+    "Screening",
+    "ScreeningOutcome",
+    "UnitIdentification",
+    "check_files",
+    "composite_weights",
+    "default_instrument_paths",
+    "default_instruments",
+    "drop_hidden",
+    "load_instrument",
+    "load_instrument_text",
+    "parse_form_answer",
+    "score_departments",
+    "score_responses",
+    "screening_outcome",
+    "validate_answers",
+    "version_conflict",
+    "visible_items",
+]

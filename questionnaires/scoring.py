@@ -1,0 +1,170 @@
+"""Pure scoring: answers → per-respondent index values for the estimation core.
+
+An index's value per respondent is 1.0/0.0 (``top_box_share``) or the option score / 0–10 rating
+(``mean_score``); NaN means "not in the base" (not answered, not shown, don't-know under
+``exclude``, voided interview). The composite over departments is returned as data
+(``composite_weights``) because its estimate and variance belong to the estimation core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from questionnaires.answers import is_answered
+from questionnaires.model import RATING_MAX, RATING_MIN, IndexDefinition, Instrument, Item
+
+
+class Scores(NamedTuple):
+    """Per-respondent values of one index (one department for department indices).
+
+    ``values``: float64, NaN outside the base. ``dk_mask``: the answer was don't-know or refused
+    (whatever the policy, so the don't-know rate can be reported beside the index).
+    ``void_mask``: the interview is void under ``dk_policy = "void_interview"`` (a don't-know or
+    refusal on any item of the index); the caller drops such interviews from every index.
+    """
+
+    values: NDArray[np.float64]
+    dk_mask: NDArray[np.bool_]
+    void_mask: NDArray[np.bool_]
+
+
+def _definition(instrument: Instrument, index_id: str) -> IndexDefinition:
+    try:
+        return instrument.index(index_id)
+    except KeyError:
+        known = ", ".join(ind.id for ind in instrument.indices)
+        raise ValueError(f"问卷 {instrument.id} 没有指标 '{index_id}'（已定义: {known}）") from None
+
+
+def _code_value(item: Item, value: object, row: int) -> tuple[int, bool]:
+    """(code, is_dont_know_or_refused) of an answered value; ValueError naming row and item."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"第 {row + 1} 份回答中题目 {item.id} 的值 {value!r} 不是整数代码")
+    option = item.option(value)
+    if option is None:
+        if item.type == "rating_0_10" and RATING_MIN <= value <= RATING_MAX:
+            return value, False
+        raise ValueError(f"第 {row + 1} 份回答中题目 {item.id} 的代码 {value} 不是该题的选项")
+    return value, not option.substantive
+
+
+def _score_items(
+    instrument: Instrument,
+    definition: IndexDefinition,
+    item_ids: Sequence[str],
+    answers_list: Sequence[Mapping[str, object]],
+) -> dict[str, Scores]:
+    all_items = {it.id: it for it in instrument.iter_items()}
+    n = len(answers_list)
+    positive = frozenset(definition.positive)
+    dk_by_item: dict[str, NDArray[np.bool_]] = {}
+    values_by_item: dict[str, NDArray[np.float64]] = {}
+    for item_id in definition.items:
+        item = all_items[item_id]
+        values = np.full(n, np.nan)
+        dk = np.zeros(n, dtype=bool)
+        for row, answers in enumerate(answers_list):
+            value = answers.get(item_id)
+            if not is_answered(value):
+                continue
+            code, is_dk = _code_value(item, value, row)
+            if is_dk:
+                dk[row] = True
+                if definition.dk_policy == "not_positive":
+                    values[row] = 0.0
+                continue
+            if definition.kind == "top_box_share":
+                values[row] = 1.0 if code in positive else 0.0
+            elif item.type == "rating_0_10":
+                values[row] = float(code)
+            else:
+                score = item.option(code).score  # type: ignore[union-attr]
+                values[row] = math.nan if score is None else score
+        dk_by_item[item_id] = dk
+        values_by_item[item_id] = values
+    void = np.zeros(n, dtype=bool)
+    if definition.dk_policy == "void_interview":
+        for dk in dk_by_item.values():
+            void |= dk
+    out: dict[str, Scores] = {}
+    for item_id in item_ids:
+        values = values_by_item[item_id].copy()
+        values[void] = np.nan
+        out[item_id] = Scores(values, dk_by_item[item_id].copy(), void.copy())
+    return out
+
+
+def score_responses(
+    instrument: Instrument,
+    index_id: str,
+    answers_list: Sequence[Mapping[str, object]],
+    *,
+    department: str | None = None,
+) -> Scores:
+    """Values of index ``index_id`` for each response (one mapping of answers per respondent).
+
+    For a department index (``definition.departments`` non-empty) give ``department`` (registry
+    code). Raises ``ValueError`` for an unknown index or department, a composite index (use
+    ``composite_weights``) and answers that are not codes of the item (naming row and item).
+    """
+    definition = _definition(instrument, index_id)
+    if definition.kind == "composite":
+        raise ValueError(
+            f"指标 '{index_id}' 是各部门的加权合成：请对 '{definition.component}' "
+            "分部门计分（score_departments），再用 composite_weights 合成"
+        )
+    if definition.departments:
+        if department not in definition.departments:
+            raise ValueError(
+                f"指标 '{index_id}' 按部门计分，请给出 department（可选: "
+                f"{', '.join(definition.departments)}），收到 {department!r}"
+            )
+        item_id = definition.items[definition.departments.index(department)]
+    elif department is not None:
+        raise ValueError(f"指标 '{index_id}' 不按部门计分，不能给出 department")
+    else:
+        item_id = definition.items[0]
+    return _score_items(instrument, definition, [item_id], answers_list)[item_id]
+
+
+def score_departments(
+    instrument: Instrument, index_id: str, answers_list: Sequence[Mapping[str, object]]
+) -> dict[str, Scores]:
+    """Department code → ``Scores`` for a department index, or for the component of a composite."""
+    definition = _definition(instrument, index_id)
+    if definition.kind == "composite" and definition.component is not None:
+        definition = _definition(instrument, definition.component)
+    if not definition.departments:
+        raise ValueError(f"指标 '{index_id}' 不按部门计分")
+    scored = _score_items(instrument, definition, definition.items, answers_list)
+    return {
+        dept: scored[item_id]
+        for dept, item_id in zip(definition.departments, definition.items, strict=True)
+    }
+
+
+def composite_weights(
+    instrument: Instrument, index_id: str, departments: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Normalised weights (summing to 1) of a composite index over its departments.
+
+    ``departments`` restricts (and renormalises) to a subset, e.g. those with an estimate.
+    Departments without an explicit weight get the index's ``default_weight`` (1.0 = equal).
+    """
+    definition = _definition(instrument, index_id)
+    if definition.kind != "composite":
+        raise ValueError(f"指标 '{index_id}' 不是 composite 指标")
+    chosen = list(definition.departments if departments is None else departments)
+    unknown = [d for d in chosen if d not in definition.departments]
+    if unknown:
+        raise ValueError(f"指标 '{index_id}' 没有部门 {', '.join(unknown)}")
+    raw = {d: definition.weight_for(d) for d in chosen}
+    total = sum(raw.values())
+    if total <= 0:
+        raise ValueError(f"指标 '{index_id}' 在部门 {', '.join(chosen)} 上的权重之和为 0")
+    return {d: w / total for d, w in raw.items()}
