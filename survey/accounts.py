@@ -120,16 +120,22 @@ async def load_user(user_id: int) -> CurrentUser | None:
     )
 
 
-async def authenticate(username: str, password: str, now: dt.datetime | None = None) -> CurrentUser | None:
+async def authenticate(
+    username: str, password: str, now: dt.datetime | None = None
+) -> CurrentUser | None:
     """Check a password; counts failures and locks the account after ``MAX_FAILED_LOGINS``.
 
     Returns None for a wrong password, an unknown user or a locked account (same answer
     for all three, so the login page tells an attacker nothing).
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     row = (
         await AppUser.select(
-            AppUser.id, AppUser.password_hash, AppUser.failed_logins, AppUser.locked_until, AppUser.is_active
+            AppUser.id,
+            AppUser.password_hash,
+            AppUser.failed_logins,
+            AppUser.locked_until,
+            AppUser.is_active,
         )
         .where(AppUser.username == username)
         .first()
@@ -139,7 +145,7 @@ async def authenticate(username: str, password: str, now: dt.datetime | None = N
         return None
     locked_until = row["locked_until"]
     if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=dt.timezone.utc)
+        locked_until = locked_until.replace(tzinfo=dt.UTC)
     if locked_until is not None and locked_until > now:
         _verify(_DUMMY_HASH, password)
         await _audit(username, "login-locked")
@@ -152,7 +158,9 @@ async def authenticate(username: str, password: str, now: dt.datetime | None = N
         await AppUser.update(values).where(AppUser.id == row["id"])
         await _audit(username, "login-failed")
         return None
-    await AppUser.update({AppUser.failed_logins: 0, AppUser.locked_until: None}).where(AppUser.id == row["id"])
+    await AppUser.update({AppUser.failed_logins: 0, AppUser.locked_until: None}).where(
+        AppUser.id == row["id"]
+    )
     await _audit(username, "login")
     return await load_user(row["id"])
 

@@ -60,7 +60,9 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         await migrate_forwards()
-        await create_user(args.username, password, parse_roles(args.roles), args.name or "", args.district)
+        await create_user(
+            args.username, password, parse_roles(args.roles), args.name or "", args.district
+        )
 
     try:
         _run(go)
@@ -106,9 +108,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("migrate", help="运行数据库迁移 (apply database migrations)")
-    p.add_argument("--backwards", metavar="MIGRATION_ID", help='撤销迁移直到该 ID（"all" 撤销全部）')
+    p.add_argument(
+        "--backwards", metavar="MIGRATION_ID", help='撤销迁移直到该 ID（"all" 撤销全部）'
+    )
     p.add_argument("--verbose", action="store_true", help="显示每个迁移")
     p.set_defaults(func=cmd_migrate)
 
@@ -118,7 +122,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     p = subparsers.add_parser("create-user", help="创建用户")
     p.add_argument("username")
-    p.add_argument("--roles", required=True, help="逗号分隔: admin,analyst,supervisor,pollster,committee")
+    p.add_argument(
+        "--roles", required=True, help="逗号分隔: admin,analyst,supervisor,pollster,committee"
+    )
     p.add_argument("--name", help="显示姓名")
     p.add_argument("--district", help="限定的区/县编码")
     p.add_argument("--password", help="密码（省略时从 PINGAN_NEW_PASSWORD 或终端读取）")

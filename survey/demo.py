@@ -81,7 +81,13 @@ def registry_rows(seed: int = 20261124) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
 
     def row(kind: str, code: str, name: str, parent: str, station: str = "") -> dict[str, str]:
-        base = {"kind": kind, "code": code, "name": name, "parent_code": parent, "station_code": station}
+        base = {
+            "kind": kind,
+            "code": code,
+            "name": name,
+            "parent_code": parent,
+            "station_code": station,
+        }
         base.update({c: "" for c in POPULATION_COLUMNS})
         return base
 
@@ -107,14 +113,20 @@ def registry_rows(seed: int = 20261124) -> list[dict[str, str]]:
         for c_index in range(int(sizes[st_index])):
             suffix = "村" if rural else "社区"
             code = f"{street_code}{c_index + 1:03d}"
-            r = row("community", code, f"{next(stem_iter)}{suffix}", street_code, station_of_street[st_index])
+            r = row(
+                "community",
+                code,
+                f"{next(stem_iter)}{suffix}",
+                street_code,
+                station_of_street[st_index],
+            )
             adults = int(rng.integers(1500, 9000) if not rural else rng.integers(800, 3500))
             ages = AGE_SHARES * rng.uniform(0.85, 1.15, size=4)
             ages = ages / ages.sum()
             for a_index, age in enumerate(AGE_GROUPS):
                 key = age.replace("-", "_").replace("+", "p")
-                male = int(round(adults * ages[a_index] * MALE_SHARE))
-                female = int(round(adults * ages[a_index] * (1 - MALE_SHARE)))
+                male = round(adults * ages[a_index] * MALE_SHARE)
+                female = round(adults * ages[a_index] * (1 - MALE_SHARE))
                 r[f"pop_m_{key}"] = str(male)
                 r[f"pop_f_{key}"] = str(female)
             rows.append(r)
@@ -141,7 +153,9 @@ class DemoReport:
 
 async def build_demo(seed: int = 20261124, month: str = "2026-11") -> DemoReport:
     """Create (or complete) the demo city. Running it twice changes nothing the second time."""
-    summary = await import_registry_table(read_table("demo-registry.csv", registry_csv(seed)), username="demo")
+    summary = await import_registry_table(
+        read_table("demo-registry.csv", registry_csv(seed)), username="demo"
+    )
     created: list[str] = []
     for user in DEMO_USERS:
         if await AppUser.exists().where(AppUser.username == user.username):
@@ -158,7 +172,9 @@ async def build_demo(seed: int = 20261124, month: str = "2026-11") -> DemoReport
     async with write_transaction():
         district = await Unit.select(Unit.id).where(Unit.code == DISTRICT[0]).first()
         assert district is not None
-        programme = await Programme.select(Programme.id).where(Programme.code == programme_code).first()
+        programme = (
+            await Programme.select(Programme.id).where(Programme.code == programme_code).first()
+        )
         if programme is None:
             result = await Programme.insert(
                 Programme(

@@ -72,7 +72,9 @@ def read_table(path: str | Path, data: bytes | None = None) -> Table:
     elif suffix in (".csv", ".txt"):
         matrix = _read_csv(name, raw)
     else:
-        raise ImportRejected(name, [Problem(0, "", f"不支持的文件类型 {suffix!r}，请使用 .csv 或 .xlsx")])
+        raise ImportRejected(
+            name, [Problem(0, "", f"不支持的文件类型 {suffix!r}，请使用 .csv 或 .xlsx")]
+        )
     if not matrix or not any(cell for cell in matrix[0]):
         raise ImportRejected(name, [Problem(1, "", "文件为空或缺少表头行")])
     header = tuple(cell.strip() for cell in matrix[0])
@@ -86,7 +88,9 @@ def read_table(path: str | Path, data: bytes | None = None) -> Table:
         if not any(c.strip() for c in cells):
             continue  # blank lines are not data
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            problems.append(Problem(number, "", f"本行有 {len(cells)} 列，多于表头的 {len(header)} 列"))
+            problems.append(
+                Problem(number, "", f"本行有 {len(cells)} 列，多于表头的 {len(header)} 列")
+            )
             continue
         padded = list(cells) + [""] * (len(header) - len(cells))
         rows.append((number, {h: padded[i].strip() for i, h in enumerate(header) if h}))
@@ -100,7 +104,8 @@ def _read_csv(name: str, raw: bytes) -> list[list[str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportRejected(
-            name, [Problem(0, "", f"文件不是 UTF-8 编码（第 {exc.start} 字节），请另存为 UTF-8 CSV")]
+            name,
+            [Problem(0, "", f"文件不是 UTF-8 编码（第 {exc.start} 字节），请另存为 UTF-8 CSV")],
         ) from exc
     try:
         return [row for row in csv.reader(io.StringIO(text, newline=""))]

@@ -11,6 +11,7 @@ from piccolo.columns import (
     Date,
     ForeignKey,
     Integer,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -30,23 +31,29 @@ WAVE_STATUSES: tuple[str, ...] = ("design", "collecting", "closed", "published")
 class Unit(Table, tablename="region_unit"):
     """An administrative unit: 市, 区/县, 街道/乡镇 or 社区/村."""
 
+    id = Serial(primary_key=True)
+
     code = Varchar(length=20, unique=True, index=True)
     name = Varchar(length=100)
     level = Varchar(length=12)
-    parent = ForeignKey("self", null=True, on_delete=OnDelete.restrict)
+    parent: ForeignKey[Unit] = ForeignKey("self", null=True, on_delete=OnDelete.restrict)
 
 
 class PopulationCount(Table, tablename="population_count"):
     """Resident population aged 18+ of a unit by sex × age group (weighting margins)."""
 
+    id = Serial(primary_key=True)
+
     unit = ForeignKey(Unit, null=False, on_delete=OnDelete.cascade)
     sex = Varchar(length=1)
     age_group = Varchar(length=8)
-    count = Integer()
+    persons = Integer()
 
 
 class Station(Table, tablename="police_station"):
     """A 派出所; its area is the set of communities mapped to it."""
+
+    id = Serial(primary_key=True)
 
     code = Varchar(length=20, unique=True, index=True)
     name = Varchar(length=100)
@@ -56,12 +63,16 @@ class Station(Table, tablename="police_station"):
 class StationCommunity(Table, tablename="station_community"):
     """Maps each community to exactly one station (unique community)."""
 
+    id = Serial(primary_key=True)
+
     station = ForeignKey(Station, null=False, on_delete=OnDelete.cascade)
     community = ForeignKey(Unit, null=False, unique=True, on_delete=OnDelete.cascade)
 
 
 class Department(Table, tablename="legal_department"):
     """A 政法部门 of a district (公安分局, 检察院, 法院, 司法局, …)."""
+
+    id = Serial(primary_key=True)
 
     district = ForeignKey(Unit, null=False, on_delete=OnDelete.restrict)
     code = Varchar(length=20)
@@ -71,6 +82,8 @@ class Department(Table, tablename="legal_department"):
 
 class Programme(Table, tablename="programme"):
     """A 测评方案: which region, which instruments, which policy."""
+
+    id = Serial(primary_key=True)
 
     code = Varchar(length=40, unique=True)
     name = Varchar(length=200)
@@ -83,6 +96,8 @@ class Programme(Table, tablename="programme"):
 class Wave(Table, tablename="wave"):
     """A 测评期 (normally one calendar month) of a programme."""
 
+    id = Serial(primary_key=True)
+
     programme = ForeignKey(Programme, null=False, on_delete=OnDelete.restrict)
     month = Varchar(length=7)  # YYYY-MM
     status = Varchar(length=12, default="design")
@@ -92,6 +107,8 @@ class Wave(Table, tablename="wave"):
 
 class AppUser(Table, tablename="app_user"):
     """A platform user; ``roles`` is a comma-separated subset of ROLES."""
+
+    id = Serial(primary_key=True)
 
     username = Varchar(length=60, unique=True, index=True)
     display_name = Varchar(length=100)
@@ -107,6 +124,8 @@ class AppUser(Table, tablename="app_user"):
 class WebSession(Table, tablename="web_session"):
     """Server-side session data, keyed by the random id in the session cookie."""
 
+    id = Serial(primary_key=True)
+
     key = Varchar(length=100, unique=True, index=True)
     data = Text()
     expires_at = Timestamptz(index=True)
@@ -114,6 +133,8 @@ class WebSession(Table, tablename="web_session"):
 
 class AuditLog(Table, tablename="audit_log"):
     """Who did what and when: logins, imports, draws, computations, publications, exports."""
+
+    id = Serial(primary_key=True)
 
     at = Timestamptz(default=TimestamptzNow(), index=True)
     username = Varchar(length=60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
@@ -11,9 +13,9 @@ from survey.db.migrate import migrate_backwards, migrate_forwards
 
 def all_tables() -> list[type[Table]]:
     """Every table of the platform, parents before children."""
-    from survey.piccolo_app import APP_CONFIG
-
     from piccolo.table import sort_table_classes
+
+    from survey.piccolo_app import APP_CONFIG
 
     return sort_table_classes(list(APP_CONFIG.table_classes))
 
@@ -25,10 +27,8 @@ async def reset_schema() -> None:
         await engine.run_ddl("DROP SCHEMA public CASCADE")
         await engine.run_ddl("CREATE SCHEMA public")
     else:
-        try:
+        with contextlib.suppress(Exception):
             await migrate_backwards("all")
-        except Exception:  # noqa: BLE001 - a fresh file has no migration table yet
-            pass
     await migrate_forwards()
 
 

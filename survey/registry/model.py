@@ -97,7 +97,9 @@ class ExistingRegistry:
     community_station: Mapping[str, str] = field(default_factory=dict)
 
 
-def validate_registry(table: Table, existing: ExistingRegistry) -> tuple[RegistryPlan, list[Problem]]:
+def validate_registry(
+    table: Table, existing: ExistingRegistry
+) -> tuple[RegistryPlan, list[Problem]]:
     """Check every row; return the plan and every problem found (the plan is void if any)."""
     problems = require_columns(table, REQUIRED_COLUMNS)
     pop_present = [c for c in POPULATION_COLUMNS if c in table.header]
@@ -120,16 +122,24 @@ def validate_registry(table: Table, existing: ExistingRegistry) -> tuple[Registr
         kind = KIND_ALIASES.get(values["kind"].strip().lower(), "")
         code, name, parent = values["code"], values["name"], values["parent_code"] or None
         if not kind:
-            problems.append(Problem(row, "kind", f"未知类型 {values['kind']!r}（应为 市/区/街道/社区/派出所/部门）"))
+            problems.append(
+                Problem(
+                    row, "kind", f"未知类型 {values['kind']!r}（应为 市/区/街道/社区/派出所/部门）"
+                )
+            )
             continue
         if not CODE_PATTERN.match(code):
-            problems.append(Problem(row, "code", f"编码 {code!r} 无效（1–20 位字母、数字、- 或 _）"))
+            problems.append(
+                Problem(row, "code", f"编码 {code!r} 无效（1–20 位字母、数字、- 或 _）")
+            )
             continue
         if not name:
             problems.append(Problem(row, "name", "名称不能为空"))
         if kind in LEVEL_NAMES:
             if code in units:
-                problems.append(Problem(row, "code", f"编码 {code} 重复（第{units[code][0]}行已使用）"))
+                problems.append(
+                    Problem(row, "code", f"编码 {code} 重复（第{units[code][0]}行已使用）")
+                )
             else:
                 units[code] = (row, UnitRecord(code, name, kind, parent))
             if kind == "community":
@@ -149,15 +159,26 @@ def validate_registry(table: Table, existing: ExistingRegistry) -> tuple[Registr
                     community_station[code] = (row, station)
         elif kind == "station":
             if code in stations:
-                problems.append(Problem(row, "code", f"派出所编码 {code} 重复（第{stations[code][0]}行已使用）"))
+                problems.append(
+                    Problem(row, "code", f"派出所编码 {code} 重复（第{stations[code][0]}行已使用）")
+                )
             else:
                 stations[code] = (row, StationRecord(code, name, parent or ""))
         else:
             key = (parent or "", code)
             if key in departments:
-                problems.append(Problem(row, "code", f"部门编码 {code} 在本区重复（第{departments[key][0]}行已使用）"))
+                problems.append(
+                    Problem(
+                        row,
+                        "code",
+                        f"部门编码 {code} 在本区重复（第{departments[key][0]}行已使用）",
+                    )
+                )
             else:
-                departments[key] = (row, DepartmentRecord(parent or "", code, name, len(departments)))
+                departments[key] = (
+                    row,
+                    DepartmentRecord(parent or "", code, name, len(departments)),
+                )
         if kind in LEVEL_NAMES:
             for column, (sex, age) in POPULATION_COLUMNS.items():
                 text = values.get(column, "")
@@ -182,14 +203,20 @@ def validate_registry(table: Table, existing: ExistingRegistry) -> tuple[Registr
         problems.extend(_check_parent(row, unit.level, unit.parent_code, level_of))
         if code in existing.unit_levels and existing.unit_levels[code] != unit.level:
             problems.append(
-                Problem(row, "kind", f"编码 {code} 已登记为{LEVEL_NAMES[existing.unit_levels[code]]}，不能改为{LEVEL_NAMES[unit.level]}")
+                Problem(
+                    row,
+                    "kind",
+                    f"编码 {code} 已登记为{LEVEL_NAMES[existing.unit_levels[code]]}，不能改为{LEVEL_NAMES[unit.level]}",
+                )
             )
-    for _code, (row, station) in stations.items():
-        problems.extend(_check_parent(row, "station", station.district_code or None, level_of))
+    for row, station_record in stations.values():
+        problems.extend(
+            _check_parent(row, "station", station_record.district_code or None, level_of)
+        )
     for (_district, _code), (row, dept) in departments.items():
         problems.extend(_check_parent(row, "department", dept.district_code or None, level_of))
     known_stations = set(stations) | set(existing.stations)
-    for community, (row, station) in community_station.items():
+    for _community, (row, station) in community_station.items():
         if station not in known_stations:
             problems.append(Problem(row, "station_code", f"派出所编码 {station} 不存在"))
 
@@ -210,13 +237,21 @@ def _check_parent(row: int, kind: str, parent: str | None, level_of: object) -> 
     if parent is None:
         if None in allowed:
             return []
-        return [Problem(row, "parent_code", f"必须填写上级编码（上级应为{LEVEL_NAMES[str(allowed[0])]}）")]
+        return [
+            Problem(
+                row, "parent_code", f"必须填写上级编码（上级应为{LEVEL_NAMES[str(allowed[0])]}）"
+            )
+        ]
     level = level_of(parent)
     if level is None:
         return [Problem(row, "parent_code", f"上级编码 {parent} 不存在")]
     if level not in allowed:
         wanted = "或".join(LEVEL_NAMES[a] for a in allowed if a)
-        return [Problem(row, "parent_code", f"上级 {parent} 是{LEVEL_NAMES[level]}，此处上级应为{wanted}")]
+        return [
+            Problem(
+                row, "parent_code", f"上级 {parent} 是{LEVEL_NAMES[level]}，此处上级应为{wanted}"
+            )
+        ]
     return []
 
 

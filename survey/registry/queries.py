@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from survey.db.tables import Department, PopulationCount, Programme, Station, StationCommunity, Unit, Wave
+from survey.db.tables import (
+    Department,
+    PopulationCount,
+    Programme,
+    Station,
+    StationCommunity,
+    Unit,
+    Wave,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +70,23 @@ async def district_ids(limit_to: int | None) -> list[int]:
 
 
 async def district_view(district_id: int) -> DistrictView | None:
-    district = await Unit.select(Unit.id, Unit.code, Unit.name).where(
-        (Unit.id == district_id) & (Unit.level == "district")
-    ).first()
+    district = (
+        await Unit.select(Unit.id, Unit.code, Unit.name)
+        .where((Unit.id == district_id) & (Unit.level == "district"))
+        .first()
+    )
     if district is None:
         return None
-    streets = await Unit.select(Unit.id, Unit.code, Unit.name).where(Unit.parent == district_id).order_by(Unit.code)
+    streets = (
+        await Unit.select(Unit.id, Unit.code, Unit.name)
+        .where(Unit.parent == district_id)
+        .order_by(Unit.code)
+    )
     street_ids = [s["id"] for s in streets]
     communities = (
-        await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent).where(Unit.parent.is_in(street_ids)).order_by(Unit.code)
+        await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
+        .where(Unit.parent.is_in(street_ids))
+        .order_by(Unit.code)
         if street_ids
         else []
     )
@@ -78,10 +94,10 @@ async def district_view(district_id: int) -> DistrictView | None:
     adults: dict[int, int] = defaultdict(int)
     station_of: dict[int, tuple[str, str]] = {}
     if community_ids:
-        for row in await PopulationCount.select(PopulationCount.unit, PopulationCount.count).where(
-            PopulationCount.unit.is_in(community_ids)
-        ):
-            adults[row["unit"]] += row["count"]
+        for row in await PopulationCount.select(
+            PopulationCount.unit, PopulationCount.persons
+        ).where(PopulationCount.unit.is_in(community_ids)):
+            adults[row["unit"]] += row["persons"]
         for row in await StationCommunity.select(
             StationCommunity.community, StationCommunity.station.code, StationCommunity.station.name
         ).where(StationCommunity.community.is_in(community_ids)):
@@ -89,18 +105,24 @@ async def district_view(district_id: int) -> DistrictView | None:
     by_street: dict[int, list[CommunityView]] = defaultdict(list)
     for c in communities:
         by_street[c["parent"]].append(
-            CommunityView(c["code"], c["name"], station_of.get(c["id"], ("", "—"))[1], adults[c["id"]])
+            CommunityView(
+                c["code"], c["name"], station_of.get(c["id"], ("", "—"))[1], adults[c["id"]]
+            )
         )
-    station_rows = await Station.select(Station.code, Station.name).where(Station.district == district_id).order_by(
-        Station.code
+    station_rows = (
+        await Station.select(Station.code, Station.name)
+        .where(Station.district == district_id)
+        .order_by(Station.code)
     )
     station_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c in communities:
         code = station_of.get(c["id"], ("", ""))[0]
         station_stats[code][0] += 1
         station_stats[code][1] += adults[c["id"]]
-    departments = await Department.select(Department.name).where(Department.district == district_id).order_by(
-        Department.sort_order
+    departments = (
+        await Department.select(Department.name)
+        .where(Department.district == district_id)
+        .order_by(Department.sort_order)
     )
     return DistrictView(
         id=district["id"],
@@ -108,7 +130,9 @@ async def district_view(district_id: int) -> DistrictView | None:
         name=district["name"],
         streets=tuple(StreetView(s["code"], s["name"], tuple(by_street[s["id"]])) for s in streets),
         stations=tuple(
-            StationView(s["code"], s["name"], station_stats[s["code"]][0], station_stats[s["code"]][1])
+            StationView(
+                s["code"], s["name"], station_stats[s["code"]][0], station_stats[s["code"]][1]
+            )
             for s in station_rows
         ),
         departments=tuple(d["name"] for d in departments),
@@ -128,12 +152,20 @@ STATUS_NAMES = {"design": "设计", "collecting": "采集", "closed": "结束", 
 
 async def waves_for(limit_to: int | None) -> list[WaveView]:
     query = Wave.select(
-        Wave.programme.name, Wave.month, Wave.status, Wave.programme.region.name
+        Wave.programme.name,
+        Wave.month,
+        Wave.status,
+        Wave.programme.region.name,  # type: ignore[union-attr]
     ).order_by(Wave.month, ascending=False)
     if limit_to is not None:
         query = query.where(Wave.programme.region == limit_to)
     return [
-        WaveView(r["programme.name"], r["month"], STATUS_NAMES.get(r["status"], r["status"]), r["programme.region.name"])
+        WaveView(
+            r["programme.name"],
+            r["month"],
+            STATUS_NAMES.get(r["status"], r["status"]),
+            r["programme.region.name"],
+        )
         for r in await query
     ]
 

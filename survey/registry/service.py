@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from piccolo.table import Table
 
 from survey.db import write_transaction
 from survey.db.tables import (
@@ -15,7 +18,8 @@ from survey.db.tables import (
     Unit,
 )
 from survey.registry.model import ExistingRegistry, RegistryPlan, validate_registry
-from survey.tabular import ImportRejected, Table, read_table
+from survey.tabular import ImportRejected, read_table
+from survey.tabular import Table as RowTable
 
 
 @dataclass(slots=True)
@@ -44,7 +48,9 @@ class ImportSummary:
 async def load_existing() -> ExistingRegistry:
     units = await Unit.select(Unit.code, Unit.level)
     stations = await Station.select(Station.code)
-    links = await StationCommunity.select(StationCommunity.community.code, StationCommunity.station.code)
+    links = await StationCommunity.select(
+        StationCommunity.community.code, StationCommunity.station.code
+    )
     return ExistingRegistry(
         unit_levels={u["code"]: u["level"] for u in units},
         stations=frozenset(s["code"] for s in stations),
@@ -52,13 +58,15 @@ async def load_existing() -> ExistingRegistry:
     )
 
 
-async def import_registry_file(path: str | Path, data: bytes | None = None, username: str = "") -> ImportSummary:
+async def import_registry_file(
+    path: str | Path, data: bytes | None = None, username: str = ""
+) -> ImportSummary:
     """Import a registry CSV/XLSX. Raises ``ImportRejected`` (nothing written) on any problem."""
     table = read_table(path, data)
     return await import_registry_table(table, username=username)
 
 
-async def import_registry_table(table: Table, username: str = "") -> ImportSummary:
+async def import_registry_table(table: RowTable, username: str = "") -> ImportSummary:
     async with write_transaction():
         existing = await load_existing()
         plan, problems = validate_registry(table, existing)
@@ -67,13 +75,18 @@ async def import_registry_table(table: Table, username: str = "") -> ImportSumma
         summary = await _apply(plan)
         if summary.changed:
             await AuditLog.insert(
-                AuditLog(username=username, action="import-units", detail=f"{table.source}: {summary.describe()}")
+                AuditLog(
+                    username=username,
+                    action="import-units",
+                    detail=f"{table.source}: {summary.describe()}",
+                )
             )
     return summary
 
 
-async def _insert_id(row: Unit | Station | Department | StationCommunity | PopulationCount) -> int:
-    result = await type(row).insert(row).returning(type(row).id)
+async def _insert_id(row: Table) -> int:
+    table: Any = type(row)
+    result = await table.insert(row).returning(table.id)
     return int(result[0]["id"])
 
 
@@ -90,18 +103,25 @@ async def _apply(plan: RegistryPlan) -> ImportSummary:
             )
             summary.count("unit", True)
         elif current["name"] != unit.name or current["parent"] != parent_id:
-            await Unit.update({Unit.name: unit.name, Unit.parent: parent_id}).where(Unit.id == current["id"])
+            await Unit.update({Unit.name: unit.name, Unit.parent: parent_id}).where(
+                Unit.id == current["id"]
+            )
             summary.count("unit", False)
         else:
             summary.unchanged += 1
 
-    stations = {r["code"]: r for r in await Station.select(Station.id, Station.code, Station.name, Station.district)}
+    stations = {
+        r["code"]: r
+        for r in await Station.select(Station.id, Station.code, Station.name, Station.district)
+    }
     station_ids = {code: int(r["id"]) for code, r in stations.items()}
     for st in plan.stations:
         district_id = unit_ids[st.district_code]
         current = stations.get(st.code)
         if current is None:
-            station_ids[st.code] = await _insert_id(Station(code=st.code, name=st.name, district=district_id))
+            station_ids[st.code] = await _insert_id(
+                Station(code=st.code, name=st.name, district=district_id)
+            )
             summary.count("station", True)
         elif current["name"] != st.name or current["district"] != district_id:
             await Station.update({Station.name: st.name, Station.district: district_id}).where(
@@ -114,7 +134,11 @@ async def _apply(plan: RegistryPlan) -> ImportSummary:
     departments = {
         (r["district"], r["code"]): r
         for r in await Department.select(
-            Department.id, Department.district, Department.code, Department.name, Department.sort_order
+            Department.id,
+            Department.district,
+            Department.code,
+            Department.name,
+            Department.sort_order,
         )
     }
     for dept in plan.departments:
@@ -122,20 +146,24 @@ async def _apply(plan: RegistryPlan) -> ImportSummary:
         current = departments.get((district_id, dept.code))
         if current is None:
             await _insert_id(
-                Department(district=district_id, code=dept.code, name=dept.name, sort_order=dept.sort_order)
+                Department(
+                    district=district_id, code=dept.code, name=dept.name, sort_order=dept.sort_order
+                )
             )
             summary.count("department", True)
         elif current["name"] != dept.name or current["sort_order"] != dept.sort_order:
-            await Department.update({Department.name: dept.name, Department.sort_order: dept.sort_order}).where(
-                Department.id == current["id"]
-            )
+            await Department.update(
+                {Department.name: dept.name, Department.sort_order: dept.sort_order}
+            ).where(Department.id == current["id"])
             summary.count("department", False)
         else:
             summary.unchanged += 1
 
     links = {
         r["community"]: r
-        for r in await StationCommunity.select(StationCommunity.id, StationCommunity.community, StationCommunity.station)
+        for r in await StationCommunity.select(
+            StationCommunity.id, StationCommunity.community, StationCommunity.station
+        )
     }
     for community_code, station_code in plan.community_station:
         community_id, station_id = unit_ids[community_code], station_ids[station_code]
@@ -154,17 +182,23 @@ async def _apply(plan: RegistryPlan) -> ImportSummary:
     counts = {
         (r["unit"], r["sex"], r["age_group"]): r
         for r in await PopulationCount.select(
-            PopulationCount.id, PopulationCount.unit, PopulationCount.sex, PopulationCount.age_group, PopulationCount.count
+            PopulationCount.id,
+            PopulationCount.unit,
+            PopulationCount.sex,
+            PopulationCount.age_group,
+            PopulationCount.persons,
         )
     }
     for unit_code, sex, age, count in plan.population:
         unit_id = unit_ids[unit_code]
         current = counts.get((unit_id, sex, age))
         if current is None:
-            await _insert_id(PopulationCount(unit=unit_id, sex=sex, age_group=age, count=count))
+            await _insert_id(PopulationCount(unit=unit_id, sex=sex, age_group=age, persons=count))
             summary.count("population", True)
-        elif current["count"] != count:
-            await PopulationCount.update({PopulationCount.count: count}).where(PopulationCount.id == current["id"])
+        elif current["persons"] != count:
+            await PopulationCount.update({PopulationCount.persons: count}).where(
+                PopulationCount.id == current["id"]
+            )
             summary.count("population", False)
         else:
             summary.unchanged += 1

@@ -61,7 +61,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminController,
             ApiController,
             health,
-            create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"exclude_from_auth": True}),
+            create_static_files_router(
+                path="/static", directories=[STATIC_DIR], opt={"exclude_from_auth": True}
+            ),
         ],
         on_app_init=[auth.on_app_init],
         stores={"sessions": DatabaseSessionStore(settings.session_max_age)},

@@ -17,7 +17,9 @@ PUBLIC_OPT = "exclude_from_auth"
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-async def retrieve_user(session: dict[str, Any], connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser | None:
+async def retrieve_user(
+    session: dict[str, Any], connection: ASGIConnection[Any, Any, Any, Any]
+) -> CurrentUser | None:
     user_id = session.get("user_id")
     if not isinstance(user_id, int):
         return None

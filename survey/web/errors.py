@@ -21,7 +21,10 @@ MESSAGES: dict[int, tuple[str, str]] = {
     405: ("不支持的操作", "此页面不支持该操作。"),
     413: ("文件过大", "上传的文件太大。"),
     429: ("请求过于频繁", "请稍后再试。"),
-    500: ("服务器出错", "服务器暂时无法完成请求，我们已记录此问题。请稍后重试，已保存的内容不会丢失。"),
+    500: (
+        "服务器出错",
+        "服务器暂时无法完成请求，我们已记录此问题。请稍后重试，已保存的内容不会丢失。",
+    ),
     503: ("服务暂不可用", "系统暂时不可用，请稍后重试。"),
 }
 
@@ -41,7 +44,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         detail = ""
     if _is_api(request):
         title = MESSAGES.get(status, ("错误", ""))[0]
-        return Response({"status": status, "error": title, "detail": detail or title}, status_code=status)
+        return Response(
+            {"status": status, "error": title, "detail": detail or title}, status_code=status
+        )
     if isinstance(exc, NotAuthorizedException) and request.method == "GET":
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
     title, text = MESSAGES.get(status, ("出错了", "请求无法完成。"))
@@ -50,5 +55,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         text = str(detail)
     user = request.scope.get("user")
     return Template(
-        "error.html", context={"status": status, "title": title, "text": text, "user": user}, status_code=status
+        "error.html",
+        context={"status": status, "title": title, "text": text, "user": user},
+        status_code=status,
     )

@@ -10,11 +10,11 @@ from survey.db.tables import WebSession
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _seconds(value: int | dt.timedelta | None, default: int) -> int:
@@ -29,17 +29,25 @@ class DatabaseSessionStore(Store):
     def __init__(self, default_max_age: int = 8 * 3600) -> None:
         self.default_max_age = default_max_age
 
-    async def set(self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None) -> None:
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None
+    ) -> None:
         data = value.decode("utf-8") if isinstance(value, bytes) else value
         expires = _now() + dt.timedelta(seconds=_seconds(expires_in, self.default_max_age))
-        updated = await WebSession.update({WebSession.data: data, WebSession.expires_at: expires}).where(
-            WebSession.key == key
-        ).returning(WebSession.id)
+        updated = (
+            await WebSession.update({WebSession.data: data, WebSession.expires_at: expires})
+            .where(WebSession.key == key)
+            .returning(WebSession.id)
+        )
         if not updated:
             await WebSession.insert(WebSession(key=key, data=data, expires_at=expires))
 
     async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
-        row = await WebSession.select(WebSession.data, WebSession.expires_at).where(WebSession.key == key).first()
+        row = (
+            await WebSession.select(WebSession.data, WebSession.expires_at)
+            .where(WebSession.key == key)
+            .first()
+        )
         if row is None:
             return None
         if _aware(row["expires_at"]) <= _now():

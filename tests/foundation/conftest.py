@@ -39,8 +39,11 @@ async def csrf_token(client: httpx.AsyncClient) -> str:
     return match.group(1)
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD
+) -> httpx.Response:
     token = await csrf_token(client)
     return await client.post(
-        "/login", data={"username": username, "password": password, "next": "/", "_csrf_token": token}
+        "/login",
+        data={"username": username, "password": password, "next": "/", "_csrf_token": token},
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
@@ -29,7 +28,9 @@ async def _index_names() -> set[str]:
     engine = engine_finder()
     assert engine is not None
     if isinstance(engine, PostgresEngine):
-        rows = await engine.run_ddl("SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'")
+        rows = await engine.run_ddl(
+            "SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'"
+        )
     else:
         rows = await engine.run_ddl("SELECT name FROM sqlite_master WHERE type = 'index'")
     return {r["name"] for r in rows}

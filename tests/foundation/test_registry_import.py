@@ -41,25 +41,41 @@ async def snapshot() -> dict[str, list[tuple[object, ...]]]:
     return {
         "units": [tuple(r.values()) for r in await Unit.select().order_by(Unit.id)],
         "stations": [tuple(r.values()) for r in await Station.select().order_by(Station.id)],
-        "departments": [tuple(r.values()) for r in await Department.select().order_by(Department.id)],
-        "links": [tuple(r.values()) for r in await StationCommunity.select().order_by(StationCommunity.id)],
-        "population": [tuple(r.values()) for r in await PopulationCount.select().order_by(PopulationCount.id)],
+        "departments": [
+            tuple(r.values()) for r in await Department.select().order_by(Department.id)
+        ],
+        "links": [
+            tuple(r.values()) for r in await StationCommunity.select().order_by(StationCommunity.id)
+        ],
+        "population": [
+            tuple(r.values()) for r in await PopulationCount.select().order_by(PopulationCount.id)
+        ],
     }
 
 
 async def test_import_creates_everything(db: None) -> None:
     summary = await import_registry_file("good.csv", GOOD.encode())
-    assert summary.created == {"unit": 5, "station": 2, "department": 2, "station_community": 2, "population": 16}
-    community = await Unit.select(Unit.name, Unit.parent.code).where(Unit.code == "110101001002").first()
+    assert summary.created == {
+        "unit": 5,
+        "station": 2,
+        "department": 2,
+        "station_community": 2,
+        "population": 16,
+    }
+    community = (
+        await Unit.select(Unit.name, Unit.parent.code).where(Unit.code == "110101001002").first()
+    )
     assert community == {"name": "二号社区", "parent.code": "110101001"}
     link = await StationCommunity.select(StationCommunity.station.code).where(
         StationCommunity.community.code == "110101001001"
     )
     assert link == [{"station.code": "S1"}]
-    counts = await PopulationCount.select(PopulationCount.count).where(
-        (PopulationCount.unit.code == "110101001001") & (PopulationCount.sex == "F") & (PopulationCount.age_group == "60+")
+    counts = await PopulationCount.select(PopulationCount.persons).where(
+        (PopulationCount.unit.code == "110101001001")
+        & (PopulationCount.sex == "F")
+        & (PopulationCount.age_group == "60+")
     )
-    assert counts == [{"count": 141}]
+    assert counts == [{"persons": 141}]
 
 
 async def test_reimport_changes_nothing(db: None) -> None:
@@ -136,12 +152,16 @@ BAD_CASES = [
         id="count-not-a-number",
     ),
     pytest.param(
-        "\n".join(",".join(line.split(",")[:3] + line.split(",")[4:]) for line in GOOD.splitlines()),
+        "\n".join(
+            ",".join(line.split(",")[:3] + line.split(",")[4:]) for line in GOOD.splitlines()
+        ),
         ["第1行, 列 parent_code: 缺少必需的列"],
         id="missing-column",
     ),
     pytest.param(
-        GOOD.replace("社区,110101001002,二号社区,110101001,S2", "社区,110101001002,二号社区,110101001,S9"),
+        GOOD.replace(
+            "社区,110101001002,二号社区,110101001,S2", "社区,110101001002,二号社区,110101001,S9"
+        ),
         ["第10行, 列 station_code: 派出所编码 S9 不存在"],
         id="unknown-station",
     ),
@@ -204,5 +224,3 @@ def test_cli_import_rejects_with_one_line_per_problem(
 def test_cli_missing_file(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-units", "/nonexistent/units.csv"]) == 1
     assert "无法读取文件" in capsys.readouterr().err
-
-

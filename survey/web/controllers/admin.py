@@ -35,15 +35,22 @@ class NewUserForm:
 
 async def _users() -> list[dict[str, Any]]:
     rows = await AppUser.select(
-        AppUser.username, AppUser.display_name, AppUser.roles, AppUser.district.name, AppUser.is_active
+        AppUser.username,
+        AppUser.display_name,
+        AppUser.roles,
+        AppUser.district.name,
+        AppUser.is_active,
     ).order_by(AppUser.username)
     return [
-        {**r, "role_names": "、".join(ROLE_NAMES.get(x, x) for x in r["roles"].split(",") if x)} for r in rows
+        {**r, "role_names": "、".join(ROLE_NAMES.get(x, x) for x in r["roles"].split(",") if x)}
+        for r in rows
     ]
 
 
 async def _districts() -> list[dict[str, Any]]:
-    return list(await Unit.select(Unit.code, Unit.name).where(Unit.level == "district").order_by(Unit.code))
+    return list(
+        await Unit.select(Unit.code, Unit.name).where(Unit.level == "district").order_by(Unit.code)
+    )
 
 
 class AdminController(Controller):
@@ -54,7 +61,12 @@ class AdminController(Controller):
     async def registry_page(self, request: Request[Any, Any, Any]) -> Template:
         return Template(
             "admin_registry.html",
-            context={"user": current_user(request), "counts": await registry_counts(), "result": None, "problems": []},
+            context={
+                "user": current_user(request),
+                "counts": await registry_counts(),
+                "result": None,
+                "problems": [],
+            },
         )
 
     @post("/registry", status_code=200)
@@ -69,14 +81,21 @@ class AdminController(Controller):
         result = None
         status = 200
         try:
-            summary = await import_registry_file(data.file.filename or "upload.csv", content, username=user.username)
+            summary = await import_registry_file(
+                data.file.filename or "upload.csv", content, username=user.username
+            )
             result = summary.describe()
         except ImportRejected as exc:
             problems = [str(p) for p in exc.problems]
             status = 422
         return Template(
             "admin_registry.html",
-            context={"user": user, "counts": await registry_counts(), "result": result, "problems": problems},
+            context={
+                "user": user,
+                "counts": await registry_counts(),
+                "result": result,
+                "problems": problems,
+            },
             status_code=status,
         )
 
@@ -105,7 +124,11 @@ class AdminController(Controller):
         try:
             roles = parse_roles(data.roles)
             await create_user(
-                data.username.strip(), data.password, roles, data.display_name.strip(), data.district_code or None
+                data.username.strip(),
+                data.password,
+                roles,
+                data.display_name.strip(),
+                data.district_code or None,
             )
             created = data.username.strip()
         except AccountError as exc:

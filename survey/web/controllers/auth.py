@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from survey.accounts import authenticate
@@ -34,8 +34,10 @@ class AuthController(Controller):
     path = ""
 
     @get("/login", opt={PUBLIC_OPT: True}, name="login")
-    async def login_page(self, next: str = "/") -> Template:
-        return Template("login.html", context={"next": _safe_next(next), "error": None, "username": ""})
+    async def login_page(self, next: FromQuery[str] = "/") -> Template:
+        return Template(
+            "login.html", context={"next": _safe_next(next), "error": None, "username": ""}
+        )
 
     @post("/login", opt={PUBLIC_OPT: True}, status_code=303)
     async def login(
@@ -47,7 +49,11 @@ class AuthController(Controller):
         if user is None:
             return Template(
                 "login.html",
-                context={"next": _safe_next(data.next), "error": "用户名或密码错误，或账号已被暂时锁定。", "username": data.username},
+                context={
+                    "next": _safe_next(data.next),
+                    "error": "用户名或密码错误，或账号已被暂时锁定。",
+                    "username": data.username,
+                },
                 status_code=401,
             )
         request.clear_session()

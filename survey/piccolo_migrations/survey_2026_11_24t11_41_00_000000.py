@@ -4,7 +4,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from piccolo.engine import engine_finder
 
-ID = "2026-11-24T11:40:00:000000"
+ID = "2026-11-24T11:41:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "composite unique indexes"
 
