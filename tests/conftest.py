@@ -10,15 +10,18 @@ Async test modules declare ``pytestmark = pytest.mark.anyio`` (asyncio backend).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+T = TypeVar("T")
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/pingan_test"
 
 
@@ -50,6 +53,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.db)
 
 
+def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion in a fresh event loop on a worker thread (safe even when the
+    calling thread already runs a loop, as Playwright's sync API does)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(coro_fn())).result()
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
@@ -65,7 +75,7 @@ def db_engine_name(pytestconfig: pytest.Config) -> str:
 def _migrated_database(db_engine_name: str) -> Iterator[None]:
     from survey.db import testing
 
-    asyncio.run(testing.reset_schema())
+    run_async(testing.reset_schema)
     yield
 
 
@@ -75,4 +85,4 @@ def db(_migrated_database: None) -> Iterator[None]:
     from survey.db import testing
 
     yield
-    asyncio.run(testing.empty_all_tables())
+    run_async(testing.empty_all_tables)
