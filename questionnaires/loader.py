@@ -161,6 +161,11 @@ class _Ctx:
 # Typed field access (every access checks the type: files are user input)
 
 
+def _str_or_none(value: object) -> str | None:
+    # Values from a file may be lists or tables: only strings can be looked up by name.
+    return value if isinstance(value, str) else None
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -1063,7 +1068,8 @@ def _parse_indices(
             elif of not in declared:
                 ctx.add(f"composite 引用了不存在的指标 '{of}'", item=label, line=item_line)
             elif (
-                declared[of].get("kind") == "composite" or declared[of].get("item") not in templates
+                declared[of].get("kind") == "composite"
+                or _str_or_none(declared[of].get("item")) not in templates
             ):
                 ctx.add(
                     f"composite 的 of = '{of}' 应指向基于按部门题模板的 "

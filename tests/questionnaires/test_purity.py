@@ -1,0 +1,19 @@
+"""The questionnaire core is pure: importing it pulls in no web framework, ORM or template engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_imports_stdlib_and_numpy_only() -> None:
+    code = (
+        "import sys, questionnaires, questionnaires.cli\n"
+        "bad = [m for m in ('litestar', 'piccolo', 'jinja2', 'pandas', 'survey', 'asyncpg')"
+        " if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
