@@ -18,6 +18,10 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "survey.commands",
     "survey.estimation.cli",
     "questionnaires.cli",
+    "survey.collection.cli",
+    "survey.design.cli",
+    "survey.cati.cli",
+    "survey.results.cli",
 )
 
 
@@ -36,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
+            if exc.name and module_name.startswith(exc.name):
                 continue  # area not built yet
             raise
         module.register(subparsers)

@@ -18,7 +18,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     try:
         if args.backwards:
-            _run(lambda: migrate_backwards(args.backwards, quiet=False))
+            _run(lambda: migrate_backwards(args.backwards, app_name=args.app, quiet=False))
         else:
             _run(lambda: migrate_forwards(quiet=not args.verbose))
     except MigrationFailed as exc:

@@ -7,4 +7,10 @@ from survey.settings import get_settings
 
 DB = engine_for(get_settings())
 
-APP_REGISTRY = AppRegistry(apps=["survey.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "survey.piccolo_app",
+        "survey.collection.piccolo_app",
+        "survey.design.piccolo_app",
+    ]
+)

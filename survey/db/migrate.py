@@ -10,7 +10,7 @@ from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine import engine_finder
 from piccolo.engine.sqlite import SQLiteEngine
 
-APP_NAME = "survey"
+ALL_APPS = "all"
 
 
 class MigrationFailed(RuntimeError):
@@ -30,15 +30,20 @@ async def migrate_forwards(quiet: bool = True) -> None:
     await prepare_engine()
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
-        result = await run_forwards(app_name=APP_NAME, migration_id="all")
+        result = await run_forwards(app_name=ALL_APPS, migration_id="all")
     if not result.success:
         raise MigrationFailed(result.message or out.getvalue().strip())
 
 
-async def migrate_backwards(migration_id: str = "all", quiet: bool = True) -> None:
-    """Undo migrations down to and including ``migration_id`` ("all" undoes everything)."""
+async def migrate_backwards(
+    migration_id: str = "all", app_name: str = ALL_APPS, quiet: bool = True
+) -> None:
+    """Undo migrations of ``app_name`` down to and including ``migration_id``.
+
+    ``app_name="all"`` undoes every app (dependants first); ``migration_id="1"`` undoes an
+    app's newest migration only."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
-        result = await run_backwards(app_name=APP_NAME, migration_id=migration_id, auto_agree=True)
+        result = await run_backwards(app_name=app_name, migration_id=migration_id, auto_agree=True)
     if not result.success:
         raise MigrationFailed(result.message or out.getvalue().strip())

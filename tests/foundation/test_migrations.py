@@ -41,7 +41,9 @@ async def test_backwards_then_forwards(db: None) -> None:
     assert expected <= await _table_names()
     assert "uq_wave_programme_month" in await _index_names()
 
-    await migrate_backwards("1")  # undo the newest migration only: the composite indexes
+    await migrate_backwards(
+        "1", app_name="survey"
+    )  # the newest survey migration: composite indexes
     assert "uq_wave_programme_month" not in await _index_names()
     assert expected <= await _table_names()
 

@@ -1,0 +1,1 @@
+"""Collection: invitations (one-time links), contacts (phone numbers, kept apart) and responses."""

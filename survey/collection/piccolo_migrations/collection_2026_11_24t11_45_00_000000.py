@@ -1,0 +1,30 @@
+"""An imported respondent id appears once per wave (NULLs, i.e. web/phone responses, are distinct)."""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine import engine_finder
+
+ID = "2026-11-24T11:45:00:000000"
+VERSION = "1.38.0"
+DESCRIPTION = "one imported respondent id per wave"
+
+_INDEXES = (("uq_response_wave_respondent", "response", "wave, source_respondent_id"),)
+
+
+async def forwards() -> MigrationManager:
+    manager = MigrationManager(migration_id=ID, app_name="collection", description=DESCRIPTION)
+
+    async def create() -> None:
+        engine = engine_finder()
+        assert engine is not None
+        for name, table, columns in _INDEXES:
+            await engine.run_ddl(f"CREATE UNIQUE INDEX {name} ON {table} ({columns})")
+
+    async def drop() -> None:
+        engine = engine_finder()
+        assert engine is not None
+        for name, _table, _columns in _INDEXES:
+            await engine.run_ddl(f"DROP INDEX IF EXISTS {name}")
+
+    manager.add_raw(create)
+    manager.add_raw_backwards(drop)
+    return manager

@@ -1,0 +1,1 @@
+"""Sample design stored in the platform: frames, drawn samples, sampled elements, stratum targets."""
