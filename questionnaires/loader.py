@@ -7,6 +7,7 @@ tomllib gives no positions, so ``_Lines`` scans the text for table headers and `
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -124,8 +125,9 @@ class _Lines:
         found = [n for n, s in self.headers if s == section]
         return found[nth] if nth < len(found) else None
 
-    def key_line(self, start: int | None, pattern: str) -> int | None:
-        """First line at or after ``start`` (up to the next table header) matching ``pattern``."""
+    def key_line(self, start: int | None, pattern: str, nth: int = 0) -> int | None:
+        """The ``nth`` line at or after ``start`` (up to the next table header) matching
+        ``pattern``; ``start`` itself when there is no such line."""
         if start is None:
             return None
         rx = re.compile(pattern)
@@ -134,7 +136,9 @@ class _Lines:
             if number != start and number in header_lines:
                 break
             if rx.search(self.text_lines[number - 1]):
-                return number
+                if nth == 0:
+                    return number
+                nth -= 1
         return start
 
     def top_key(self, key: str) -> int | None:
@@ -348,11 +352,18 @@ def _parse_options(raw: object, ctx: _Ctx, item: str, line: int | None) -> tuple
     return tuple(options)
 
 
-def _check_options(
-    item_type: ItemType, options: tuple[Option, ...], ctx: _Ctx, item: str, line: int | None
-) -> None:
-    def at(code: int) -> int | None:
-        return ctx.lines.key_line(line, rf"\bcode\s*=\s*{code}\b")
+def _check_option_set(options: tuple[Option, ...], ctx: _Ctx, item: str, line: int | None) -> None:
+    """Checks that hold for any option list: unique codes, scores complete, none on don't-know."""
+
+    occurrence: dict[int, int] = {}
+    where: dict[int, int | None] = {}  # id(option) → its line (the nth line with its code)
+    for opt in options:
+        nth = occurrence.get(opt.code, 0)
+        occurrence[opt.code] = nth + 1
+        where[id(opt)] = ctx.lines.key_line(line, rf"\bcode\s*=\s*{opt.code}\b", nth)
+
+    def at(opt: Option) -> int | None:
+        return where[id(opt)]
 
     seen: dict[int, Option] = {}
     for opt in options:
@@ -361,34 +372,19 @@ def _check_options(
                 f"选项代码 {opt.code} 重复（'{seen[opt.code].label}' 与 '{opt.label}'），"
                 "每个选项需要不同的代码",
                 item=item,
-                line=at(opt.code),
+                line=at(opt),
             )
         else:
             seen[opt.code] = opt
-    if item_type == "text":
-        if options:
-            ctx.add("文本题（text）不能有选项", item=item, line=line)
-        return
-    substantive = [o for o in options if o.substantive]
-    if item_type == "rating_0_10":
-        for opt in options:
-            if opt.substantive or RATING_MIN <= opt.code <= RATING_MAX:
-                ctx.add(
-                    f"选项 {opt.code} '{opt.label}'：0–10 评分题只能另设说不清/拒答选项"
-                    "（dont_know/refused），且代码不能在 0–10 之间（如 98、99）",
-                    item=item,
-                    line=at(opt.code),
-                )
-    elif len(substantive) < 2:
-        ctx.add(f"{_TYPE_NAMES[item_type]}至少需要 2 个实质性选项", item=item, line=line)
     for opt in options:
         if not opt.substantive and opt.score is not None:
             ctx.add(
                 f"选项 {opt.code} '{opt.label}' 是说不清/拒答，不应有分值 score"
                 "（它的处理由指标的 dk_policy 决定）",
                 item=item,
-                line=at(opt.code),
+                line=at(opt),
             )
+    substantive = [o for o in options if o.substantive]
     if any(o.score is not None for o in substantive):
         for opt in substantive:
             if opt.score is None:
@@ -396,8 +392,29 @@ def _check_options(
                     f"选项 {opt.code} '{opt.label}' 缺少分值 score（本题其他选项有分值，"
                     "请给每个实质性选项一个分值）",
                     item=item,
-                    line=at(opt.code),
+                    line=at(opt),
                 )
+
+
+def _check_options_for_type(
+    item_type: ItemType, options: tuple[Option, ...], ctx: _Ctx, item: str, line: int | None
+) -> None:
+    """Checks that depend on the item type (text: none; 0–10: only don't-know codes; else ≥ 2)."""
+    if item_type == "text":
+        if options:
+            ctx.add("文本题（text）不能有选项", item=item, line=line)
+        return
+    if item_type == "rating_0_10":
+        for opt in options:
+            if opt.substantive or RATING_MIN <= opt.code <= RATING_MAX:
+                ctx.add(
+                    f"选项 {opt.code} '{opt.label}'：0–10 评分题只能另设说不清/拒答选项"
+                    "（dont_know/refused），且代码不能在 0–10 之间（如 98、99）",
+                    item=item,
+                    line=ctx.lines.key_line(line, rf"\bcode\s*=\s*{opt.code}\b"),
+                )
+    elif sum(1 for o in options if o.substantive) < 2:
+        ctx.add(f"{_TYPE_NAMES[item_type]}至少需要 2 个实质性选项", item=item, line=line)
 
 
 _TYPE_NAMES: dict[str, str] = {
@@ -512,9 +529,10 @@ def _parse_item(
             options = scales[scale]
     elif "options" in raw:
         options = _parse_options(raw["options"], ctx, item_id, line)
+        _check_option_set(options, ctx, item_id, line)
     elif item_type in ("single", "multiple"):
         ctx.add(f"{_TYPE_NAMES[item_type]}缺少选项 options（或 scale）", item=label, line=line)
-    _check_options(item_type, options, ctx, item_id, line)
+    _check_options_for_type(item_type, options, ctx, item_id, line)
 
     max_length = _get_int(raw, "max_length", ctx, label, line, 1, MAX_TEXT_MAX_LENGTH)
     min_choices = _get_int(raw, "min_choices", ctx, label, line, 1, 1000)
@@ -588,6 +606,7 @@ def _parse_scales(data: dict[str, Any], ctx: _Ctx) -> dict[str, tuple[Option, ..
             continue
         _unknown_keys(table, frozenset({"options"}), ctx, label, line)
         scales[name] = _parse_options(table.get("options", []), ctx, label, line)
+        _check_option_set(scales[name], ctx, label, line)
     return scales
 
 
@@ -1184,7 +1203,10 @@ def build_instrument(
         raise InstrumentError([Problem(name, None, None, "TOML 嵌套过深")]) from None
     ctx = _Ctx(name, _Lines(text))
     id_line = ctx.lines.top_key("id")
-    _unknown_keys(data, _TOP_KEYS, ctx, None, None)
+    for key in data:
+        if key not in _TOP_KEYS:
+            where = ctx.lines.top_key(key) or ctx.lines.header(key)
+            _unknown_keys({key: None}, _TOP_KEYS, ctx, None, where)
     instrument_id = _get_id(data, ctx, "问卷", id_line or 1)
     version_line = ctx.lines.top_key("version") or 1
     version = data.get("version")
@@ -1230,6 +1252,24 @@ def build_instrument(
         source_text=text,
     )
     return replace(instrument, content_hash=_hash(instrument))
+
+
+@functools.lru_cache(maxsize=128)
+def _build_cached(text: str, name: str, departments: tuple[tuple[str, str], ...]) -> Instrument:
+    return build_instrument(text, name, departments=departments)
+
+
+def build_with_departments(
+    text: str, name: str, departments: Sequence[tuple[str, str]]
+) -> Instrument:
+    """``build_instrument`` with a department list, cached on (text, name, departments)."""
+    try:
+        key = tuple((code, dept_name) for code, dept_name in departments)
+        hash(key)
+    except (TypeError, ValueError):
+        # Not a list of (code, name) pairs: let the validator describe what is wrong.
+        return build_instrument(text, name, departments=departments)
+    return _build_cached(text, name, key)
 
 
 def load_instrument_text(text: str, name: str = "<text>") -> Instrument:

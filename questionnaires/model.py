@@ -317,10 +317,11 @@ class Instrument:
 
         Used at wave time with the registry's department list. Raises ``InstrumentError`` if the
         list is invalid (empty, duplicate or malformed codes) or breaks a reference in the file.
+        Results are cached (instruments are immutable), so calling it per request is cheap.
         """
-        from questionnaires.loader import build_instrument
+        from questionnaires.loader import build_with_departments
 
-        return build_instrument(self.source_text, self.source_name, departments=departments)
+        return build_with_departments(self.source_text, self.source_name, departments)
 
     def canonical(self) -> dict[str, object]:
         """The canonical, JSON-ready form hashed into ``content_hash``."""

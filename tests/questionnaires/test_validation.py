@@ -33,7 +33,7 @@ def test_duplicate_option_codes() -> None:
     assert problem.item == "q1"
     assert "选项代码 2 重复" in problem.message
     assert "'不安全' 与 '说不清'" in problem.message
-    assert problem.line == line_of(text, 'code = 2, label = "不安全"')
+    assert problem.line == line_of(text, 'code = 2, label = "说不清"')  # the repeat
     assert str(problem).startswith(f"t.toml:{problem.line}: q1: 选项代码 2 重复")
 
 
@@ -244,6 +244,13 @@ def test_unknown_field_is_reported() -> None:
     text = MINIMAL.replace('type = "single"', 'type = "single"\nrequird = false')
     problem = only(problems_of(text))
     assert "未知字段 'requird'" in problem.message
+
+
+def test_unknown_top_level_key_has_its_line() -> None:
+    text = MINIMAL.replace('title = "测试问卷"', 'title = "测试问卷"\ntitel = "拼错"')
+    problem = only(problems_of(text))
+    assert problem.message.startswith("未知字段 'titel'")
+    assert problem.line == line_of(text, "titel")
 
 
 def test_positive_code_must_be_substantive() -> None:
