@@ -13,10 +13,11 @@ import asyncio
 import concurrent.futures
 import os
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,3 +87,24 @@ def db(_migrated_database: None) -> Iterator[None]:
 
     yield
     run_async(testing.empty_all_tables)
+
+
+@pytest.fixture()
+async def demo_city(db: None) -> None:
+    """The demo city (registry, users, programme, open wave) in the test database."""
+    from survey.demo import build_demo
+
+    await build_demo()
+
+
+@pytest.fixture()
+async def client(db: None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in this event loop (lifespan started, so the PostgreSQL
+    pool lives on the test's loop)."""
+    from survey.web.app import create_app
+
+    app = create_app()
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c

@@ -11,7 +11,7 @@ from litestar.routes import HTTPRoute
 from survey.accounts import create_user
 from survey.registry.service import import_registry_file
 from survey.web.app import create_app
-from tests.foundation.conftest import csrf_token, login
+from tests.helpers import csrf_token, login
 
 pytestmark = pytest.mark.anyio
 

@@ -1,32 +1,12 @@
-"""Fixtures for platform tests: the demo city, an in-loop HTTP client, logging in."""
+"""Helpers for tests that talk to the web app: CSRF token, logging in."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
-from survey.demo import DEMO_PASSWORD, build_demo
-
-
-@pytest.fixture()
-async def demo_city(db: None) -> None:
-    await build_demo()
-
-
-@pytest.fixture()
-async def client(db: None) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in this event loop (lifespan started)."""
-    from survey.web.app import create_app
-
-    app = create_app()
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-
+from survey.demo import DEMO_PASSWORD
 
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
@@ -42,6 +22,7 @@ async def csrf_token(client: httpx.AsyncClient) -> str:
 async def login(
     client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD
 ) -> httpx.Response:
+    """Sign in through the login form; returns the POST response (303 on success)."""
     token = await csrf_token(client)
     return await client.post(
         "/login",
