@@ -79,6 +79,7 @@ Model (frozen dataclasses, ``questionnaires.model``): ``Instrument`` (``id``, ``
 response; ``version_conflict(old, new)`` tells when a file changed without a new version.
 
 Answers (``questionnaires.answers``): ``visible_items(instrument, answers) -> list[Item]``,
+``visible_pages(instrument, answers) -> list[str]`` (screens to show: "screening", "unit", pages),
 ``validate_answers(instrument, answers, partial, *, page=None) -> list[AnswerError]``,
 ``drop_hidden``, ``screening_outcome(instrument, answers) -> ScreeningOutcome``,
 ``parse_form_answer(item, raw)``.
@@ -101,6 +102,7 @@ from questionnaires.answers import (
     screening_outcome,
     validate_answers,
     visible_items,
+    visible_pages,
 )
 from questionnaires.loader import check_files, load_instrument, load_instrument_text
 from questionnaires.model import (
@@ -183,4 +185,5 @@ __all__ = [
     "validate_answers",
     "version_conflict",
     "visible_items",
+    "visible_pages",
 ]

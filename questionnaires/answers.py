@@ -17,6 +17,8 @@ from questionnaires.conditions import evaluate
 from questionnaires.model import (
     RATING_MAX,
     RATING_MIN,
+    SCREENING_PAGE,
+    UNIT_PAGE,
     Instrument,
     Item,
     ScreeningAction,
@@ -104,6 +106,19 @@ def visible_items(instrument: Instrument, answers: Mapping[str, object]) -> list
     return shown
 
 
+def visible_pages(instrument: Instrument, answers: Mapping[str, object]) -> list[str]:
+    """Ids of the screens to show, in order: ``"screening"`` (if any), ``"unit"`` (if any), then
+    each page with at least one visible item. A respondent not eligible gets ``["screening"]``."""
+    shown = {it.id for it in visible_items(instrument, answers)}
+    out: list[str] = [SCREENING_PAGE] if instrument.screening.questions else []
+    if screening_outcome(instrument, answers).status == "not_eligible":
+        return out
+    if instrument.unit.levels:
+        out.append(UNIT_PAGE)
+    out.extend(p.id for p in instrument.pages if any(it.id in shown for it in p.items))
+    return out
+
+
 def drop_hidden(instrument: Instrument, answers: Mapping[str, object]) -> dict[str, object]:
     """``answers`` without answers to hidden items or unknown keys (unit answers are kept)."""
     keep = {it.id for it in visible_items(instrument, answers)} | set(instrument.unit.ids)
@@ -164,8 +179,9 @@ def validate_answers(
     Checks codes, 0–10 ranges, selections and text length of visible items; unknown keys are
     reported (a tampered form); answers to hidden items are ignored (``drop_hidden`` removes
     them). Missing required answers among visible items are reported when ``partial`` is False,
-    or, with ``page`` given, for the visible items of that page (``"unit"`` = unit
-    identification) even when ``partial`` is True — the page-by-page save.
+    or, with ``page`` given, for the visible items of that page (``"screening"`` and ``"unit"``
+    name the screening and unit identification screens) even when ``partial`` is True — the
+    page-by-page save.
     """
     errors: list[AnswerError] = []
     known = {it.id for it in instrument.iter_items()} | set(instrument.unit.ids)
@@ -176,7 +192,7 @@ def validate_answers(
     page_items: set[str] = set()
     if page is not None:
         page_items = {it.id for p in instrument.pages if p.id == page for it in p.items}
-        if page == "screening":
+        if page == SCREENING_PAGE:
             page_items = {it.id for it in instrument.screening.items}
     for item in visible:
         value = answers.get(item.id)
@@ -193,7 +209,7 @@ def validate_answers(
     for level in instrument.unit.levels:
         value = answers.get(level.id)
         if not is_answered(value):
-            if level.required and (not partial or page == "unit"):
+            if level.required and (not partial or page == UNIT_PAGE):
                 errors.append(AnswerError(level.id, f"请选择您居住的{_LEVEL_NAMES[level.level]}"))
             continue
         if not isinstance(value, str) or len(value) > MAX_UNIT_CODE_LENGTH:

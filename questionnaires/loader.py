@@ -37,7 +37,9 @@ from questionnaires.model import (
     RATING_MAX,
     RATING_MIN,
     SCREENING_ACTIONS,
+    SCREENING_PAGE,
     UNIT_LEVELS,
+    UNIT_PAGE,
     AreaLevel,
     AreaPrompt,
     Department,
@@ -765,6 +767,12 @@ def _parse_pages(
             line = ctx.lines.id_line("pages", ident, page_nth.get(ident, 0)) or line
             page_nth[ident] = page_nth.get(ident, 0) + 1
         page_id = _get_id(raw, ctx, "页面", line)
+        if page_id in (SCREENING_PAGE, UNIT_PAGE):
+            ctx.add(
+                f"页面 id '{page_id}' 是保留字（筛选页和居住地页），请换一个",
+                item=page_id,
+                line=line,
+            )
         _unknown_keys(raw, frozenset({"id", "title", "items"}), ctx, page_id or None, line)
         title = _get_str(raw, "title", ctx, page_id or None, line, required=False)
         items: list[Item] = []

@@ -38,6 +38,10 @@ MODES: tuple[Mode, ...] = ("web", "phone")
 RATING_MIN = 0
 RATING_MAX = 10
 
+# Screen ids of the screening questions and of the unit identification (reserved for pages).
+SCREENING_PAGE = "screening"
+UNIT_PAGE = "unit"
+
 
 @dataclass(frozen=True)
 class Problem:

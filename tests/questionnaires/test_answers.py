@@ -15,6 +15,7 @@ from questionnaires import (
     screening_outcome,
     validate_answers,
     visible_items,
+    visible_pages,
 )
 from questionnaires.conditions import AllOf, Answered, AnyOf, ItemIn, Not, evaluate
 from tests.questionnaires._texts import MINIMAL
@@ -249,3 +250,22 @@ def test_parse_form_answer(cascade: Instrument) -> None:
     for bad in ("二", "1_0", "２", "1.0"):
         assert isinstance(parse_form_answer(q1, bad), AnswerError)
     assert isinstance(parse_form_answer(q1, ["1", "2"]), AnswerError)
+
+
+def test_visible_pages_skip_empty_pages(anquangan: Instrument) -> None:
+    safe = {**ELIGIBLE, "q_anquan": 2}
+    assert visible_pages(anquangan, safe) == ["screening", "unit", "security", "about_you"]
+    unsafe = {**ELIGIBLE, "q_anquan": 5}
+    assert visible_pages(anquangan, unsafe) == [
+        "screening",
+        "unit",
+        "security",
+        "security_reasons",
+        "about_you",
+    ]
+    assert visible_pages(anquangan, {"s_age": 2}) == ["screening"]
+
+
+def test_screening_page_requires_its_questions(anquangan: Instrument) -> None:
+    errors = validate_answers(anquangan, {"s_age": 1}, partial=True, page="screening")
+    assert errors == [AnswerError("s_resident", "此题为必答题，请作答")]

@@ -424,3 +424,10 @@ def test_with_departments_rejects_bad_list() -> None:
     with pytest.raises(InstrumentError) as info:
         manyidu.with_departments([])
     assert any("部门列表不能为空" in p.message for p in info.value.problems)
+
+
+def test_reserved_page_id() -> None:
+    text = MINIMAL.replace('id = "p1"', 'id = "unit"')
+    problem = only(problems_of(text))
+    assert problem.message == "页面 id 'unit' 是保留字（筛选页和居住地页），请换一个"
+    assert problem.line == line_of(text, 'id = "unit"')
