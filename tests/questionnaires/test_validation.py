@@ -431,3 +431,25 @@ def test_reserved_page_id() -> None:
     problem = only(problems_of(text))
     assert problem.message == "页面 id 'unit' 是保留字（筛选页和居住地页），请换一个"
     assert problem.line == line_of(text, 'id = "unit"')
+
+
+def test_check_files_collects_problems_of_every_file(tmp_path: pytest.TempPathFactory) -> None:
+    from questionnaires import check_files
+
+    good, bad1, bad2 = (f"{tmp_path}/{n}.toml" for n in ("good", "bad1", "bad2"))
+    with open(good, "w", encoding="utf-8") as fh:
+        fh.write(MINIMAL)
+    with open(bad1, "w", encoding="utf-8") as fh:
+        fh.write(MINIMAL.replace('type = "single"', 'type = "dropdown"'))
+    with open(bad2, "w", encoding="utf-8") as fh:
+        fh.write(MINIMAL.replace("version = 1", "version = -1"))
+    problems = check_files([good, bad1, bad2])
+    assert [p.file for p in problems] == [bad1, bad2]
+
+
+def test_problem_text_format() -> None:
+    assert str(Problem("a.toml", 3, "q1", "说明")) == "a.toml:3: q1: 说明"
+    assert str(Problem("a.toml", None, "q1", "说明")) == "a.toml: q1: 说明"
+    assert str(Problem("a.toml", 7, None, "说明")) == "a.toml:7: 说明"
+    error = InstrumentError([Problem("a.toml", 1, None, "一"), Problem("a.toml", 2, None, "二")])
+    assert str(error) == "a.toml:1: 一（另有 1 个问题）"
