@@ -34,8 +34,8 @@ One TOML file per questionnaire, shipped in this package: ``anquangan.toml`` (�
     [[pages]]                   # a screen (web) / block (phone) of items
     id = "security"; title = "…"
     [[pages.items]]
-    id = "q1"; type = "single" | "rating_0_10" | "multiple" | "text"; text = "…"
-    options = [...] or scale = "…"; required = true; note = "…"
+    id = "q1"; type = "single" | "rating_0_10" | "multiple" | "text"; text = "…"  # default single
+    options = [...] or scale = "…"; required = true (default); note = "…" (help / interviewer)
     show_if = { item = "q0", in = [1, 2] }      # also answered = true|false, all/any/not
     skip_if = { not = { item = "q0", in = [1] } }
     per_department = true       # a template: one item per department, "{department}" in text,

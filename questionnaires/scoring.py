@@ -109,7 +109,9 @@ def score_responses(
     """Values of index ``index_id`` for each response (one mapping of answers per respondent).
 
     For a department index (``definition.departments`` non-empty) give ``department`` (registry
-    code). Raises ``ValueError`` for an unknown index or department, a composite index (use
+    code). Score with the instrument the answers were collected with (same ``content_hash``,
+    e.g. after ``with_departments``); answers to hidden items are expected to be dropped already
+    (``drop_hidden`` on save), since a stored answer is scored as given. Raises ``ValueError`` for an unknown index or department, a composite index (use
     ``composite_weights``) and answers that are not codes of the item (naming row and item).
     """
     definition = _definition(instrument, index_id)
