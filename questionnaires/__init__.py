@@ -42,6 +42,7 @@ One TOML file per questionnaire, shipped in this package: ``anquangan.toml`` (�
                                 # ids "<id>_<department code>"
     weighting = "sex"           # a demographic used for weighting (sex, age_group, …)
     max_length = 200 (text); min_choices / max_choices (multiple)
+    # option flags: dont_know / refused (not in the base by default), exclusive (selected alone)
 
     [[indices]]
     id = "anquangan"; name = "公众安全感"; primary = true
