@@ -84,8 +84,10 @@ def live_server(_migrated_database: None) -> Iterator[str]:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in the main
+    # thread while it is open, which would break every later test that runs a loop.
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or "/usr/bin/chromium"
