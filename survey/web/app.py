@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the web application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("piccolo").setLevel(logging.WARNING)
     session_config = ServerSideSessionConfig(
         key="pingan_session",
         max_age=settings.session_max_age,
