@@ -348,8 +348,8 @@ def generate_mobile_numbers(
 
 
 def generate_phone_numbers(
-    mobile_blocks: Sequence[MobileBlock],
-    landline_blocks: Sequence[LandlineBlock],
+    mobile_blocks: Sequence[Block],
+    landline_blocks: Sequence[Block],
     n: int,
     rng: np.random.Generator,
     *,
