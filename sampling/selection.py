@@ -157,8 +157,9 @@ class _Frame:
             raise SamplingError("strata_codes 必须是一维数组（每行一个层代码）")
         self.labels = list(labels)
         h_count = len(self.labels)
-        if np.issubdtype(codes.dtype, np.integer) and codes.size and codes.min() >= 0:
-            top = int(codes.max())
+        top = int(codes.max()) if np.issubdtype(codes.dtype, np.integer) and codes.size else -1
+        # Small non-negative integer codes: a lookup table (fast path); large ids: np.unique.
+        if top >= 0 and codes.min() >= 0 and top < max(4 * codes.size, 1 << 16):
             lut = np.full(max(top + 1, 1), -1, dtype=np.int64)
             for pos, label in enumerate(self.labels):
                 if isinstance(label, int | np.integer) and 0 <= int(label) <= top:

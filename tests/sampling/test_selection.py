@@ -251,3 +251,23 @@ def test_pps_rejects_non_positive_sizes_and_bad_rng() -> None:
         select_pps(np.array(["a", "a"]), [1.0, 0.0], {"a": 1}, np.random.default_rng(0))
     with pytest.raises(TypeError, match="Generator"):
         select_srswor(np.array(["a"]), {"a": 1}, np.random.RandomState(0))  # type: ignore[arg-type]
+
+
+def test_large_integer_stratum_ids_work() -> None:
+    # Registry codes like 500103001 as stratum ids (no lookup table of that size is built).
+    codes = np.array([500103001, 500103002, 500103001, 500103002, 500103001])
+    s = select_srswor(codes, {500103001: 2, 500103002: 1}, np.random.default_rng(0))
+    assert sorted(codes[s.indices].tolist()) == [500103001, 500103001, 500103002]
+
+
+def test_systematic_follows_its_documented_algorithm() -> None:
+    # One uniform start per stratum in label order: u = (raw >> 11) / 2⁵³; positions
+    # floor((u + j) · N_h / n_h) in frame order inside the stratum.
+    s = select_systematic(CODES, N_REQ, np.random.default_rng(12))
+    raw = np.random.default_rng(12).bit_generator.random_raw(3)
+    u = (raw >> np.uint64(11)).astype(float) / 2.0**53
+    for k, h in enumerate(sorted(N_H)):
+        rows = np.flatnonzero(h == CODES)
+        n = N_REQ[h]
+        expected = rows[np.floor((u[k] + np.arange(n)) * (N_H[h] / n)).astype(int)]
+        assert sorted(int(i) for i in s.indices if CODES[i] == h) == sorted(expected.tolist())

@@ -1,0 +1,19 @@
+"""The package documentation names every public name, so it cannot silently fall behind."""
+
+from __future__ import annotations
+
+import sampling
+
+
+def test_every_public_name_is_documented() -> None:
+    doc = sampling.__doc__ or ""
+    missing = [
+        name
+        for name in sampling.__all__
+        if name not in doc and name not in {"BLOCK_SIZE", "FINGERPRINT_VERSION", "METHODS", "Block"}
+    ]
+    assert missing == []
+    for name in sampling.__all__:
+        obj = getattr(sampling, name)
+        if callable(obj) and not isinstance(obj, type(sampling.Block)):
+            assert getattr(obj, "__doc__", None), name
