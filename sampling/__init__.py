@@ -58,6 +58,21 @@ Checks and provenance:
 * ``frame_fingerprint(header, rows) -> str`` (SHA-256 hex of the exact content, row order
   included).
 
+Typical use (one district, stations as strata, reserve batch of 30 %)::
+
+    import numpy as np
+    import sampling
+
+    frame_n = {"东城派出所": 4_000, "西城派出所": 12_000, "南城派出所": 800}
+    mins = sampling.unit_minimum_sizes(frame_n, 0.08, p=0.9, response_rate=0.4, what="issued")
+    alloc = sampling.allocate(
+        1_200, frame_n, method="compromise", minimums=dict(zip(frame_n, mins.tolist()))
+    )
+    codes = np.repeat(list(frame_n), list(frame_n.values()))  # one stratum code per frame row
+    drawn = sampling.select_srswor(codes, alloc, np.random.default_rng(20261124),
+                                   batch_shares=(0.7, 0.3))
+    main = drawn.released(1)  # field these first; weights = main.design_weights
+
 Reproducibility: store the method, its parameters, the seed, ``frame_fingerprint`` and
 ``ALGORITHM_VERSION``. The same inputs and seed give the identical selection: randomness is
 taken only from the bit generator's raw stream in a documented order (``sampling.selection``),
