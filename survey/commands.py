@@ -78,13 +78,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     async def go() -> Any:
         await migrate_forwards()
-        return await build_demo(seed=args.seed)
+        return await build_demo(seed=args.seed, base_url=args.base_url)
 
     report = _run(go)
     print(f"示范城市已就绪（{report.registry.describe()}）。")
     print("演示账号（密码均为 " + DEMO_PASSWORD + "）:")
     for user in DEMO_USERS:
         print(f"  {user.username:<11} {'、'.join(sorted(user.roles))}  {user.display_name}")
+    for line in report.notes:
+        print(line)
     return 0
 
 
@@ -132,6 +134,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("demo", help="生成示范城市（南城区）与演示账号")
     p.add_argument("--seed", type=int, default=20261124, help="随机种子")
+    p.add_argument(
+        "--base-url", default="http://127.0.0.1:8000", help="演示服务地址（用于打印的链接）"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("serve", help="启动网页服务")

@@ -7,6 +7,7 @@ is generated as a registry file and imported through the same path as a real one
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 from dataclasses import dataclass
 
@@ -143,16 +144,44 @@ def registry_csv(seed: int = 20261124) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+# Areas that add to the demo city (samples, responses, campaigns, results). Each module exposes
+# ``async def extend_demo(context: DemoContext) -> list[str]`` returning lines for the console; an
+# area that is not built yet is skipped. Every step must be idempotent (a second run adds nothing).
+_DEMO_MODULES: tuple[str, ...] = (
+    "survey.design.demo",
+    "survey.collection.demo",
+    "survey.cati.demo",
+    "survey.results.demo",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoContext:
+    """What the base demo built, handed to each area's ``extend_demo``."""
+
+    seed: int
+    district_code: str
+    programme_id: int
+    wave_id: int
+    wave_month: str
+    base_url: str
+
+
 @dataclass(frozen=True, slots=True)
 class DemoReport:
     registry: ImportSummary
     users_created: tuple[str, ...]
     programme_code: str
     wave_month: str
+    notes: tuple[str, ...] = ()
 
 
-async def build_demo(seed: int = 20261124, month: str = "2026-11") -> DemoReport:
-    """Create (or complete) the demo city. Running it twice changes nothing the second time."""
+async def build_demo(
+    seed: int = 20261124, month: str = "2026-11", base_url: str = "http://127.0.0.1:8000"
+) -> DemoReport:
+    """Create (or complete) the demo city. Running it twice changes nothing the second time.
+
+    ``base_url`` is where the demo will be served (used in printed links)."""
     summary = await import_registry_table(
         read_table("demo-registry.csv", registry_csv(seed)), username="demo"
     )
@@ -188,6 +217,26 @@ async def build_demo(seed: int = 20261124, month: str = "2026-11") -> DemoReport
             programme_id = result[0]["id"]
         else:
             programme_id = programme["id"]
-        if not await Wave.exists().where((Wave.programme == programme_id) & (Wave.month == month)):
-            await Wave.insert(Wave(programme=programme_id, month=month, status="collecting"))
-    return DemoReport(summary, tuple(created), programme_code, month)
+        wave = (
+            await Wave.select(Wave.id)
+            .where((Wave.programme == programme_id) & (Wave.month == month))
+            .first()
+        )
+        if wave is None:
+            result = await Wave.insert(
+                Wave(programme=programme_id, month=month, status="collecting")
+            ).returning(Wave.id)
+            wave_id = result[0]["id"]
+        else:
+            wave_id = wave["id"]
+    context = DemoContext(seed, DISTRICT[0], programme_id, wave_id, month, base_url)
+    notes: list[str] = []
+    for module_name in _DEMO_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # area not built yet
+            raise
+        notes.extend(await module.extend_demo(context))
+    return DemoReport(summary, tuple(created), programme_code, month, tuple(notes))

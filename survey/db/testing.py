@@ -15,9 +15,12 @@ def all_tables() -> list[type[Table]]:
     """Every table of the platform, parents before children."""
     from piccolo.table import sort_table_classes
 
-    from survey.piccolo_app import APP_CONFIG
+    from survey.piccolo_conf import APP_REGISTRY
 
-    return sort_table_classes(list(APP_CONFIG.table_classes))
+    tables: list[type[Table]] = []
+    for app_config in APP_REGISTRY.app_configs.values():
+        tables.extend(app_config.table_classes)
+    return sort_table_classes(tables)
 
 
 async def reset_schema() -> None:

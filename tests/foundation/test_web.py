@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import httpx
@@ -11,6 +12,7 @@ from litestar.routes import HTTPRoute
 from survey.accounts import create_user
 from survey.registry.service import import_registry_file
 from survey.web.app import create_app
+from tests.conftest import REPO
 from tests.helpers import csrf_token, login
 
 pytestmark = pytest.mark.anyio
@@ -40,6 +42,13 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/units"): READERS,
 }
 SAMPLE_PATHS = {"{file_path:path}": "app.css", "{code:str}": "990102001"}
+
+# Each area states who may use its routes in ``tests/<area>/access.py``: ``ACCESS`` (same shape
+# as above) and optionally ``SAMPLE_PATHS`` (path parameter → a value that exists in the demo).
+for _area in sorted(p.parent.name for p in (REPO / "tests").glob("*/access.py")):
+    _module = importlib.import_module(f"tests.{_area}.access")
+    ACCESS.update(_module.ACCESS)
+    SAMPLE_PATHS.update(getattr(_module, "SAMPLE_PATHS", {}))
 
 
 def app_routes() -> set[tuple[str, str]]:

@@ -145,3 +145,6 @@ class AdminController(Controller):
             },
             status_code=422 if error else 200,
         )
+
+
+ROUTES: list[Any] = [AdminController]

@@ -55,3 +55,6 @@ async def health() -> Response[HealthOut]:
     except Exception:
         return Response(HealthOut("unavailable", name), status_code=503)
     return Response(HealthOut("ok", name))
+
+
+ROUTES: list[Any] = [ApiController, health]

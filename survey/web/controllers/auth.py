@@ -64,3 +64,6 @@ class AuthController(Controller):
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
         request.clear_session()
         return Redirect("/login", status_code=303)
+
+
+ROUTES: list[Any] = [AuthController]

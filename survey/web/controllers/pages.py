@@ -65,3 +65,6 @@ class PagesController(Controller):
         return Template(
             "waves.html", context={"user": user, "waves": await queries.waves_for(user.district_id)}
         )
+
+
+ROUTES: list[Any] = [PagesController]
