@@ -11,7 +11,7 @@ setup:
 ## make demo: install everything, build the demo city on embedded SQLite and serve it.
 demo: setup
 	@mkdir -p var
-	@PINGAN_DATABASE_URL=$(DEMO_DB) .venv/bin/survey demo
+	@PINGAN_DATABASE_URL=$(DEMO_DB) .venv/bin/survey demo --base-url http://127.0.0.1:$(PORT)
 	@PINGAN_DATABASE_URL=$(DEMO_DB) .venv/bin/survey serve --port $(PORT)
 
 ## make test: install everything, then lint, type-check and run the suite on SQLite and on PostgreSQL.
