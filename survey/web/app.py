@@ -20,6 +20,7 @@ from survey.db.migrate import prepare_engine
 from survey.settings import Settings, get_settings
 from survey.web.auth import session_auth
 from survey.web.errors import handle_exception
+from survey.web.security import add_security_headers
 from survey.web.sessions import DatabaseSessionStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ],
         on_app_init=[auth.on_app_init],
+        before_send=[add_security_headers],
         stores={"sessions": DatabaseSessionStore(settings.session_max_age)},
         csrf_config=CSRFConfig(
             secret=settings.secret_key,

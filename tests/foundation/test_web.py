@@ -174,6 +174,18 @@ async def test_session_cookie_flags(demo_city: None, client: httpx.AsyncClient) 
     assert "SameSite=lax" in cookie
 
 
+@pytest.mark.parametrize("path", ["/login", "/static/app.css", "/health", "/no-such-page"])
+async def test_security_headers_on_every_response(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    csp = response.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == "'self'"  # no inline script, no other origin
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["default-src"] == "'self'"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
 async def test_error_pages_are_friendly(demo_city: None, client: httpx.AsyncClient) -> None:
     await login(client, "admin")
     missing = await client.get("/no-such-page")
