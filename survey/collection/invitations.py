@@ -1,0 +1,292 @@
+"""Invitations: one-time links ``/s/<token>`` for residents, created in bulk for a wave.
+
+A token is 16 random bytes (128 bits) from :mod:`secrets`, written URL-safe (22 characters).
+Only its SHA-256 is stored with the invitation (``Invitation.token_hash``); the plain token is
+kept beside the phone number in ``Contact`` (a separate table, purged after the wave) so the
+SMS file can be exported later. Answers reference the invitation, never the number.
+
+API
+---
+``create_invitations(wave_id, phones, instrument_id, expires_at, *, stratum="",
+design_weight=None, batch=0) -> CreationSummary`` — one invitation and contact per phone number
+(numbers already invited in the wave are skipped; a bad number rejects the whole list).
+``invite_sample(sample_id, *, expires_at=None) -> int`` — invitations for the released sampled
+elements of a sample that have none yet. ``new_token()``, ``token_hash(token)``,
+``read_phone_file(path) -> list[str]``, ``web_instrument_for(programme_instruments)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from questionnaires import default_instruments
+from survey.collection.tables import Contact, Invitation
+from survey.db import write_transaction
+from survey.db.tables import Wave
+
+TOKEN_BYTES = 16  # 128 bits of randomness
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+PHONE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
+DEFAULT_VALID_DAYS = 30
+FALLBACK_INSTRUMENT = "liangshuaiyidu"
+
+
+class InvitationError(Exception):
+    """Invitations could not be created; the message is Chinese and names the row or wave."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInvitation:
+    """One new invitation: its id, the plain token (only here and in ``Contact``) and number."""
+
+    invitation_id: int
+    token: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreationSummary:
+    """What ``create_invitations`` did: the new invitations and the numbers skipped (already
+    invited in this wave)."""
+
+    created: tuple[CreatedInvitation, ...]
+    skipped: tuple[str, ...]
+
+
+def new_token() -> str:
+    """A fresh URL-safe token with 128 bits of randomness (22 characters)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 (hex) of a token: what the database stores and looks up."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def normalise_phone(text: str) -> str | None:
+    """An 11-digit mainland mobile number from ``text`` (spaces, dashes and a +86/86 prefix are
+    removed), or None if it is not one."""
+    digits = re.sub(r"[\s\-()]", "", text)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits if PHONE_PATTERN.fullmatch(digits) else None
+
+
+def read_phone_file(path: str | Path) -> list[str]:
+    """Phone numbers from a text or CSV file: the first column of each non-empty line; a header
+    line (no digit in it) is ignored. Raises ``InvitationError`` listing every bad line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvitationError(f"无法读取号码文件 {p}: {exc}") from exc
+    phones: list[str] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        cell = line.split(",")[0].strip().strip('"')
+        if not cell or (line_no == 1 and not any(ch.isdigit() for ch in cell)):
+            continue
+        phone = normalise_phone(cell)
+        if phone is None:
+            problems.append(f"{p.name} 第{line_no}行, 列 1: “{cell}”不是有效的11位手机号码")
+        elif phone in seen:
+            problems.append(f"{p.name} 第{line_no}行, 列 1: 号码 {phone} 与第{seen[phone]}行重复")
+        else:
+            seen[phone] = line_no
+            phones.append(phone)
+    if problems:
+        more = f"（共 {len(problems)} 处问题）" if len(problems) > 1 else ""
+        raise InvitationError("；".join(problems[:20]) + more)
+    if not phones:
+        raise InvitationError(f"{p.name}: 文件中没有手机号码")
+    return phones
+
+
+def web_instrument_for(programme_instruments: str) -> str:
+    """The instrument a web invitation uses: the programme's first instrument offered on the web,
+    else the combined 两率一度 instrument. ``programme_instruments`` is the JSON list stored on
+    the programme."""
+    try:
+        ids = json.loads(programme_instruments or "[]")
+    except json.JSONDecodeError:
+        ids = []
+    known = default_instruments()
+    for instrument_id in ids if isinstance(ids, list) else []:
+        instrument = known.get(str(instrument_id))
+        if instrument is not None and "web" in instrument.modes:
+            return instrument.id
+    return FALLBACK_INSTRUMENT
+
+
+async def _wave_expiry(wave_id: int) -> datetime.datetime:
+    """The default expiry: the end of the wave's closing day, else 30 days from now (UTC)."""
+    wave = await Wave.select(Wave.closes_on, Wave.status).where(Wave.id == wave_id).first()
+    if wave is None:
+        raise InvitationError(f"测评期 {wave_id} 不存在")
+    closes_on = wave["closes_on"]
+    if closes_on is not None:
+        return datetime.datetime.combine(
+            closes_on + datetime.timedelta(days=1), datetime.time(), tzinfo=datetime.UTC
+        )
+    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=DEFAULT_VALID_DAYS)
+
+
+async def create_invitations(
+    wave_id: int,
+    phones: Sequence[str],
+    instrument_id: str,
+    expires_at: datetime.datetime | None = None,
+    *,
+    stratum: str = "",
+    design_weight: float | None = None,
+    batch: int = 0,
+) -> CreationSummary:
+    """Create one invitation (and its contact) per phone number for a wave, in one transaction.
+
+    Every number must be a valid mobile number (else nothing is created and the error lists the
+    bad entries by position). Numbers that already have a contact in the wave are skipped, so
+    running the same list twice creates nothing the second time. ``expires_at`` defaults to the
+    end of the wave's closing day (or 30 days from now).
+    """
+    if instrument_id not in default_instruments():
+        known = "、".join(sorted(default_instruments()))
+        raise InvitationError(f"问卷 “{instrument_id}” 不存在（可用：{known}）")
+    cleaned: list[str] = []
+    problems: list[str] = []
+    for position, raw in enumerate(phones, start=1):
+        phone = normalise_phone(raw)
+        if phone is None:
+            problems.append(f"第{position}个号码 “{raw}” 不是有效的11位手机号码")
+        elif phone not in cleaned:
+            cleaned.append(phone)
+    if problems:
+        raise InvitationError("；".join(problems[:20]))
+    if expires_at is None:
+        expires_at = await _wave_expiry(wave_id)
+    elif not await Wave.exists().where(Wave.id == wave_id):
+        raise InvitationError(f"测评期 {wave_id} 不存在")
+    created: list[CreatedInvitation] = []
+    skipped: list[str] = []
+    async with write_transaction():
+        existing = {
+            r["phone"]
+            for r in await Contact.select(Contact.phone).where(
+                (Contact.wave == wave_id) & Contact.phone.is_in(cleaned or [""])
+            )
+        }
+        for phone in cleaned:
+            if phone in existing:
+                skipped.append(phone)
+                continue
+            token = new_token()
+            invitation_id = await _insert_invitation(
+                wave_id, token, instrument_id, expires_at, stratum, design_weight, batch
+            )
+            await Contact.insert(
+                Contact(wave=wave_id, phone=phone, invitation=invitation_id, token=token)
+            )
+            created.append(CreatedInvitation(invitation_id, token, phone))
+    return CreationSummary(tuple(created), tuple(skipped))
+
+
+async def _insert_invitation(
+    wave_id: int,
+    token: str,
+    instrument_id: str,
+    expires_at: datetime.datetime,
+    stratum: str,
+    design_weight: float | None,
+    batch: int,
+) -> int:
+    rows = await Invitation.insert(
+        Invitation(
+            wave=wave_id,
+            token_hash=token_hash(token),
+            instrument_id=instrument_id,
+            expires_at=expires_at,
+            status="pending",
+            stratum=stratum,
+            design_weight=design_weight,
+            batch=batch,
+        )
+    ).returning(Invitation.id)
+    return int(rows[0]["id"])
+
+
+async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None = None) -> int:
+    """Invitations for every released sampled element of a sample that has none yet.
+
+    Each gets the sample's wave, the programme's web instrument (``web_instrument_for``), the
+    element's stratum, design weight and batch, and a contact with the element's phone; the
+    element then points at its invitation. Idempotent: returns the number created (0 when
+    every released element is already invited).
+    """
+    from survey.design.tables import Sample, SampledElement
+
+    sample = (
+        await Sample.select(Sample.wave, Sample.wave._.programme._.instruments)
+        .where(Sample.id == sample_id)
+        .first()
+    )
+    if sample is None:
+        raise InvitationError(f"样本 {sample_id} 不存在")
+    wave_id = int(sample["wave"])
+    instrument_id = web_instrument_for(sample["wave.programme.instruments"])
+    if expires_at is None:
+        expires_at = await _wave_expiry(wave_id)
+    created = 0
+    async with write_transaction():
+        elements = await SampledElement.select(
+            SampledElement.id,
+            SampledElement.stratum,
+            SampledElement.design_weight,
+            SampledElement.batch,
+            SampledElement.phone,
+        ).where(
+            (SampledElement.sample == sample_id)
+            & (SampledElement.released == True)  # noqa: E712 - Piccolo builds SQL from ==
+            & SampledElement.invitation.is_null()
+        )
+        for element in elements:
+            token = new_token()
+            invitation_id = await _insert_invitation(
+                wave_id,
+                token,
+                instrument_id,
+                expires_at,
+                element["stratum"],
+                element["design_weight"],
+                element["batch"],
+            )
+            await Contact.insert(
+                Contact(wave=wave_id, phone=element["phone"], invitation=invitation_id, token=token)
+            )
+            await SampledElement.update({SampledElement.invitation: invitation_id}).where(
+                SampledElement.id == element["id"]
+            )
+            created += 1
+    return created
+
+
+__all__ = [
+    "CreatedInvitation",
+    "CreationSummary",
+    "InvitationError",
+    "create_invitations",
+    "invite_sample",
+    "new_token",
+    "normalise_phone",
+    "read_phone_file",
+    "token_hash",
+    "web_instrument_for",
+]

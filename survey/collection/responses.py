@@ -1,0 +1,396 @@
+"""Responses: start an interview, store answers page by page, complete it exactly once.
+
+Used by the residents' web pages (mode ``"web"``, one response per invitation) and reusable for
+telephone interviews (mode ``"phone"`` with ``interviewer_id`` set, with or without an
+invitation). The guarantees live in the database:
+
+- at most one response per invitation: a unique constraint on ``response.invitation`` and an
+  ``INSERT … ON CONFLICT DO NOTHING`` when starting, so two tabs starting at once share a row;
+- exactly one completion: ``complete_response`` updates the row only ``WHERE status =
+  'in_progress'`` inside a write transaction (a row lock on PostgreSQL, ``BEGIN IMMEDIATE`` on
+  SQLite), so of 50 simultaneous final submits one completes and the rest see it completed;
+- answers are only written while the response is in progress (a replayed page never changes a
+  completed interview).
+
+Every response records the instrument id, version and content hash it was answered with;
+``ensure_instrument_frozen`` refuses an instrument whose content changed under the same version
+while the wave has responses with it (an instrument in use is versioned, never edited).
+
+API
+---
+``find_invitation(token) -> InvitationRecord | None`` (timing-safe lookup by hash),
+``link_problem(invitation, now) -> str | None`` (``"expired"``, ``"revoked"`` or None),
+``response_for_invitation(invitation_id) -> ResponseRecord | None``,
+``get_response(response_id) -> ResponseRecord | None``,
+``start_response(*, wave_id, instrument, mode="web", invitation_id=None, interviewer_id=None,
+stratum="", design_weight=None, non_probability=False) -> ResponseRecord``,
+``save_answers(response_id, answers, current_page, *, community_id=UNCHANGED) -> bool``,
+``complete_response(response_id, answers, instrument, *, status="completed", community_id=
+UNCHANGED, now=None) -> bool`` (True only for the call that completed it),
+``ensure_instrument_frozen(wave_id, instrument)`` (raises ``InstrumentChanged``),
+``demographic_codes(instrument, answers) -> (sex, age_group)``.
+Times are timezone-aware UTC datetimes; ``duration_seconds`` is whole seconds from start to
+completion.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from questionnaires import Instrument
+from survey.collection.invitations import TOKEN_PATTERN, token_hash
+from survey.collection.tables import Invitation, Response
+from survey.db import write_transaction
+from survey.db.tables import AGE_GROUPS
+
+
+class _Unchanged:
+    pass
+
+
+UNCHANGED: Final = _Unchanged()
+OPEN_STATUSES = ("pending", "started")
+
+
+class InstrumentChanged(Exception):
+    """The instrument's content changed while its version is in use in the wave."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationRecord:
+    """An invitation as the web pages need it (no phone number: that lives in ``Contact``)."""
+
+    id: int
+    wave_id: int
+    instrument_id: str
+    expires_at: datetime.datetime
+    status: str
+    stratum: str
+    design_weight: float | None
+    open_link: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRecord:
+    """One stored interview. ``answers`` maps item ids (and unit level ids) to answers;
+    ``current_page`` is the index of the next screen to show (web) or block (phone)."""
+
+    id: int
+    wave_id: int
+    invitation_id: int | None
+    mode: str
+    status: str
+    answers: dict[str, Any]
+    current_page: int
+    community_id: int | None
+    instrument_id: str
+    instrument_version: str
+    instrument_hash: str
+    started_at: datetime.datetime
+    completed_at: datetime.datetime | None
+    duration_seconds: int | None
+
+
+_RESPONSE_COLUMNS = (
+    Response.id,
+    Response.wave,
+    Response.invitation,
+    Response.mode,
+    Response.status,
+    Response.answers,
+    Response.current_page,
+    Response.community,
+    Response.instrument_id,
+    Response.instrument_version,
+    Response.instrument_hash,
+    Response.started_at,
+    Response.completed_at,
+    Response.duration_seconds,
+)
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    # SQLite hands back naive datetimes; they were written as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
+
+
+def _record(row: Mapping[str, Any]) -> ResponseRecord:
+    answers = json.loads(row["answers"] or "{}")
+    return ResponseRecord(
+        id=int(row["id"]),
+        wave_id=int(row["wave"]),
+        invitation_id=row["invitation"],
+        mode=row["mode"],
+        status=row["status"],
+        answers=answers if isinstance(answers, dict) else {},
+        current_page=int(row["current_page"]),
+        community_id=row["community"],
+        instrument_id=row["instrument_id"],
+        instrument_version=row["instrument_version"],
+        instrument_hash=row["instrument_hash"],
+        started_at=_utc(row["started_at"]),
+        completed_at=_utc(row["completed_at"]) if row["completed_at"] else None,
+        duration_seconds=row["duration_seconds"],
+    )
+
+
+async def find_invitation(token: str) -> InvitationRecord | None:
+    """The invitation of a link token, or None for a malformed or unknown token.
+
+    The lookup is by the token's SHA-256, so response time does not depend on how much of a
+    guessed token is right; the stored hash is compared again in constant time."""
+    if not TOKEN_PATTERN.fullmatch(token):
+        return None
+    wanted = token_hash(token)
+    row = (
+        await Invitation.select(
+            Invitation.id,
+            Invitation.wave,
+            Invitation.token_hash,
+            Invitation.instrument_id,
+            Invitation.expires_at,
+            Invitation.status,
+            Invitation.stratum,
+            Invitation.design_weight,
+            Invitation.open_link,
+        )
+        .where(Invitation.token_hash == wanted)
+        .first()
+    )
+    if row is None or not hmac.compare_digest(row["token_hash"], wanted):
+        return None
+    return InvitationRecord(
+        id=int(row["id"]),
+        wave_id=int(row["wave"]),
+        instrument_id=row["instrument_id"],
+        expires_at=_utc(row["expires_at"]),
+        status=row["status"],
+        stratum=row["stratum"],
+        design_weight=row["design_weight"],
+        open_link=bool(row["open_link"]),
+    )
+
+
+def link_problem(invitation: InvitationRecord, now: datetime.datetime) -> str | None:
+    """Why a link that has no completed response cannot be used: ``"revoked"``, ``"expired"``
+    (past ``expires_at`` or the invitation was marked expired), else None."""
+    if invitation.status == "revoked":
+        return "revoked"
+    if invitation.status == "expired" or now >= invitation.expires_at:
+        return "expired"
+    return None
+
+
+async def response_for_invitation(invitation_id: int) -> ResponseRecord | None:
+    """The response of an invitation (there is at most one), or None."""
+    row = (
+        await Response.select(*_RESPONSE_COLUMNS)
+        .where(Response.invitation == invitation_id)
+        .first()
+    )
+    return _record(row) if row else None
+
+
+async def get_response(response_id: int) -> ResponseRecord | None:
+    """A response by id, or None."""
+    row = await Response.select(*_RESPONSE_COLUMNS).where(Response.id == response_id).first()
+    return _record(row) if row else None
+
+
+# (wave, instrument id, version, hash) already checked in this process: a file cannot change
+# under a running process (instruments are loaded once), so a passed check stays passed.
+_FROZEN_OK: set[tuple[int, str, str, str]] = set()
+
+
+async def ensure_instrument_frozen(wave_id: int, instrument: Instrument) -> None:
+    """Raise ``InstrumentChanged`` if the wave has responses with this instrument id and version
+    but another content hash (the file was edited without raising its version)."""
+    key = (wave_id, instrument.id, str(instrument.version), instrument.content_hash)
+    if key in _FROZEN_OK:
+        return
+    rows = (
+        await Response.select(Response.instrument_hash)
+        .where(
+            (Response.wave == wave_id)
+            & (Response.instrument_id == instrument.id)
+            & (Response.instrument_version == str(instrument.version))
+            & (Response.instrument_hash != instrument.content_hash)
+        )
+        .first()
+    )
+    if rows is not None:
+        raise InstrumentChanged(
+            f"问卷 {instrument.id} 第 {instrument.version} 版的内容与本测评期已收集的答卷不一致"
+            f"（已用 {rows['instrument_hash'][:12]}，现为 {instrument.short_hash}）："
+            "进行中的测评期不能修改问卷，请提高 version 后作为新版本使用"
+        )
+    _FROZEN_OK.add(key)
+
+
+async def start_response(
+    *,
+    wave_id: int,
+    instrument: Instrument,
+    mode: str = "web",
+    invitation_id: int | None = None,
+    interviewer_id: int | None = None,
+    stratum: str = "",
+    design_weight: float | None = None,
+    non_probability: bool = False,
+) -> ResponseRecord:
+    """The in-progress (or finished) response of an invitation, created if there is none.
+
+    With an invitation, a concurrent second call returns the same row (unique constraint plus
+    ``ON CONFLICT DO NOTHING``) and the invitation becomes ``started``. Without one (a phone
+    interview from a case) a new row is created each call. Raises ``InstrumentChanged``.
+    """
+    await ensure_instrument_frozen(wave_id, instrument)
+    row = Response(
+        wave=wave_id,
+        instrument_id=instrument.id,
+        instrument_version=str(instrument.version),
+        instrument_hash=instrument.content_hash,
+        mode=mode,
+        invitation=invitation_id,
+        status="in_progress",
+        interviewer=interviewer_id,
+        stratum=stratum,
+        design_weight=design_weight,
+        non_probability=non_probability,
+        answers="{}",
+        current_page=0,
+        started_at=datetime.datetime.now(datetime.UTC),
+    )
+    async with write_transaction():
+        if invitation_id is None:
+            inserted = await Response.insert(row).returning(Response.id)
+            response_id = int(inserted[0]["id"])
+        else:
+            await Response.insert(row).on_conflict(target=Response.invitation, action="DO NOTHING")
+            await Invitation.update({Invitation.status: "started"}).where(
+                (Invitation.id == invitation_id) & (Invitation.status == "pending")
+            )
+            found = (
+                await Response.select(Response.id)
+                .where(Response.invitation == invitation_id)
+                .first()
+            )
+            assert found is not None  # inserted above or by the concurrent caller
+            response_id = int(found["id"])
+    record = await get_response(response_id)
+    assert record is not None
+    return record
+
+
+def _answers_json(answers: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {k: list(v) if isinstance(v, tuple) else v for k, v in answers.items()},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+async def save_answers(
+    response_id: int,
+    answers: Mapping[str, Any],
+    current_page: int,
+    *,
+    community_id: int | _Unchanged | None = UNCHANGED,
+) -> bool:
+    """Replace the stored answers and the position of an in-progress response.
+
+    Returns False (and writes nothing) when the response is no longer in progress."""
+    values: dict[Any, Any] = {
+        Response.answers: _answers_json(answers),
+        Response.current_page: current_page,
+        Response.updated_at: datetime.datetime.now(datetime.UTC),
+    }
+    if not isinstance(community_id, _Unchanged):
+        values[Response.community] = community_id
+    async with write_transaction():
+        updated = (
+            await Response.update(values)
+            .where((Response.id == response_id) & (Response.status == "in_progress"))
+            .returning(Response.id)
+        )
+    return bool(updated)
+
+
+def demographic_codes(instrument: Instrument, answers: Mapping[str, Any]) -> tuple[str, str]:
+    """``(sex, age_group)`` for the weighting columns: sex ``"M"``/``"F"`` from the option
+    labels 男/女, the age group as the n-th of ``AGE_GROUPS`` for the n-th substantive option of a
+    four-band item; ``""`` when not answered or not mappable."""
+    sex = age = ""
+    for demographic in instrument.demographics:
+        value = answers.get(demographic.item)
+        if not isinstance(value, int):
+            continue
+        item = instrument.item(demographic.item)
+        option = item.option(value)
+        if option is None or not option.substantive:
+            continue
+        if demographic.variable == "sex":
+            sex = {"男": "M", "女": "F"}.get(option.label[:1], "")
+        elif demographic.variable == "age_group":
+            bands = [o.code for o in item.options if o.substantive]
+            if len(bands) == len(AGE_GROUPS):
+                age = AGE_GROUPS[bands.index(value)]
+    return sex, age
+
+
+async def complete_response(
+    response_id: int,
+    answers: Mapping[str, Any],
+    instrument: Instrument,
+    *,
+    status: str = "completed",
+    community_id: int | _Unchanged | None = UNCHANGED,
+    now: datetime.datetime | None = None,
+) -> bool:
+    """Finish an in-progress response with its final answers (``status`` ``"completed"``, or
+    ``"screened_out"`` / ``"partial"`` / ``"void"``), record completion time and duration, and
+    mark its invitation completed.
+
+    Returns True for the one call that finished it and False for every other (already finished
+    or unknown): the update only matches ``status = 'in_progress'`` inside a write transaction.
+    """
+    now = now or datetime.datetime.now(datetime.UTC)
+    current = (
+        await Response.select(Response.started_at, Response.invitation)
+        .where(Response.id == response_id)
+        .first()
+    )
+    if current is None:
+        return False
+    duration = max(0, round((now - _utc(current["started_at"])).total_seconds()))
+    sex, age_group = demographic_codes(instrument, answers)
+    values: dict[Any, Any] = {
+        Response.status: status,
+        Response.answers: _answers_json(answers),
+        Response.instrument_id: instrument.id,
+        Response.instrument_version: str(instrument.version),
+        Response.instrument_hash: instrument.content_hash,
+        Response.sex: sex,
+        Response.age_group: age_group,
+        Response.completed_at: now,
+        Response.duration_seconds: duration,
+        Response.updated_at: now,
+    }
+    if not isinstance(community_id, _Unchanged):
+        values[Response.community] = community_id
+    async with write_transaction():
+        updated = (
+            await Response.update(values)
+            .where((Response.id == response_id) & (Response.status == "in_progress"))
+            .returning(Response.id)
+        )
+        if updated and current["invitation"] is not None:
+            await Invitation.update({Invitation.status: "completed"}).where(
+                Invitation.id == current["invitation"]
+            )
+    return bool(updated)

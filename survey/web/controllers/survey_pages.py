@@ -1,0 +1,50 @@
+"""The residents' survey pages ``/s/<token>``: public (the token is the credential), CSRF-checked.
+
+Thin: parse the request, call ``survey.collection.respondent``, render or redirect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from survey.collection import respondent
+from survey.web.auth import PUBLIC_OPT
+
+# Survey pages hold a resident's answers: never cache them (shared phones, proxies).
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _render(result: respondent.PageResult) -> Template | Redirect:
+    if result.redirect is not None:
+        return Redirect(result.redirect, status_code=303, headers=NO_STORE)
+    assert result.view is not None
+    return Template(
+        "survey/page.html",
+        context={"view": result.view},
+        status_code=result.view.status_code,
+        headers=NO_STORE,
+    )
+
+
+@get("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-show")
+async def show_survey(token: FromPath[str], p: FromQuery[str | None] = None) -> Template | Redirect:
+    return _render(await respondent.show(token, p))
+
+
+@post("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-submit")
+async def submit_survey(
+    request: Request[Any, Any, Any], token: FromPath[str]
+) -> Template | Redirect:
+    form = await request.form()
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    return _render(await respondent.submit(token, fields))
+
+
+ROUTES: list[Any] = [show_survey, submit_survey]
