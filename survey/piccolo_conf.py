@@ -12,5 +12,6 @@ APP_REGISTRY = AppRegistry(
         "survey.piccolo_app",
         "survey.collection.piccolo_app",
         "survey.design.piccolo_app",
+        "survey.cati.piccolo_app",
     ]
 )

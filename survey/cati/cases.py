@@ -1,0 +1,199 @@
+"""Campaigns and their cases: create the wave's phone campaign, add cases from a released sample
+or from a plain list of numbers (idempotent: a number already in the campaign is skipped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sampling.numbers import normalize_number, number_problem
+from survey.cati.tables import Campaign, Case, StratumProgress
+from survey.db import write_transaction
+from survey.db.tables import Wave
+from survey.design.tables import Sample, SampledElement
+
+_CHUNK = 1000
+
+
+class CatiError(Exception):
+    """A CATI operation was refused; the message says why, in Chinese, for the user."""
+
+
+def utc_now() -> dt.datetime:
+    """Now in UTC, whole seconds (stored times compare as text on SQLite: keep one format)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def whole_seconds(at: dt.datetime) -> dt.datetime:
+    """``at`` in UTC, whole seconds."""
+    return at.astimezone(dt.UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseInput:
+    """A number to call: its stratum, design weight (1/π) and reserve batch (1 = main sample)."""
+
+    phone: str
+    stratum: str = ""
+    design_weight: float = 1.0
+    batch: int = 1
+    sampled_element: int | None = None
+
+
+async def ensure_campaign(wave_id: int, mode: str = "phone") -> int:
+    """The id of the wave's campaign for ``mode``, created with default rules if missing."""
+    async with write_transaction():
+        campaign_id = await _ensure_campaign(wave_id, mode)
+    return campaign_id
+
+
+async def _ensure_campaign(wave_id: int, mode: str) -> int:
+    row = (
+        await Campaign.select(Campaign.id)
+        .where((Campaign.wave == wave_id) & (Campaign.mode == mode))
+        .first()
+    )
+    if row is not None:
+        return int(row["id"])
+    wave = await Wave.select(Wave.month, Wave.programme.name).where(Wave.id == wave_id).first()
+    if wave is None:
+        raise CatiError(f"测评期 {wave_id} 不存在")
+    result = await Campaign.insert(
+        Campaign(wave=wave_id, mode=mode, name=f"{wave['programme.name']} {wave['month']} 电话访问")
+    ).returning(Campaign.id)
+    return int(result[0]["id"])
+
+
+async def _insert_cases(campaign_id: int, rows: Sequence[CaseInput], now: dt.datetime) -> int:
+    """Insert the rows whose number is not yet in the campaign; update stratum case counts."""
+    existing = {
+        r["phone"] for r in await Case.select(Case.phone).where(Case.campaign == campaign_id)
+    }
+    fresh: list[CaseInput] = []
+    for row in rows:
+        if row.phone in existing:
+            continue
+        existing.add(row.phone)
+        fresh.append(row)
+    for start in range(0, len(fresh), _CHUNK):
+        await Case.insert(
+            *[
+                Case(
+                    campaign=campaign_id,
+                    phone=r.phone,
+                    stratum=r.stratum,
+                    design_weight=r.design_weight,
+                    batch=r.batch,
+                    sampled_element=r.sampled_element,
+                    state="open",
+                    next_call_at=now,
+                )
+                for r in fresh[start : start + _CHUNK]
+            ]
+        )
+    per_stratum: dict[str, int] = {}
+    for r in fresh:
+        per_stratum[r.stratum] = per_stratum.get(r.stratum, 0) + 1
+    for stratum, count in per_stratum.items():
+        updated = (
+            await StratumProgress.update({StratumProgress.cases: StratumProgress.cases + count})
+            .where((StratumProgress.campaign == campaign_id) & (StratumProgress.stratum == stratum))
+            .returning(StratumProgress.id)
+        )
+        if not updated:
+            await StratumProgress.insert(
+                StratumProgress(campaign=campaign_id, stratum=stratum, completes=0, cases=count)
+            )
+    return len(fresh)
+
+
+def check_numbers(rows: Iterable[CaseInput | str]) -> list[CaseInput]:
+    """Normalise numbers; raises ``CatiError`` listing the first problems with their row."""
+    out: list[CaseInput] = []
+    problems: list[str] = []
+    for index, row in enumerate(rows, start=1):
+        item = row if isinstance(row, CaseInput) else CaseInput(row)
+        problem = number_problem(item.phone)
+        if problem:
+            problems.append(f"第 {index} 行: {problem}")
+            continue
+        if not item.design_weight > 0:
+            problems.append(f"第 {index} 行: 设计权重必须为正数，收到 {item.design_weight}")
+            continue
+        out.append(
+            CaseInput(
+                normalize_number(item.phone),
+                item.stratum,
+                float(item.design_weight),
+                int(item.batch),
+                item.sampled_element,
+            )
+        )
+    if problems:
+        more = f"（另有 {len(problems) - 5} 处）" if len(problems) > 5 else ""
+        raise CatiError("；".join(problems[:5]) + more)
+    return out
+
+
+async def add_cases(
+    campaign_id: int, rows: Iterable[CaseInput | str], now: dt.datetime | None = None
+) -> int:
+    """Add numbers (plain strings or ``CaseInput``) to a campaign; returns how many were new.
+
+    Every number is checked first: one bad number rejects the whole list (nothing stored)."""
+    checked = check_numbers(rows)
+    async with write_transaction():
+        if not await Campaign.exists().where(Campaign.id == campaign_id):
+            raise CatiError(f"呼叫任务 {campaign_id} 不存在")
+        created = await _insert_cases(campaign_id, checked, whole_seconds(now or utc_now()))
+    return created
+
+
+async def add_cases_from_sample(sample_id: int) -> int:
+    """Create a case for each released sampled element of the sample with a phone number and
+    no case yet, in the wave's phone campaign (created if missing), copying phone, stratum,
+    design weight and batch. Idempotent; returns the number of cases created."""
+    async with write_transaction():
+        created = await _add_from_sample(sample_id)
+    return created
+
+
+async def _add_from_sample(sample_id: int) -> int:
+    sample = await Sample.select(Sample.wave).where(Sample.id == sample_id).first()
+    if sample is None:
+        raise CatiError(f"样本 {sample_id} 不存在")
+    campaign_id = await _ensure_campaign(int(sample["wave"]), "phone")
+    elements = (
+        await SampledElement.select(
+            SampledElement.id,
+            SampledElement.phone,
+            SampledElement.stratum,
+            SampledElement.design_weight,
+            SampledElement.batch,
+        )
+        .where(
+            (SampledElement.sample == sample_id)
+            & (SampledElement.released.eq(True))
+            & (SampledElement.phone != "")
+        )
+        .order_by(SampledElement.position)
+    )
+    linked = {
+        r["sampled_element"]
+        for r in await Case.select(Case.sampled_element).where(
+            (Case.campaign == campaign_id) & Case.sampled_element.is_not_null()
+        )
+    }
+    rows = [
+        CaseInput(
+            normalize_number(e["phone"]),
+            e["stratum"],
+            float(e["design_weight"]),
+            int(e["batch"]),
+            int(e["id"]),
+        )
+        for e in elements
+        if e["id"] not in linked
+    ]
+    return await _insert_cases(campaign_id, rows, utc_now())

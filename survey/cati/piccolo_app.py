@@ -1,0 +1,19 @@
+"""Piccolo app: telephone campaigns (cases, attempts, progress, back-checks)."""
+
+import os
+
+from piccolo.conf.apps import AppConfig, table_finder
+
+CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+
+APP_CONFIG = AppConfig(
+    app_name="cati",
+    migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
+    table_classes=table_finder(modules=["survey.cati.tables"], exclude_imported=True),
+    migration_dependencies=[
+        "survey.piccolo_app",
+        "survey.collection.piccolo_app",
+        "survey.design.piccolo_app",
+    ],
+    commands=[],
+)

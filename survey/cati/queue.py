@@ -1,0 +1,196 @@
+"""The call queue in the database: hand a pollster the next case, atomically.
+
+Same order as ``survey.cati.selection.pick_case`` (see there). Handing out happens in one write
+transaction: on PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED`` (a
+concurrent pollster skips it and takes the next); on SQLite ``BEGIN IMMEDIATE`` serialises
+writers. Holding a case sets ``held_by`` and moves ``next_call_at`` to the hold's expiry, so a
+case whose pollster disappeared returns to the queue by itself after ``hold_minutes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from survey.cati.cases import CatiError, utc_now, whole_seconds
+from survey.cati.selection import CallingHours, QueuePolicy, StratumProgress, stratum_order
+from survey.cati.tables import Campaign, Case
+from survey.db import is_postgres, write_transaction
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRules:
+    """A campaign's id, wave, status and queue policy."""
+
+    id: int
+    wave_id: int
+    status: str
+    policy: QueuePolicy
+    hold: dt.timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The case handed to a pollster (``resumed``: it already held it), or ``case_id`` None with
+    the Chinese ``reason`` why there is nothing to call."""
+
+    case_id: int | None
+    resumed: bool = False
+    reason: str = ""
+
+
+def rules_from_row(row: dict[str, Any]) -> CampaignRules:
+    """Campaign rules from a ``cati_campaign`` row (raises ``CallingHoursError`` if malformed)."""
+    hours = CallingHours.parse(
+        row["calling_windows"], row["timezone"], row["excluded_weekdays"], row["excluded_dates"]
+    )
+    return CampaignRules(
+        id=int(row["id"]),
+        wave_id=int(row["wave"]),
+        status=row["status"],
+        policy=QueuePolicy(hours=hours, max_attempts=int(row["max_attempts"])),
+        hold=dt.timedelta(minutes=int(row["hold_minutes"])),
+    )
+
+
+async def campaign_rules(campaign_id: int) -> CampaignRules:
+    """The rules of a campaign; ``CatiError`` if it does not exist."""
+    row = await Campaign.select().where(Campaign.id == campaign_id).first()
+    if row is None:
+        raise CatiError(f"呼叫任务 {campaign_id} 不存在")
+    return rules_from_row(row)
+
+
+async def stratum_progress(campaign_id: int, wave_id: int) -> list[StratumProgress]:
+    """Completes and targets of every stratum of the campaign (targets from the wave's
+    ``stratum_target``)."""
+    rows = await Case.raw(
+        "SELECT s.stratum AS stratum, s.completes AS completes, t.target AS target "
+        "FROM cati_stratum s LEFT JOIN stratum_target t "
+        "ON t.wave = {} AND t.stratum = s.stratum WHERE s.campaign = {}",
+        wave_id,
+        campaign_id,
+    )
+    return [
+        StratumProgress(
+            r["stratum"], int(r["completes"]), None if r["target"] is None else int(r["target"])
+        )
+        for r in rows
+    ]
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join(["{}"] * n)
+
+
+async def next_case(
+    campaign_id: int, pollster_id: int, now: dt.datetime | None = None
+) -> Assignment:
+    """Hand ``pollster_id`` the next case of the campaign at ``now`` (default: the clock).
+
+    A pollster already holding a case gets it back (``resumed``). Returns an ``Assignment``
+    with ``case_id`` None and a reason when the campaign is paused, outside calling hours or
+    has nothing to call."""
+    now = whole_seconds(now or utc_now())
+    rules = await campaign_rules(campaign_id)
+    if rules.status != "running":
+        return Assignment(None, reason="该呼叫任务已暂停或已结束")
+    if not rules.policy.hours.allows(now):
+        return Assignment(None, reason=f"当前不在呼叫时段：{rules.policy.hours.describe()}")
+    async with write_transaction():
+        assignment = await _assign(rules, pollster_id, now)
+    return assignment
+
+
+async def _assign(rules: CampaignRules, pollster_id: int, now: dt.datetime) -> Assignment:
+    campaign_id = rules.id
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    held = await Case.raw(
+        "SELECT id FROM cati_case WHERE held_by = {} AND campaign = {} AND state = 'open' "
+        "AND next_call_at > {} ORDER BY id LIMIT 1",
+        pollster_id,
+        campaign_id,
+        now,
+    )
+    if held:
+        return Assignment(int(held[0]["id"]), resumed=True)
+    progress = await stratum_progress(campaign_id, rules.wave_id)
+    order = stratum_order(progress)
+    if not order:
+        return Assignment(None, reason="所有层的目标样本量均已完成")
+    case_id: int | None = None
+    grace_edge = now - rules.policy.personal_grace
+    due = await Case.raw(
+        "SELECT id FROM cati_case WHERE campaign = {} AND state = 'open' "
+        "AND appointment_at IS NOT NULL AND appointment_at <= {} AND next_call_at <= {} "
+        "AND attempts < {} "
+        "AND (appointment_user IS NULL OR appointment_user = {} OR appointment_at <= {}) "
+        f"AND stratum IN ({_placeholders(len(order))}) "
+        f"ORDER BY appointment_at, id LIMIT 1{lock}",
+        campaign_id,
+        now,
+        now,
+        rules.policy.max_attempts,
+        pollster_id,
+        grace_edge,
+        *order,
+    )
+    if due:
+        case_id = int(due[0]["id"])
+    else:
+        for stratum in order:
+            found = await Case.raw(
+                "SELECT id FROM cati_case WHERE campaign = {} AND stratum = {} "
+                "AND state = 'open' AND appointment_at IS NULL AND next_call_at <= {} "
+                f"AND attempts < {{}} ORDER BY next_call_at, id LIMIT 1{lock}",
+                campaign_id,
+                stratum,
+                now,
+                rules.policy.max_attempts,
+            )
+            if found:
+                case_id = int(found[0]["id"])
+                break
+    if case_id is None:
+        return Assignment(None, reason="暂时没有到期可拨的号码，请稍后再试")
+    await Case.raw(
+        "UPDATE cati_case SET held_by = {}, held_at = {}, next_call_at = {} WHERE id = {}",
+        pollster_id,
+        now,
+        now + rules.hold,
+        case_id,
+    )
+    return Assignment(case_id)
+
+
+async def extend_hold(case_id: int, pollster_id: int, now: dt.datetime | None = None) -> bool:
+    """Push the pollster's hold on a case to now + hold time (called on every saved page, so a
+    long interview keeps its case). False when the pollster no longer holds it."""
+    now = whole_seconds(now or utc_now())
+    async with write_transaction():
+        held = await _extend(case_id, pollster_id, now)
+    return held
+
+
+async def _extend(case_id: int, pollster_id: int, now: dt.datetime) -> bool:
+    row = (
+        await Case.select(Case.campaign, Case.held_by, Case.state).where(Case.id == case_id).first()
+    )
+    if row is None or row["held_by"] != pollster_id or row["state"] != "open":
+        return False
+    rules = await campaign_rules(int(row["campaign"]))
+    await Case.update({Case.next_call_at: now + rules.hold}).where(Case.id == case_id)
+    return True
+
+
+async def release_case(case_id: int, pollster_id: int) -> bool:
+    """Give a held case back to the queue at once, without an attempt (e.g. wrong click)."""
+    now = utc_now()
+    async with write_transaction():
+        updated = (
+            await Case.update({Case.held_by: None, Case.held_at: None, Case.next_call_at: now})
+            .where((Case.id == case_id) & (Case.held_by == pollster_id) & (Case.state == "open"))
+            .returning(Case.id)
+        )
+    return bool(updated)
