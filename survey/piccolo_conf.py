@@ -13,5 +13,6 @@ APP_REGISTRY = AppRegistry(
         "survey.collection.piccolo_app",
         "survey.design.piccolo_app",
         "survey.cati.piccolo_app",
+        "survey.results.piccolo_app",
     ]
 )

@@ -1,0 +1,86 @@
+"""Tables of the results app: the computation run of a wave and its index results.
+
+A wave has at most one ``ResultRun`` (unique ``wave``) and its ``IndexResult`` rows are unique
+per ``(wave, index_id, level, unit_code)`` (raw migration): recomputing replaces them inside one
+write transaction that first locks the wave row, so two analysts computing at once end in one
+consistent state. Figures are on the published 0–100 scale (percent for shares, points for
+scores); raw answers live only in ``response`` and are never written here.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import Boolean, Float, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from survey.db.tables import Wave
+
+
+class ResultRun(Table, tablename="result_run"):
+    """The latest computation of a wave: who, when, with which methods, and its diagnostics.
+
+    JSON columns: ``instruments`` (list of ``{id, version, hash}``), ``weighting`` (per district
+    weighting diagnostics), ``flags`` (integrity flags for analysts), ``method`` (method box).
+    """
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, unique=True, on_delete=OnDelete.cascade)
+    computed_at = Timestamptz(default=TimestamptzNow())
+    computed_by = Varchar(length=60, default="")
+    method_version = Varchar(length=40)
+    policy_id = Varchar(length=100, default="")
+    policy_version = Integer(default=0)
+    policy_hash = Varchar(length=64, default="")
+    seed = Integer(default=0)
+    n_responses = Integer(default=0)
+    n_excluded = Integer(default=0)
+    instruments = Text(default="[]")
+    weighting = Text(default="[]")
+    flags = Text(default="[]")
+    method = Text(default="{}")
+
+
+class IndexResult(Table, tablename="index_result"):
+    """One index for one unit in one wave, with its evidence and the policy's outcome.
+
+    ``level`` is station / street / district / department; ``unit_code`` is the registry code
+    (departments: ``<district code>/<department code>``). ``status``: ``ranked``,
+    ``insufficient`` (样本不足) or ``not_ranked`` (a level the policy does not rank).
+    ``sanctions`` / ``praises``: JSON lists of ``{level, name, reason, measure}``.
+    """
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, on_delete=OnDelete.cascade)
+    index_id = Varchar(length=60)
+    index_name = Varchar(length=100, default="")
+    level = Varchar(length=12)
+    unit_code = Varchar(length=60)
+    unit_name = Varchar(length=100, default="")
+    district_code = Varchar(length=20, default="")
+    scale = Varchar(length=4, default="%")
+    estimate = Float(null=True, default=None)
+    se = Float(null=True, default=None)
+    ci_lower = Float(null=True, default=None)
+    ci_upper = Float(null=True, default=None)
+    ci_method = Varchar(length=30, default="")
+    n = Integer(default=0)
+    n_eff = Float(default=0.0)
+    dk_rate = Float(null=True, default=None)
+    deff = Float(null=True, default=None)
+    status = Varchar(length=12, default="not_ranked")
+    rank = Integer(null=True, default=None)
+    n_ranked = Integer(default=0)
+    p_bottom_k = Float(null=True, default=None)
+    rank_lower = Integer(null=True, default=None)
+    rank_upper = Integer(null=True, default=None)
+    distinguishable = Boolean(null=True, default=None)
+    fh_estimate = Float(null=True, default=None)
+    fh_se = Float(null=True, default=None)
+    target = Float(null=True, default=None)
+    sanctions = Text(default="[]")
+    praises = Text(default="[]")
+    evidence = Text(default="{}")
+    instrument_id = Varchar(length=60, default="")
+    instrument_version = Integer(default=0)
+    method_version = Varchar(length=40, default="")
