@@ -37,7 +37,52 @@ async def csrf(client: httpx.AsyncClient, path: str) -> str:
 async def post(
     client: httpx.AsyncClient, token: str, screen: str, fields: dict[str, Any], nav: str = "next"
 ) -> httpx.Response:
-    data: dict[str, Any] = {"_csrf_token": await csrf(client, f"/s/{token}"), "_screen": screen}
+    data: dict[str, Any] = {"_csrf_token": await csrf(client, "/login"), "_screen": screen}
     data["_nav"] = nav
     data.update(fields)
     return await client.post(f"/s/{token}", data=data)
+
+
+SCREEN = re.compile(r'name="_screen" value="([^"]+)"')
+INPUT = re.compile(r'<input type="(radio|checkbox)" name="([^"]+)" value="([^"]+)"')
+TEXTAREA = re.compile(r'<textarea name="([^"]+)"')
+
+
+def first_choices(html: str, prefer: dict[str, str] | None = None) -> dict[str, Any]:
+    """For every question on a page: the preferred value, else its first option ("无" for text)."""
+    prefer = prefer or {}
+    fields: dict[str, Any] = {}
+    for _kind, name, value in INPUT.findall(html):
+        fields.setdefault(name, prefer.get(name, value))
+    for name in TEXTAREA.findall(html):
+        fields.setdefault(name, prefer.get(name, "无"))
+    return fields
+
+
+async def walk(
+    client: httpx.AsyncClient,
+    token: str,
+    prefer: dict[str, str] | None = None,
+    *,
+    stop_after: int | None = None,
+) -> list[str]:
+    """Answer the survey behind ``token`` screen by screen with ``first_choices``; returns the
+    screens answered. Stops at the thank-you page, or after ``stop_after`` screens."""
+    seen: list[str] = []
+    page = await client.get(f"/s/{token}")
+    for _ in range(40):
+        match = SCREEN.search(page.text)
+        if match is None:
+            break
+        screen = match.group(1)
+        if stop_after is not None and len(seen) >= stop_after:
+            break
+        seen.append(screen)
+        data: dict[str, Any] = {"_csrf_token": CSRF.search(page.text).group(1)}  # type: ignore[union-attr]
+        data.update({"_screen": screen, "_nav": "next"})
+        data.update(first_choices(page.text, prefer))
+        response = await client.post(f"/s/{token}", data=data)
+        assert response.status_code == 303, (screen, response.status_code, response.text[:2000])
+        page = await client.get(response.headers["location"])
+        assert page.status_code == 200, page.text[:500]
+    return seen
