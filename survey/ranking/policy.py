@@ -1,0 +1,878 @@
+"""Ranking policy (测评结果运用办法) as data: TOML file → every problem with its line → frozen model.
+
+Same pipeline and problem format as the questionnaire files (``questionnaires.loader``): parse with
+tomllib, check every table collecting ``Problem``s (file, line, rule id, message with the fix),
+cross-check references, then build an immutable ``Policy`` with a content hash. The location
+helpers are shared with the questionnaire loader so both formats report problems the same way.
+
+All thresholds are on the published 0–100 scale (percent for shares, points for mean scores).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from questionnaires.loader import (
+    _Ctx,
+    _get_id,
+    _get_number,
+    _get_str,
+    _get_table,
+    _get_tables,
+    _is_int,
+    _is_number,
+    _Lines,
+    _sorted,
+    _toml_problem,
+    _unknown_keys,
+)
+from questionnaires.model import Problem
+from survey.ranking.records import LEVEL_NAMES, SANCTION_LEVELS, SanctionLevel
+
+ConditionKind = Literal["bottom_k", "top_k", "below", "at_least"]
+CONDITION_KINDS: tuple[ConditionKind, ...] = ("bottom_k", "top_k", "below", "at_least")
+ConsecutiveMode = Literal["waves", "months"]
+CONSECUTIVE_MODES: tuple[ConsecutiveMode, ...] = ("waves", "months")
+GapRule = Literal["break", "skip"]
+GAP_RULES: tuple[GapRule, ...] = ("break", "skip")
+TieRule = Literal["include", "exclude"]
+TIE_RULES: tuple[TieRule, ...] = ("include", "exclude")
+PointsKind = Literal["per_point_below", "fixed"]
+POINTS_KINDS: tuple[PointsKind, ...] = ("per_point_below", "fixed")
+Banding = Literal["marginal", "whole"]
+BANDINGS: tuple[Banding, ...] = ("marginal", "whole")
+IndexUnit = Literal["%", "分"]
+INDEX_UNITS: tuple[IndexUnit, ...] = ("%", "分")
+
+HASH_PREFIX = b"pingan-policy/1\n"
+MAX_K = 1000
+MAX_WAVES = 120
+_CN_NUMBERS = ("零", "一", "两", "三", "四", "五", "六", "七", "八", "九", "十")
+
+_TOP_KEYS = frozenset(
+    {"id", "version", "title", "description", "consecutive", "gap", "min_n_eff", "decimals"}
+    | {"ties", "period_name", "indices", "uncertainty", "sanctions", "praises", "points"}
+    | {"targets"}
+)
+_INDEX_KEYS = frozenset({"name", "unit", "min_n_eff"})
+_UNCERTAINTY_KEYS = frozenset({"rank_level", "ci_level", "alpha", "draws", "k"})
+_CONDITION_KEYS = frozenset({"when", "k", "threshold", "thresholds"})
+_SANCTION_KEYS = frozenset({"id", "index", "what", "ladder"}) | _CONDITION_KEYS
+_STEP_KEYS = frozenset({"waves", "level", "measure"})
+_PRAISE_KEYS = frozenset({"id", "index", "what", "waves", "measure"}) | _CONDITION_KEYS
+_POINTS_KEYS = (
+    frozenset({"id", "index", "what", "kind", "bands", "banding", "points", "cap"})
+    | _CONDITION_KEYS
+)
+_BAND_KEYS = frozenset({"below", "per_point"})
+_TARGET_KEYS = frozenset({"id", "index", "name", "at_least"})
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded; ``problems`` lists every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        first = str(self.problems[0]) if self.problems else "无效的测评结果运用办法"
+        more = f"（另有 {len(self.problems) - 1} 个问题）" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def chinese_count(k: int) -> str:
+    """2 → 两, 3 → 三 (as in 后两位、前三位); numbers above ten stay digits."""
+    return _CN_NUMBERS[k] if 0 <= k < len(_CN_NUMBERS) else str(k)
+
+
+def format_value(value: float) -> str:
+    """85.0 → ``85``, 92.5 → ``92.5`` (thresholds in reasons carry no false precision)."""
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """An index the policy ranks: ``id`` as in the instruments (e.g. ``anquangan``), short
+    Chinese ``name`` used in reasons (安全感), ``unit`` ("%" for shares, "分" for scores) and an
+    optional ``min_n_eff`` overriding the policy's."""
+
+    id: str
+    name: str
+    unit: IndexUnit = "%"
+    min_n_eff: float | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What a unit must satisfy in one wave: in the bottom/top ``k`` of the ranked units, or
+    ``below`` / ``at_least`` a threshold (``thresholds`` overrides it per unit code, e.g. a pass
+    score per department)."""
+
+    kind: ConditionKind
+    k: int | None = None
+    threshold: float | None = None
+    thresholds: tuple[tuple[str, float], ...] = ()
+
+    def threshold_for(self, unit_code: str) -> float | None:
+        """The threshold that applies to ``unit_code`` (None for rank conditions)."""
+        for code, value in self.thresholds:
+            if code == unit_code:
+                return value
+        return self.threshold
+
+    def describe(self, index: IndexSpec, unit_code: str) -> str:
+        """In words, e.g. 安全感排名后两位 / 满意度低于达标分值85分."""
+        if self.kind == "bottom_k":
+            return f"{index.name}排名后{chinese_count(cast(int, self.k))}位"
+        if self.kind == "top_k":
+            return f"{index.name}排名前{chinese_count(cast(int, self.k))}位"
+        value = format_value(cast(float, self.threshold_for(unit_code)))
+        if self.kind == "below":
+            if index.unit == "分":
+                return f"{index.name}低于达标分值{value}分"
+            return f"{index.name}低于{value}%"
+        if index.unit == "分":
+            return f"{index.name}达到{value}分"
+        return f"{index.name}达到{value}%"
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """From ``waves`` consecutive waves on, the sanction ``level`` with its ``measure`` text."""
+
+    waves: int
+    level: SanctionLevel
+    measure: str = ""
+
+
+@dataclass(frozen=True)
+class SanctionRule:
+    """Warning ladder: the condition met ``waves`` times in a row → the highest step reached."""
+
+    id: str
+    index: str
+    condition: Condition
+    ladder: tuple[LadderStep, ...]
+    what: str = ""
+
+    def step_for(self, streak: int) -> LadderStep | None:
+        """The step for ``streak`` consecutive waves (the last step whose ``waves`` ≤ streak)."""
+        reached = [s for s in self.ladder if s.waves <= streak]
+        return reached[-1] if reached else None
+
+
+@dataclass(frozen=True)
+class PraiseRule:
+    """通报表扬 when the condition is met ``waves`` times in a row (or more)."""
+
+    id: str
+    index: str
+    condition: Condition
+    waves: int
+    measure: str = ""
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class PointBand:
+    """Under ``below`` (0–100 scale), ``per_point`` points are deducted per point short."""
+
+    below: float
+    per_point: float
+
+
+@dataclass(frozen=True)
+class PointsRule:
+    """Deductions or awards each wave.
+
+    ``per_point_below``: ``bands`` by descending ``below``; ``banding = "marginal"`` charges each
+    band's rate only for the points inside that band (like tax brackets: under 96 −0.25/point,
+    under 90 −0.5/point → 88 costs 6×0.25 + 2×0.5 = 2.5), ``"whole"`` charges the whole shortfall
+    from the top band at the rate of the lowest band reached (88 → 8×0.5 = 4). ``cap`` bounds the
+    deduction. ``fixed``: ``points`` (signed: negative deducts) whenever ``condition`` is met.
+    """
+
+    id: str
+    index: str
+    kind: PointsKind
+    bands: tuple[PointBand, ...] = ()
+    banding: Banding = "marginal"
+    condition: Condition | None = None
+    points: float = 0.0
+    cap: float | None = None
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target the published estimate should reach (e.g. 安全感 ≥ 90 %)."""
+
+    id: str
+    index: str
+    name: str
+    at_least: float
+
+
+@dataclass(frozen=True)
+class UncertaintySettings:
+    """``rank_level``: rank interval level (0.90); ``ci_level``: displayed interval level (0.95);
+    ``alpha``: two-sided level of the distinguishability test; ``draws``: simulation draws;
+    ``k``: the k of P(bottom k) for indices without a bottom-k rule (None = not computed)."""
+
+    rank_level: float = 0.90
+    ci_level: float = 0.95
+    alpha: float = 0.05
+    draws: int = 2000
+    k: int | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A programme's rules. ``consecutive``: ``"waves"`` (consecutive waves of the programme) or
+    ``"months"`` (consecutive calendar months); ``gap``: a wave without a ranked result for the
+    unit ``"break"``s the run or is ``"skip"``ped; ``ties``: units tied at the bottom-k/top-k
+    cut-off are all ``"include"``d or all ``"exclude"``d; ``decimals``: the published precision
+    used for ranks, ties and thresholds; ``min_n_eff``: minimum effective n to be ranked."""
+
+    id: str
+    version: int
+    title: str
+    description: str = ""
+    consecutive: ConsecutiveMode = "waves"
+    gap: GapRule = "break"
+    min_n_eff: float = 30.0
+    decimals: int = 1
+    ties: TieRule = "include"
+    period_name: str = "个月"
+    indices: tuple[IndexSpec, ...] = ()
+    sanctions: tuple[SanctionRule, ...] = ()
+    praises: tuple[PraiseRule, ...] = ()
+    points: tuple[PointsRule, ...] = ()
+    targets: tuple[Target, ...] = ()
+    uncertainty: UncertaintySettings = UncertaintySettings()
+    source_name: str = ""
+    source_text: str = ""
+    content_hash: str = ""
+
+    def index(self, index_id: str) -> IndexSpec:
+        """The declared index; KeyError if the policy does not rank it."""
+        for spec in self.indices:
+            if spec.id == index_id:
+                return spec
+        raise KeyError(index_id)
+
+    def min_n_eff_for(self, index_id: str) -> float:
+        """Minimum effective n for ``index_id`` (the index's own, else the policy's)."""
+        spec = self.index(index_id)
+        return self.min_n_eff if spec.min_n_eff is None else spec.min_n_eff
+
+    def rank_k(self, index_id: str) -> int | None:
+        """The k of P(bottom k) for an index: its first bottom-k sanction rule's k, else
+        ``uncertainty.k``."""
+        for rule in self.sanctions:
+            if rule.index == index_id and rule.condition.kind == "bottom_k":
+                return rule.condition.k
+        return self.uncertainty.k
+
+    def top_k(self, index_id: str) -> int | None:
+        """The k of the index's first top-k rule (sanction, praise or points), or None."""
+        rules: tuple[SanctionRule | PraiseRule | PointsRule, ...] = (
+            *self.sanctions,
+            *self.praises,
+            *self.points,
+        )
+        for rule in rules:
+            condition = rule.condition
+            if rule.index == index_id and condition is not None and condition.kind == "top_k":
+                return condition.k
+        return None
+
+    def threshold_rule(self, index_id: str) -> SanctionRule | None:
+        """The index's first ``below`` sanction rule (for P(below threshold)), or None."""
+        for rule in self.sanctions:
+            if rule.index == index_id and rule.condition.kind == "below":
+                return rule
+        return None
+
+    @property
+    def short_hash(self) -> str:
+        """First 12 hex digits of the content hash."""
+        return self.content_hash[:12]
+
+    def canonical(self) -> dict[str, Any]:
+        """Plain dict of the rules (no source text): what the content hash covers."""
+        data = asdict(self)
+        for key in ("source_name", "source_text", "content_hash"):
+            data.pop(key)
+        return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def _choice(
+    table: dict[str, Any],
+    key: str,
+    choices: tuple[str, ...],
+    default: str,
+    ctx: _Ctx,
+    item: str | None,
+    line: int | None,
+) -> str:
+    value = table.get(key, default)
+    if value not in choices:
+        ctx.add(f"{key} = {value!r} 无效；可用: {', '.join(choices)}", item=item, line=line)
+        return default
+    return cast(str, value)
+
+
+def _fraction(
+    table: dict[str, Any], key: str, default: float, ctx: _Ctx, line: int | None
+) -> float:
+    value = _get_number(table, key, ctx, "uncertainty", line)
+    if value is None:
+        return default
+    if not 0 < value < 1:
+        ctx.add(f"{key} = {value:g} 应在 0 与 1 之间（如 0.90）", item="uncertainty", line=line)
+        return default
+    return value
+
+
+def _nonneg_number(
+    table: dict[str, Any], key: str, ctx: _Ctx, item: str | None, line: int | None
+) -> float | None:
+    value = _get_number(table, key, ctx, item, line)
+    if value is not None and value < 0:
+        ctx.add(f"{key} 不能为负数", item=item, line=line)
+        return None
+    return value
+
+
+def _percent(
+    value: object, what: str, ctx: _Ctx, item: str | None, line: int | None
+) -> float | None:
+    if not _is_number(value):
+        ctx.add(f"{what} 应为数字", item=item, line=line)
+        return None
+    number = float(cast(float, value))
+    if not 0 <= number <= 100:
+        hint = "（比例写成百分数：90% 写 90，不写 0.9）" if 0 < number <= 1 else ""
+        ctx.add(f"{what} = {number:g} 超出 0–100 范围{hint}", item=item, line=line)
+        return None
+    if 0 < number <= 1:
+        ctx.add(
+            f"{what} = {number:g} 像是比例：阈值用 0–100 的百分数或分值（90% 写 90）",
+            item=item,
+            line=line,
+        )
+        return None
+    return number
+
+
+def _parse_indices(data: dict[str, Any], ctx: _Ctx) -> dict[str, IndexSpec]:
+    line = ctx.lines.header("indices")
+    indices: dict[str, IndexSpec] = {}
+    raw = data.get("indices")
+    if raw is None:
+        ctx.add(
+            '缺少 [indices]：请为每个被排名的指标写一节，如 [indices.anquangan] name = "安全感"',
+            line=1,
+        )
+        return indices
+    if not isinstance(raw, dict):
+        ctx.add("indices 应为表（[indices.<指标id>]）", line=line)
+        return indices
+    for index_id, table in raw.items():
+        where = ctx.lines.header(f"indices.{index_id}") or line
+        label = f"indices.{index_id}"
+        if not isinstance(table, dict):
+            ctx.add(f'[indices.{index_id}] 应为表，如 name = "安全感"', item=label, line=where)
+            continue
+        _get_id({"id": index_id}, ctx, "指标", where, item=label)
+        _unknown_keys(table, _INDEX_KEYS, ctx, label, where)
+        name = _get_str(table, "name", ctx, label, where, required=True)
+        unit = _choice(table, "unit", INDEX_UNITS, "%", ctx, label, where)
+        min_n = _nonneg_number(table, "min_n_eff", ctx, label, where)
+        indices[index_id] = IndexSpec(index_id, name, cast(IndexUnit, unit), min_n)
+    if not indices:
+        ctx.add("[indices] 为空：至少声明一个被排名的指标", line=line)
+    return indices
+
+
+def _parse_condition(
+    raw: dict[str, Any],
+    ctx: _Ctx,
+    label: str,
+    line: int | None,
+    allowed: tuple[ConditionKind, ...] = CONDITION_KINDS,
+) -> Condition | None:
+    when = raw.get("when")
+    if when not in allowed:
+        ctx.add(
+            f"when = {when!r} 无效；可用: {', '.join(allowed)}"
+            "（bottom_k 排名后k位、top_k 前k位、below 低于阈值、at_least 达到阈值）",
+            item=label,
+            line=ctx.lines.key_line(line, r"^\s*when\s*="),
+        )
+        return None
+    kind = cast(ConditionKind, when)
+    if kind in ("bottom_k", "top_k"):
+        for key in ("threshold", "thresholds"):
+            if key in raw:
+                ctx.add(
+                    f"{kind} 规则不使用 {key}（它属于 below / at_least）", item=label, line=line
+                )
+        k = raw.get("k")
+        if k is None:
+            ctx.add(f"{kind} 规则缺少 k（如 k = 2 表示后两位）", item=label, line=line)
+            return None
+        if not _is_int(k) or not 1 <= k <= MAX_K:
+            ctx.add(f"k = {k!r} 无效：应为 1 到 {MAX_K} 之间的整数", item=label, line=line)
+            return None
+        return Condition(kind, k=cast(int, k))
+    if "k" in raw:
+        ctx.add(f"{kind} 规则不使用 k（它属于 bottom_k / top_k）", item=label, line=line)
+    threshold_line = ctx.lines.key_line(line, r"^\s*threshold\s*=")
+    threshold = None
+    if "threshold" in raw:
+        threshold = _percent(raw["threshold"], "threshold", ctx, label, threshold_line)
+    else:
+        ctx.add(
+            f"{kind} 规则缺少 threshold（0–100 的阈值，如达标分值 threshold = 85）",
+            item=label,
+            line=line,
+        )
+    per_unit: list[tuple[str, float]] = []
+    per_line = ctx.lines.key_line(line, r"^\s*thresholds\s*=")
+    for code, value in _get_table(raw, "thresholds", ctx, label, per_line).items():
+        checked = _percent(value, f"thresholds.{code}", ctx, label, per_line)
+        if checked is not None:
+            per_unit.append((code, checked))
+    if threshold is None:
+        return None
+    return Condition(kind, threshold=threshold, thresholds=tuple(per_unit))
+
+
+def _rule_header(
+    raw: dict[str, Any],
+    section: str,
+    what: str,
+    ctx: _Ctx,
+    seen: dict[str, int],
+    indices: dict[str, IndexSpec],
+    keys: frozenset[str],
+) -> tuple[str, str, int | None, str]:
+    """Common part of every rule table: id (unique within the policy), index, unknown keys."""
+    ident = raw.get("id") if isinstance(raw.get("id"), str) else None
+    line = ctx.lines.header(section, seen.get(f"#{section}", 0))
+    seen[f"#{section}"] = seen.get(f"#{section}", 0) + 1
+    if ident is not None:
+        line = ctx.lines.id_line(section, ident, seen.get(f"{section}:{ident}", 0)) or line
+        seen[f"{section}:{ident}"] = seen.get(f"{section}:{ident}", 0) + 1
+    rule_id = _get_id(raw, ctx, what, line)
+    label = f"{section}:{rule_id}" if rule_id else section
+    if ident is not None:
+        if ident in seen:
+            ctx.add(f"规则 id '{ident}' 重复：每条规则需要不同的 id", item=label, line=line)
+        seen[ident] = 1
+    _unknown_keys(raw, keys, ctx, label, line)
+    index = raw.get("index")
+    index_line = ctx.lines.key_line(line, r"^\s*index\s*=")
+    if not isinstance(index, str):
+        ctx.add('缺少 index（被排名的指标 id，如 index = "anquangan"）', item=label, line=line)
+        index = ""
+    elif index not in indices and indices:
+        ctx.add(
+            f"规则引用了未声明的指标 '{index}'；请先在 [indices.{index}] 中声明它"
+            f"（已声明: {', '.join(indices)}）",
+            item=label,
+            line=index_line,
+        )
+    return rule_id, label, line, index
+
+
+def _parse_sanctions(
+    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+) -> list[SanctionRule]:
+    rules: list[SanctionRule] = []
+    for raw in _get_tables(data, "sanctions", ctx, None, ctx.lines.header("sanctions")):
+        rule_id, label, line, index = _rule_header(
+            raw, "sanctions", "预警规则", ctx, seen, indices, _SANCTION_KEYS
+        )
+        condition = _parse_condition(raw, ctx, label, line, ("bottom_k", "top_k", "below"))
+        steps: list[LadderStep] = []
+        ladder_line = ctx.lines.key_line(line, r"^\s*ladder\s*=")
+        ladder = raw.get("ladder")
+        if not isinstance(ladder, list) or not ladder:
+            ctx.add(
+                '缺少 ladder（预警阶梯），如 ladder = [{ waves = 1, level = "criticism" }, …]',
+                item=label,
+                line=ladder_line,
+            )
+            ladder = []
+        levels = ", ".join(f"{lv}（{LEVEL_NAMES[lv]}）" for lv in SANCTION_LEVELS)
+        for number, entry in enumerate(ladder, start=1):
+            where = ctx.lines.key_line(ladder_line, r"\bwaves\s*=", number - 1)
+            if not isinstance(entry, dict):
+                ctx.add(
+                    f"阶梯第 {number} 级应为 {{ waves = …, level = … }}", item=label, line=where
+                )
+                continue
+            _unknown_keys(entry, _STEP_KEYS, ctx, label, where)
+            waves: Any = entry.get("waves")
+            if not _is_int(waves) or not 1 <= waves <= MAX_WAVES:
+                ctx.add(
+                    f"阶梯第 {number} 级的 waves = {waves!r} 无效：应为 1 到 {MAX_WAVES} 的整数"
+                    "（连续几期）",
+                    item=label,
+                    line=where,
+                )
+                continue
+            level = entry.get("level")
+            if level not in SANCTION_LEVELS:
+                ctx.add(
+                    f"阶梯第 {number} 级的 level = {level!r} 无效；可用: {levels}",
+                    item=label,
+                    line=where,
+                )
+                continue
+            measure = _get_str(entry, "measure", ctx, label, where, required=False)
+            step = LadderStep(cast(int, waves), cast(SanctionLevel, level), measure)
+            if steps and step.waves <= steps[-1].waves:
+                ctx.add(
+                    f"阶梯第 {number} 级的 waves = {step.waves} 应大于上一级的 {steps[-1].waves}"
+                    "（按连续期数从少到多排列）",
+                    item=label,
+                    line=where,
+                )
+                continue
+            if steps and SANCTION_LEVELS.index(step.level) < SANCTION_LEVELS.index(steps[-1].level):
+                ctx.add(
+                    f"阶梯第 {number} 级 {LEVEL_NAMES[step.level]} 比上一级"
+                    f" {LEVEL_NAMES[steps[-1].level]} 轻：阶梯应逐级加重",
+                    item=label,
+                    line=where,
+                )
+                continue
+            steps.append(step)
+        what = _get_str(raw, "what", ctx, label, line, required=False)
+        if condition is not None and steps:
+            rules.append(SanctionRule(rule_id, index, condition, tuple(steps), what))
+    return rules
+
+
+def _parse_praises(
+    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+) -> list[PraiseRule]:
+    rules: list[PraiseRule] = []
+    for raw in _get_tables(data, "praises", ctx, None, ctx.lines.header("praises")):
+        rule_id, label, line, index = _rule_header(
+            raw, "praises", "表扬规则", ctx, seen, indices, _PRAISE_KEYS
+        )
+        condition = _parse_condition(raw, ctx, label, line, ("top_k", "at_least"))
+        waves = raw.get("waves", 1)
+        if not _is_int(waves) or not 1 <= waves <= MAX_WAVES:
+            ctx.add(
+                f"waves = {waves!r} 无效：应为 1 到 {MAX_WAVES} 的整数（连续几期）",
+                item=label,
+                line=ctx.lines.key_line(line, r"^\s*waves\s*="),
+            )
+            waves = 1
+        measure = _get_str(raw, "measure", ctx, label, line, required=False)
+        what = _get_str(raw, "what", ctx, label, line, required=False)
+        if condition is not None:
+            rules.append(PraiseRule(rule_id, index, condition, cast(int, waves), measure, what))
+    return rules
+
+
+def _parse_points(
+    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+) -> list[PointsRule]:
+    rules: list[PointsRule] = []
+    for raw in _get_tables(data, "points", ctx, None, ctx.lines.header("points")):
+        rule_id, label, line, index = _rule_header(
+            raw, "points", "加减分规则", ctx, seen, indices, _POINTS_KEYS
+        )
+        kind = raw.get("kind")
+        what = _get_str(raw, "what", ctx, label, line, required=False)
+        cap = _nonneg_number(raw, "cap", ctx, label, line)
+        if kind == "per_point_below":
+            for key in ("when", "k", "threshold", "thresholds", "points"):
+                if key in raw:
+                    ctx.add(
+                        f"per_point_below 规则不使用 {key}（用 bands 分段）", item=label, line=line
+                    )
+            banding = _choice(raw, "banding", BANDINGS, "marginal", ctx, label, line)
+            bands_line = ctx.lines.key_line(line, r"^\s*bands\s*=")
+            bands: list[PointBand] = []
+            raw_bands = raw.get("bands")
+            if not isinstance(raw_bands, list) or not raw_bands:
+                ctx.add(
+                    "缺少 bands，如 bands = [{ below = 96, per_point = 0.25 }, "
+                    "{ below = 90, per_point = 0.5 }]",
+                    item=label,
+                    line=bands_line,
+                )
+                raw_bands = []
+            for number, entry in enumerate(raw_bands, start=1):
+                where = ctx.lines.key_line(bands_line, r"\bbelow\s*=", number - 1)
+                if not isinstance(entry, dict):
+                    ctx.add(
+                        f"第 {number} 段应为 {{ below = …, per_point = … }}", item=label, line=where
+                    )
+                    continue
+                _unknown_keys(entry, _BAND_KEYS, ctx, label, where)
+                below = _percent(entry.get("below"), f"第 {number} 段的 below", ctx, label, where)
+                per_point = entry.get("per_point")
+                if not _is_number(per_point) or cast(float, per_point) <= 0:
+                    ctx.add(
+                        f"第 {number} 段的 per_point 应为正数（每低1个百分点/1分扣的分数）",
+                        item=label,
+                        line=where,
+                    )
+                    continue
+                if below is None:
+                    continue
+                if bands and below >= bands[-1].below:
+                    ctx.add(
+                        f"第 {number} 段的 below = {below:g} 应小于上一段的 {bands[-1].below:g}"
+                        "（分段按阈值从高到低排列）",
+                        item=label,
+                        line=where,
+                    )
+                    continue
+                bands.append(PointBand(below, float(cast(float, per_point))))
+            if bands:
+                rules.append(
+                    PointsRule(
+                        rule_id,
+                        index,
+                        "per_point_below",
+                        bands=tuple(bands),
+                        banding=cast(Banding, banding),
+                        cap=cap,
+                        what=what,
+                    )
+                )
+        elif kind == "fixed":
+            for key in ("bands", "banding"):
+                if key in raw:
+                    ctx.add(
+                        f"fixed 规则不使用 {key}（它属于 per_point_below）", item=label, line=line
+                    )
+            condition = _parse_condition(raw, ctx, label, line)
+            points = raw.get("points")
+            if not _is_number(points) or points == 0:
+                ctx.add(
+                    "fixed 规则需要非零的 points（负数为扣分，如 points = -1；正数为加分）",
+                    item=label,
+                    line=ctx.lines.key_line(line, r"^\s*points\s*="),
+                )
+                continue
+            if condition is not None:
+                rules.append(
+                    PointsRule(
+                        rule_id,
+                        index,
+                        "fixed",
+                        condition=condition,
+                        points=float(cast(float, points)),
+                        cap=cap,
+                        what=what,
+                    )
+                )
+        else:
+            ctx.add(
+                f"kind = {kind!r} 无效；可用: {', '.join(POINTS_KINDS)}"
+                "（per_point_below 按低于阈值的点数扣分，fixed 满足条件时固定加减分）",
+                item=label,
+                line=ctx.lines.key_line(line, r"^\s*kind\s*="),
+            )
+    return rules
+
+
+def _parse_targets(
+    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+) -> list[Target]:
+    targets: list[Target] = []
+    for raw in _get_tables(data, "targets", ctx, None, ctx.lines.header("targets")):
+        rule_id, label, line, index = _rule_header(
+            raw, "targets", "目标", ctx, seen, indices, _TARGET_KEYS
+        )
+        name = _get_str(raw, "name", ctx, label, line, required=False)
+        if "at_least" not in raw:
+            ctx.add("目标缺少 at_least（如 at_least = 90 表示 ≥ 90%）", item=label, line=line)
+            continue
+        value = _percent(raw["at_least"], "at_least", ctx, label, line)
+        if value is not None:
+            spec = indices.get(index)
+            default_name = f"{spec.name}目标" if spec else "目标"
+            targets.append(Target(rule_id, index, name or default_name, value))
+    return targets
+
+
+def _parse_uncertainty(data: dict[str, Any], ctx: _Ctx) -> UncertaintySettings:
+    line = ctx.lines.header("uncertainty")
+    table = _get_table(data, "uncertainty", ctx, None, line)
+    _unknown_keys(table, _UNCERTAINTY_KEYS, ctx, "uncertainty", line)
+    settings = UncertaintySettings()
+    draws = table.get("draws", settings.draws)
+    if not _is_int(draws) or not 100 <= draws <= 1_000_000:
+        ctx.add("draws 应为 100 到 1000000 之间的整数", item="uncertainty", line=line)
+        draws = settings.draws
+    k = table.get("k")
+    if k is not None and (not _is_int(k) or not 1 <= k <= MAX_K):
+        ctx.add(f"k 应为 1 到 {MAX_K} 之间的整数", item="uncertainty", line=line)
+        k = None
+    return UncertaintySettings(
+        rank_level=_fraction(table, "rank_level", settings.rank_level, ctx, line),
+        ci_level=_fraction(table, "ci_level", settings.ci_level, ctx, line),
+        alpha=_fraction(table, "alpha", settings.alpha, ctx, line),
+        draws=cast(int, draws),
+        k=cast("int | None", k),
+    )
+
+
+def _hash(policy: Policy) -> str:
+    canonical = json.dumps(policy.canonical(), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(HASH_PREFIX + canonical.encode("utf-8")).hexdigest()
+
+
+def build_policy(text: str, name: str) -> Policy:
+    """Parse and validate policy ``text`` (``name`` is the file name used in problems).
+
+    Raises ``PolicyError`` with every problem found, in file order.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError([_toml_problem(name, exc, text)]) from None
+    except RecursionError:
+        raise PolicyError([Problem(name, None, None, "TOML 嵌套过深")]) from None
+    ctx = _Ctx(name, _Lines(text))
+    for key in data:
+        if key not in _TOP_KEYS:
+            where = ctx.lines.top_key(key) or ctx.lines.header(key)
+            _unknown_keys({key: None}, _TOP_KEYS, ctx, None, where)
+    policy_id = _get_id(data, ctx, "办法", ctx.lines.top_key("id") or 1)
+    version_line = ctx.lines.top_key("version") or 1
+    version = data.get("version")
+    if version is None:
+        ctx.add("缺少 version（办法版本号，正整数，如 version = 1）", line=version_line)
+        version = 0
+    elif not _is_int(version) or version < 1:
+        ctx.add(f"version = {version!r} 无效：应为正整数，如 version = 1", line=version_line)
+        version = 0
+    title = _get_str(data, "title", ctx, None, ctx.lines.top_key("title") or 1, required=True)
+    description = _get_str(
+        data, "description", ctx, None, ctx.lines.top_key("description"), required=False
+    )
+    consecutive = _choice(
+        data, "consecutive", CONSECUTIVE_MODES, "waves", ctx, None, ctx.lines.top_key("consecutive")
+    )
+    gap = _choice(data, "gap", GAP_RULES, "break", ctx, None, ctx.lines.top_key("gap"))
+    ties = _choice(data, "ties", TIE_RULES, "include", ctx, None, ctx.lines.top_key("ties"))
+    min_n_eff = _nonneg_number(data, "min_n_eff", ctx, None, ctx.lines.top_key("min_n_eff"))
+    decimals = data.get("decimals", 1)
+    if not _is_int(decimals) or not 0 <= decimals <= 4:
+        ctx.add(
+            "decimals 应为 0 到 4 之间的整数（公布时保留的小数位）",
+            line=ctx.lines.top_key("decimals"),
+        )
+        decimals = 1
+    period_name = _get_str(
+        data, "period_name", ctx, None, ctx.lines.top_key("period_name"), required=False
+    )
+    indices = _parse_indices(data, ctx)
+    seen: dict[str, int] = {}
+    sanctions = _parse_sanctions(data, ctx, seen, indices)
+    praises = _parse_praises(data, ctx, seen, indices)
+    points = _parse_points(data, ctx, seen, indices)
+    targets = _parse_targets(data, ctx, seen, indices)
+    uncertainty = _parse_uncertainty(data, ctx)
+    if not (sanctions or praises or points or targets) and not ctx.problems:
+        ctx.add(
+            "办法中没有任何规则：至少写一条 [[sanctions]]、[[praises]]、[[points]] 或 [[targets]]"
+        )
+    if ctx.problems:
+        raise PolicyError(_sorted(ctx.problems))
+    policy = Policy(
+        id=policy_id,
+        version=cast(int, version),
+        title=title,
+        description=description,
+        consecutive=cast(ConsecutiveMode, consecutive),
+        gap=cast(GapRule, gap),
+        min_n_eff=30.0 if min_n_eff is None else min_n_eff,
+        decimals=cast(int, decimals),
+        ties=cast(TieRule, ties),
+        period_name=period_name or "个月",
+        indices=tuple(indices.values()),
+        sanctions=tuple(sanctions),
+        praises=tuple(praises),
+        points=tuple(points),
+        targets=tuple(targets),
+        uncertainty=uncertainty,
+        source_name=name,
+        source_text=text,
+    )
+    return replace(policy, content_hash=_hash(policy))
+
+
+def load_policy_text(text: str, name: str = "<text>") -> Policy:
+    """Load a policy from TOML ``text`` (``name`` labels problems); raises PolicyError."""
+    return build_policy(text, name)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load a policy file (UTF-8 TOML). Raises ``PolicyError`` with every problem found."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PolicyError(
+            [Problem(name, None, None, f"无法读取文件: {exc.strerror or exc}")]
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PolicyError([Problem(name, line, None, "文件不是 UTF-8 编码")]) from None
+    return build_policy(text, name)
+
+
+def policies_dir() -> Path:
+    """The folder of the shipped policy files (``survey/policies``)."""
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+def default_policy_path() -> Path:
+    """Path of the seed district's rules, the default policy."""
+    return policies_dir() / "default.toml"
+
+
+@functools.lru_cache(maxsize=1)
+def default_policy() -> Policy:
+    """The seed district's rules (``survey/policies/default.toml``), loaded once."""
+    return load_policy(default_policy_path())
+
+
+def check_policy_files(paths: Iterable[str | Path]) -> list[Problem]:
+    """Every problem in every policy file (empty when all load)."""
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            load_policy(path)
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+    return problems

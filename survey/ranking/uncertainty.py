@@ -1,0 +1,281 @@
+"""How sure a ranking is: P(truly in the bottom k), rank intervals, non-degenerate intervals at
+0 % / 100 %, P(below a threshold) and the test of a difference at the cut-off.
+
+Sampling distribution of a unit's estimate θ̂ (on the 0–100 scale, divided by ``scale`` to 0–1):
+
+* interior estimate with SE s > 0: normal on the logit scale, logit θ ~ N(logit p̂, s / (p̂(1−p̂)))
+  (the delta method; the same scale as the logit interval ``svyciprop(method="logit")`` that the
+  estimation core reports, and draws stay inside (0, 1)). ``transform="identity"`` uses
+  N(p̂, s) instead, for unbounded indices or closed-form checks.
+* estimate at 0 or 1, or SE 0 (small streets often are): the Clopper–Pearson confidence
+  distribution with the effective sample size n_eff, i.e. θ ~ Beta(n_eff, 1) at p̂ = 1 and
+  Beta(1, n_eff) at p̂ = 0, whose quantiles are exactly the one-sided Clopper–Pearson bounds
+  (with the design's n_eff this is the Korn–Graubard interval). An interior estimate with SE 0
+  gets the binomial SE √(p̂(1−p̂)/n_eff).
+
+Mean scores (0–100 points) are treated the same way on score/100: a Bernoulli variable has the
+largest variance of any variable on [0, 1] with that mean, so the boundary interval is conservative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special, stats
+
+Transform = Literal["logit", "identity"]
+_CHUNK_CELLS = 1_000_000  # draws × units per block: bounds memory at 2,000 units × 2,000 draws
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval on the caller's scale (0–100) and how it was made (``logit`` or
+    ``clopper_pearson``)."""
+
+    lower: float
+    upper: float
+    method: str
+
+
+@dataclass(frozen=True)
+class RankSimulation:
+    """Result of ``simulate_ranks`` for m units, in input order.
+
+    ``p_bottom_k[i]``: share of draws in which unit i is among the k lowest; ``rank_lower``/
+    ``rank_upper``: the ``level`` rank interval (rank 1 = highest value), the (1−level)/2 and
+    (1+level)/2 quantiles of the simulated rank (inverted-CDF quantiles); ``rank_mean``: mean
+    simulated rank; ``draws``: number of draws.
+    """
+
+    p_bottom_k: NDArray[np.float64]
+    rank_lower: NDArray[np.int64]
+    rank_upper: NDArray[np.int64]
+    rank_mean: NDArray[np.float64]
+    k: int
+    level: float
+    draws: int
+
+
+@dataclass(frozen=True)
+class DifferenceTest:
+    """Two-sided z-test of θ_b − θ_a = 0 from independent estimates: ``z``, ``p_value`` and
+    ``distinguishable`` (p_value < alpha)."""
+
+    difference: float
+    se: float
+    z: float
+    p_value: float
+    distinguishable: bool
+
+
+def clopper_pearson(p: float, n_eff: float, level: float = 0.95) -> tuple[float, float]:
+    """Clopper–Pearson interval for a proportion ``p`` (0–1) from ``n_eff`` (may be
+    non-integer: x = p·n_eff successes), at ``level``. With the design's effective n this is
+    the Korn–Graubard interval. Never degenerate for n_eff > 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"比例 {p} 不在 0–1 之间")
+    if not n_eff > 0:
+        raise ValueError("有效样本量必须大于 0")
+    alpha = 1 - level
+    x = p * n_eff
+    lower = 0.0 if x <= 0 else float(stats.beta.ppf(alpha / 2, x, n_eff - x + 1))
+    upper = 1.0 if x >= n_eff else float(stats.beta.ppf(1 - alpha / 2, x + 1, n_eff - x))
+    return lower, upper
+
+
+def _is_boundary(p: float, s: float) -> bool:
+    return p <= 0 or p >= 1 or s <= 0
+
+
+def _interior_sd(p: float, s: float, n_eff: float) -> float:
+    # An interior share with SE 0 can only come from degenerate weights: use the binomial SE.
+    return s if s > 0 else float(np.sqrt(p * (1 - p) / max(n_eff, 1.0)))
+
+
+def display_interval(
+    estimate: float, se: float, n_eff: float, level: float = 0.95, *, scale: float = 100.0
+) -> Interval:
+    """Interval for showing one estimate (0–``scale``): the logit interval
+    expit(logit p̂ ± z·s/(p̂(1−p̂))) for interior estimates; Clopper–Pearson from ``n_eff`` at
+    0 %, 100 % or SE 0, so that a small street at 100 % shows e.g. [74.1, 100] instead of
+    [100, 100]."""
+    p = estimate / scale
+    s = se / scale
+    if _is_boundary(p, s):
+        lower, upper = clopper_pearson(min(max(p, 0.0), 1.0), max(n_eff, 1.0), level)
+        return Interval(lower * scale, upper * scale, "clopper_pearson")
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    half = z * _interior_sd(p, s, n_eff) / (p * (1 - p))
+    centre = float(special.logit(p))
+    return Interval(
+        float(special.expit(centre - half)) * scale,
+        float(special.expit(centre + half)) * scale,
+        "logit",
+    )
+
+
+def effective_se(estimate: float, se: float, n_eff: float, *, scale: float = 100.0) -> float:
+    """SE to use in tests on the 0–``scale`` scale: ``se`` itself, or for a unit at 0 %/100 %
+    (or SE 0) the half-width of its 95 % Clopper–Pearson interval divided by 1.96."""
+    p = estimate / scale
+    if not _is_boundary(p, se / scale):
+        return se
+    lower, upper = clopper_pearson(min(max(p, 0.0), 1.0), max(n_eff, 1.0), 0.95)
+    return (upper - lower) * scale / (2 * float(stats.norm.ppf(0.975)))
+
+
+def p_below(
+    estimate: float,
+    se: float,
+    n_eff: float,
+    threshold: float,
+    *,
+    scale: float = 100.0,
+    transform: Transform = "logit",
+) -> float:
+    """P(true value < ``threshold``) under the sampling distribution of the module docstring
+    (exact, no simulation). ``threshold`` on the 0–``scale`` scale."""
+    p = estimate / scale
+    s = se / scale
+    t = threshold / scale
+    if _is_boundary(p, s) and (p <= 0 or p >= 1):
+        n = max(n_eff, 1.0)
+        a, b = (n, 1.0) if p >= 1 else (1.0, n)
+        return float(stats.beta.cdf(min(max(t, 0.0), 1.0), a, b))
+    sd = _interior_sd(p, s, n_eff)
+    if transform == "identity":
+        return float(stats.norm.cdf((t - p) / sd))
+    if t <= 0:
+        return 0.0
+    if t >= 1:
+        return 1.0
+    return float(stats.norm.cdf((special.logit(t) - special.logit(p)) / (sd / (p * (1 - p)))))
+
+
+def difference_test(
+    estimate_a: float,
+    se_a: float,
+    n_eff_a: float,
+    estimate_b: float,
+    se_b: float,
+    n_eff_b: float,
+    *,
+    alpha: float = 0.05,
+    scale: float = 100.0,
+) -> DifferenceTest:
+    """Two-sided z-test that two independent units differ: z = (θ̂_b − θ̂_a)/√(s_a² + s_b²)
+    on the 0–``scale`` scale, with ``effective_se`` for units at 0 %/100 %."""
+    sa = effective_se(estimate_a, se_a, n_eff_a, scale=scale)
+    sb = effective_se(estimate_b, se_b, n_eff_b, scale=scale)
+    diff = estimate_b - estimate_a
+    se = float(np.hypot(sa, sb))
+    # Zero SE on both sides (impossible with n_eff > 0, kept for safety): any difference is sure.
+    z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, diff)))
+    p_value = float(2 * stats.norm.sf(abs(z)))
+    return DifferenceTest(diff, se, z, p_value, p_value < alpha)
+
+
+def _draw(
+    p: NDArray[np.float64],
+    s: NDArray[np.float64],
+    n_eff: NDArray[np.float64],
+    rows: int,
+    rng: np.random.Generator,
+    transform: Transform,
+) -> NDArray[np.float64]:
+    """``rows`` draws of every unit's true value on the 0–1 scale (shape rows × m)."""
+    m = p.size
+    boundary = (p <= 0) | (p >= 1)
+    interior = ~boundary
+    out = np.empty((rows, m))
+    if interior.any():
+        pi = p[interior]
+        sd = np.where(s[interior] > 0, s[interior], np.sqrt(pi * (1 - pi) / n_eff[interior]))
+        z = rng.standard_normal((rows, int(interior.sum())))
+        if transform == "logit":
+            out[:, interior] = special.expit(special.logit(pi) + z * (sd / (pi * (1 - pi))))
+        else:
+            out[:, interior] = pi + z * sd
+    if boundary.any():
+        nb = n_eff[boundary]
+        top = p[boundary] >= 1
+        a = np.where(top, nb, 1.0)
+        b = np.where(top, 1.0, nb)
+        out[:, boundary] = rng.beta(a, b, size=(rows, int(boundary.sum())))
+    return out
+
+
+def simulate_ranks(
+    estimates: Sequence[float] | NDArray[np.float64],
+    ses: Sequence[float] | NDArray[np.float64],
+    n_effs: Sequence[float] | NDArray[np.float64],
+    *,
+    k: int,
+    rng: np.random.Generator,
+    draws: int = 2000,
+    level: float = 0.90,
+    scale: float = 100.0,
+    transform: Transform = "logit",
+) -> RankSimulation:
+    """Simulate the units' true values from their sampling distributions (module docstring) and
+    return P(bottom ``k``) and the ``level`` rank interval of each unit.
+
+    ``estimates``/``ses`` on the 0–``scale`` scale, ``n_effs`` effective sample sizes (used for
+    units at 0 or ``scale`` or with SE 0). Vectorised in blocks; randomness only from ``rng``.
+    """
+    est = np.asarray(estimates, dtype=float)
+    p = est / scale
+    s = np.asarray(ses, dtype=float) / scale
+    n_eff = np.maximum(np.asarray(n_effs, dtype=float), 1.0)
+    m = p.size
+    if not (s.size == m and n_eff.size == m):
+        raise ValueError("estimates、ses、n_effs 的长度必须相同")
+    if m == 0:
+        empty = np.zeros(0)
+        return RankSimulation(
+            empty, empty.astype(np.int64), empty.astype(np.int64), empty, k, level, draws
+        )
+    if not np.all(np.isfinite(p)) or not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("估计值和标准误必须是有限数，标准误不能为负")
+    if k < 1:
+        raise ValueError("k 必须 ≥ 1")
+    if transform == "logit":
+        p = np.clip(p, 0.0, 1.0)
+    # SE 0 with an interior estimate: binomial SE from n_eff (see _interior_sd).
+    in_bottom = np.zeros(m, dtype=np.int64)
+    hist = np.zeros(m * (m + 1), dtype=np.int64)
+    offsets = np.arange(m, dtype=np.int64) * (m + 1)
+    positions = np.arange(1, m + 1, dtype=np.int64)
+    block = max(1, _CHUNK_CELLS // m)
+    done = 0
+    while done < draws:
+        rows = min(block, draws - done)
+        values = _draw(p, s, n_eff, rows, rng, transform)
+        order = np.argsort(values, axis=1)
+        rank_low = np.empty((rows, m), dtype=np.int64)
+        np.put_along_axis(rank_low, order, np.broadcast_to(positions, (rows, m)), axis=1)
+        in_bottom += (rank_low <= k).sum(axis=0)
+        rank_top = (m + 1) - rank_low
+        hist += np.bincount((rank_top + offsets).ravel(), minlength=m * (m + 1))
+        done += rows
+    counts = hist.reshape(m, m + 1)
+    cdf = np.cumsum(counts, axis=1) / draws
+    lo_q = (1 - level) / 2
+    hi_q = (1 + level) / 2
+    # Inverted-CDF quantile: the smallest rank whose CDF reaches q (tiny slack for float sums).
+    rank_lower = np.argmax(cdf >= lo_q - 1e-12, axis=1).astype(np.int64)
+    rank_upper = np.argmax(cdf >= hi_q - 1e-12, axis=1).astype(np.int64)
+    rank_mean = (counts * np.arange(m + 1)).sum(axis=1) / draws
+    return RankSimulation(
+        p_bottom_k=in_bottom / draws,
+        rank_lower=rank_lower,
+        rank_upper=rank_upper,
+        rank_mean=rank_mean,
+        k=k,
+        level=level,
+        draws=draws,
+    )
