@@ -27,7 +27,8 @@ class Frame(Table, tablename="sampling_frame"):
     id = Serial(primary_key=True)
     wave = ForeignKey(Wave, null=False, on_delete=OnDelete.restrict)
     name = Varchar(length=200)
-    kind = Varchar(length=20)  # household | phone
+    kind = Varchar(length=20)  # household | phone | blocks (a 号段 list: one row per block)
+    stratify_by = Varchar(length=20, default="")  # street | station | community | column
     fingerprint = Varchar(length=64)
     row_count = Integer()
     created_at = Timestamptz(default=TimestamptzNow())
@@ -52,6 +53,7 @@ class Sample(Table, tablename="sample"):
     wave = ForeignKey(Wave, null=False, on_delete=OnDelete.restrict)
     frame = ForeignKey(Frame, null=True, on_delete=OnDelete.restrict)
     method = Varchar(length=30)
+    mode = Varchar(length=10, default="")  # web (invitations) | phone (CATI cases)
     params = Text(default="{}")
     seed = BigInt()
     frame_fingerprint = Varchar(length=64, default="")
@@ -61,7 +63,12 @@ class Sample(Table, tablename="sample"):
 
 
 class SampledElement(Table, tablename="sampled_element"):
-    """One selected frame row or generated number, in draw order, with its design weight."""
+    """One selected frame row or generated number, in draw order, with its design weight.
+
+    ``inclusion_prob`` is π in the whole drawn sample (all reserve batches); ``design_weight`` is
+    1/π of the fielded sample — π scaled to the batches released so far — for a released element,
+    and 0 for an element whose batch is not released (it stands for nobody yet).
+    """
 
     id = Serial(primary_key=True)
     sample = ForeignKey(Sample, null=False, on_delete=OnDelete.cascade)
