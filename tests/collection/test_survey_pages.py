@@ -97,7 +97,7 @@ async def test_stop_halfway_and_resume_from_the_same_link(
     answered = await walk(client, token, stop_after=4)  # intro … community
     assert answered[-1] == "unit:community"
     # A new browser (no cookies) opening the same link lands on the next unanswered screen.
-    transport = client._transport  # noqa: SLF001 - same app, fresh cookie jar
+    transport = client._transport  # same app, a fresh cookie jar
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
         page = await other.get(f"/s/{token}")
         assert 'name="_screen" value="security"' in page.text
