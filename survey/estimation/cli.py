@@ -195,30 +195,41 @@ def item_values(
     option: str,
     recodes: dict[str, dict[Any, float]],
     missing: dict[str, set[Any]],
-) -> tuple[np.ndarray, list[Any]]:
-    """The analysed item as floats (NaN = missing) and its raw keys."""
+    codes: Sequence[Any] | None = None,
+) -> np.ndarray:
+    """The analysed item as floats, NaN = missing (empty or a ``--missing`` code).
+
+    With ``codes`` (a proportion) the result is 1.0 where the (recoded) value is one of the
+    codes and 0.0 otherwise, so text codes need no recode; otherwise every valid value must be
+    numeric after the recode.
+    """
     raw = table.column(name, option)
-    keys = [None if t == "" else code_key(t) for t in raw]
     miss = missing.get(name, set())
     recode = recodes.get(name)
+    wanted = set(codes) if codes is not None else None
     out = np.full(len(raw), np.nan)
-    for i, k in enumerate(keys):
-        if k is None or k in miss:
+    for i, text in enumerate(raw):
+        if text == "":
+            continue
+        k = code_key(text)
+        if k in miss:
             continue
         if recode is not None:
             if k not in recode:
                 raise CliInputError(
-                    f"{table.source}: 第{_row_of(table, i)}行, 列 {name}: 代码「{raw[i]}」不在 --recode 中"
+                    f"{table.source}: 第{_row_of(table, i)}行, 列 {name}: 代码「{text}」不在 --recode 中"
                     "（请加入 --recode 或 --missing）"
                 )
-            out[i] = recode[k]
+            k = recode[k]
+        if wanted is not None:
+            out[i] = 1.0 if k in wanted else 0.0
         elif isinstance(k, float):
             out[i] = k
         else:
             raise CliInputError(
-                f"{table.source}: 第{_row_of(table, i)}行, 列 {name}: 「{raw[i]}」不是数字（可用 --recode 或 --missing）"
+                f"{table.source}: 第{_row_of(table, i)}行, 列 {name}: 「{text}」不是数字（可用 --recode 或 --missing）"
             )
-    return out, keys
+    return out
 
 
 def domains(table: Table, by: str | None) -> tuple[np.ndarray, list[str | None]]:
@@ -336,22 +347,25 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     missing = parse_missing(args.missing or [])
     for col in [*recodes, *missing]:
         table.column(col, "--recode/--missing")
-    values, _ = item_values(table, item, f"--{statistic}", recodes, missing)
+    values = item_values(
+        table,
+        item,
+        f"--{statistic}",
+        recodes,
+        missing,
+        codes if statistic == "proportion" else None,
+    )
     groups, labels = domains(table, args.by)
     try:
         design = Design.from_arrays(weights, strata=strata, psu=cluster, fpc=fpc)
         if args.rake:
             design = rake(design, margins_from(table, args.rake)).design
         if statistic == "proportion":
-            numeric_codes = [c for c in codes if isinstance(c, float)]
-            if len(numeric_codes) != len(codes):
-                bad = next(c for c in codes if not isinstance(c, float))
-                raise CliInputError(f"--proportion: 代码「{bad}」不是数字（文字代码请先 --recode）")
             result = proportion_by(
                 design,
                 values,
                 groups,
-                numeric_codes,
+                None,
                 n_groups=len(labels),
                 ci=ci,  # type: ignore[arg-type]
                 level=args.level,

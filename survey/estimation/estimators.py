@@ -213,7 +213,10 @@ def _estimate_by(
     elif ci == "arcsine":
         lo, hi = intervals.arcsine(est, se, df_arr, level)
     elif ci == "beta":
-        lo, hi = intervals.korn_graubard(est, var, df_arr, n.astype(np.float64), level)
+        # R's nrow(design) of the domain design: its valid rows, except that a subset of a
+        # calibrated design keeps every row (with weight zero), so there it is all rows.
+        nrow = np.full(count, float(design.n)) if design.calibrations else n.astype(np.float64)
+        lo, hi = intervals.korn_graubard(est, var, df_arr, nrow, level)
     else:
         raise EstimationError(f"未知的置信区间方法「{ci}」")
     if statistic == "proportion":
@@ -315,7 +318,9 @@ def proportion_by(
     R ``svyby(~I(y %in% codes), ~g, design, svyciprop, method=...)`` on the valid answers.
     ci: ``"logit"`` (default), ``"beta"`` (Korn–Graubard), ``"mean"`` (Wald), ``"arcsine"`` — all
     with each domain's own df (PSUs with a valid answer in the domain minus their strata) — or
-    ``"t"`` with the full design's df, or ``"normal"``. A domain whose share is exactly 0 or 1
+    ``"t"`` with the full design's df, or ``"normal"``. ``"beta"`` uses R's ``nrow(design)`` of
+    the domain: its valid answers, or all rows of a calibrated design (R keeps them, weight 0,
+    in subsets of calibrated designs). A domain whose share is exactly 0 or 1
     gets SE 0, the interval [p, p] (beta: Clopper–Pearson on n) and deff NaN.
     """
     _check_method(ci, intervals.PROPORTION_METHODS, "比例")
