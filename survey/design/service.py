@@ -28,7 +28,7 @@ import hashlib
 import importlib
 import json
 import secrets
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -604,7 +604,7 @@ async def _select(
     rng = np.random.default_rng(seed)
     if frame_kind == "blocks":
         pools = _pools(await _block_rows(frame_id), spec.mode)
-        rows = [r for label in plan_sizes for r in pools[label]]
+        rows = [r for label in sorted(plan_sizes) for r in pools[label]]
         blocks = [sampling.parse_block(r["phone"], carrier="", district=r["stratum"]) for r in rows]
         generated = sampling.generate_mobile_numbers(
             blocks, plan_sizes, rng, exclude=exclusions, batch_shares=spec.batch_shares
@@ -679,6 +679,7 @@ async def draw_sample(
         "stratify_by": plan.stratify_by,
         "sizes": sizes,
         "targets": {s.stratum: s.target for s in plan.strata},
+        "populations": {s.stratum: s.population for s in plan.strata},
         "batches": len(plan.spec.batch_shares),
         "release_factors": factors,
         "bit_generator": BIT_GENERATOR,
@@ -930,8 +931,3 @@ async def verify_sample(sample_id: int) -> Verification:
     return Verification(
         sample_id, identical, fingerprint_ok, exclusions_ok, len(stored), mismatches
     )
-
-
-def batch_counts(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, int], int]:
-    """Elements per (stratum, batch) from rows with ``stratum`` and ``batch``."""
-    return dict(Counter((r["stratum"], int(r["batch"])) for r in rows))
