@@ -266,7 +266,7 @@ def _evidence(
     n_eff = np.array([float(r.n_eff) for r in recs])
     k = policy.rank_k(spec.id)
     sim = simulate_ranks(est, se, n_eff, k=k or 1, rng=rng, draws=draws, level=settings.rank_level)
-    threshold_rule = policy.threshold_rule(spec.id)
+    threshold_condition = policy.threshold_condition(spec.id)
     bottom_members = slot.member(k, True, policy.ties) if k else {}
     members = [c for c in ranked if bottom_members.get(c)]
     outside = [c for c in ranked if c not in bottom_members or not bottom_members[c]]
@@ -322,8 +322,8 @@ def _evidence(
                     f"与{where}（{name}，{slot.published[other]:.{policy.decimals}f}{spec.unit}）{verdict}，"
                     f"z = {test.z:.2f}，p = {test.p_value:.3f}"
                 )
-        if threshold_rule is not None:
-            threshold = threshold_rule.condition.threshold_for(code)
+        if threshold_condition is not None:
+            threshold = threshold_condition.threshold_for(code)
             assert threshold is not None
             fields["threshold"] = threshold
             fields["p_below"] = p_below(est[i], se[i], n_eff[i], threshold)

@@ -275,32 +275,36 @@ class Policy:
         spec = self.index(index_id)
         return self.min_n_eff if spec.min_n_eff is None else spec.min_n_eff
 
+    def _conditions(self, index_id: str) -> list[Condition]:
+        # Sanctions first, then points rules: the order in which rules name the cut-off.
+        rules: tuple[SanctionRule | PraiseRule | PointsRule, ...] = (
+            *self.sanctions,
+            *self.points,
+            *self.praises,
+        )
+        return [r.condition for r in rules if r.index == index_id and r.condition is not None]
+
     def rank_k(self, index_id: str) -> int | None:
-        """The k of P(bottom k) for an index: its first bottom-k sanction rule's k, else
-        ``uncertainty.k``."""
-        for rule in self.sanctions:
-            if rule.index == index_id and rule.condition.kind == "bottom_k":
-                return rule.condition.k
+        """The k of P(bottom k) for an index: the k of its first bottom-k rule (sanctions, then
+        points), else ``uncertainty.k``."""
+        for condition in self._conditions(index_id):
+            if condition.kind == "bottom_k":
+                return condition.k
         return self.uncertainty.k
 
     def top_k(self, index_id: str) -> int | None:
-        """The k of the index's first top-k rule (sanction, praise or points), or None."""
-        rules: tuple[SanctionRule | PraiseRule | PointsRule, ...] = (
-            *self.sanctions,
-            *self.praises,
-            *self.points,
-        )
-        for rule in rules:
-            condition = rule.condition
-            if rule.index == index_id and condition is not None and condition.kind == "top_k":
+        """The k of the index's first top-k rule (sanctions, points, praises), or None."""
+        for condition in self._conditions(index_id):
+            if condition.kind == "top_k":
                 return condition.k
         return None
 
-    def threshold_rule(self, index_id: str) -> SanctionRule | None:
-        """The index's first ``below`` sanction rule (for P(below threshold)), or None."""
-        for rule in self.sanctions:
-            if rule.index == index_id and rule.condition.kind == "below":
-                return rule
+    def threshold_condition(self, index_id: str) -> Condition | None:
+        """The index's first ``below`` condition (sanctions, then points), for P(below
+        threshold), or None."""
+        for condition in self._conditions(index_id):
+            if condition.kind == "below":
+                return condition
         return None
 
     @property
