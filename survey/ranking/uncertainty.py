@@ -28,6 +28,8 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 Transform = Literal["logit", "identity"]
+# Estimates this close to 0 or 1 are boundary estimates: the logit SE would overflow.
+_EDGE = 1e-9
 _CHUNK_CELLS = 1_000_000  # draws × units per block: bounds memory at 2,000 units × 2,000 draws
 
 
@@ -88,7 +90,16 @@ def clopper_pearson(p: float, n_eff: float, level: float = 0.95) -> tuple[float,
 
 
 def _is_boundary(p: float, s: float) -> bool:
-    return p <= 0 or p >= 1 or s <= 0
+    return p <= _EDGE or p >= 1 - _EDGE or s <= 0
+
+
+def _snap(p: float) -> float:
+    """A boundary estimate to exactly 0 or 1; others clipped into [0, 1]."""
+    if p <= _EDGE:
+        return 0.0
+    if p >= 1 - _EDGE:
+        return 1.0
+    return min(max(p, 0.0), 1.0)
 
 
 def _interior_sd(p: float, s: float, n_eff: float) -> float:
@@ -106,7 +117,7 @@ def display_interval(
     p = estimate / scale
     s = se / scale
     if _is_boundary(p, s):
-        lower, upper = clopper_pearson(min(max(p, 0.0), 1.0), max(n_eff, 1.0), level)
+        lower, upper = clopper_pearson(_snap(p), max(n_eff, 1.0), level)
         return Interval(lower * scale, upper * scale, "clopper_pearson")
     z = float(stats.norm.ppf(0.5 + level / 2))
     half = z * _interior_sd(p, s, n_eff) / (p * (1 - p))
@@ -124,7 +135,7 @@ def effective_se(estimate: float, se: float, n_eff: float, *, scale: float = 100
     p = estimate / scale
     if not _is_boundary(p, se / scale):
         return se
-    lower, upper = clopper_pearson(min(max(p, 0.0), 1.0), max(n_eff, 1.0), 0.95)
+    lower, upper = clopper_pearson(_snap(p), max(n_eff, 1.0), 0.95)
     return (upper - lower) * scale / (2 * float(stats.norm.ppf(0.975)))
 
 
@@ -142,9 +153,9 @@ def p_below(
     p = estimate / scale
     s = se / scale
     t = threshold / scale
-    if _is_boundary(p, s) and (p <= 0 or p >= 1):
+    if p <= _EDGE or p >= 1 - _EDGE:
         n = max(n_eff, 1.0)
-        a, b = (n, 1.0) if p >= 1 else (1.0, n)
+        a, b = (n, 1.0) if p >= 0.5 else (1.0, n)
         return float(stats.beta.cdf(min(max(t, 0.0), 1.0), a, b))
     sd = _interior_sd(p, s, n_eff)
     if transform == "identity":
@@ -189,7 +200,7 @@ def _draw(
 ) -> NDArray[np.float64]:
     """``rows`` draws of every unit's true value on the 0–1 scale (shape rows × m)."""
     m = p.size
-    boundary = (p <= 0) | (p >= 1)
+    boundary = (p <= _EDGE) | (p >= 1 - _EDGE)
     interior = ~boundary
     out = np.empty((rows, m))
     if interior.any():
@@ -202,7 +213,7 @@ def _draw(
             out[:, interior] = pi + z * sd
     if boundary.any():
         nb = n_eff[boundary]
-        top = p[boundary] >= 1
+        top = p[boundary] >= 0.5
         a = np.where(top, nb, 1.0)
         b = np.where(top, 1.0, nb)
         out[:, boundary] = rng.beta(a, b, size=(rows, int(boundary.sum())))
@@ -243,9 +254,9 @@ def simulate_ranks(
         raise ValueError("估计值和标准误必须是有限数，标准误不能为负")
     if k < 1:
         raise ValueError("k 必须 ≥ 1")
-    if transform == "logit":
-        p = np.clip(p, 0.0, 1.0)
-    # SE 0 with an interior estimate: binomial SE from n_eff (see _interior_sd).
+    if np.any(p < -_EDGE) or np.any(p > 1 + _EDGE):
+        raise ValueError(f"估计值必须在 0 到 {scale:g} 之间")
+    p = np.clip(p, 0.0, 1.0)
     in_bottom = np.zeros(m, dtype=np.int64)
     hist = np.zeros(m * (m + 1), dtype=np.int64)
     offsets = np.arange(m, dtype=np.int64) * (m + 1)
