@@ -132,6 +132,7 @@ class FrameView:
 class SampleView:
     id: int
     frame_id: int | None
+    mode: str
     mode_name: str
     method_name: str
     seed: int
@@ -223,6 +224,7 @@ async def wave_design(wave_id: int) -> WaveDesignView:
             SampleView(
                 id=int(s["id"]),
                 frame_id=s["frame"],
+                mode=s["mode"],
                 mode_name=MODES.get(s["mode"], s["mode"]),
                 method_name=METHODS.get(s["method"], s["method"]),
                 seed=int(s["seed"]),
