@@ -59,7 +59,6 @@ async def test_simultaneous_final_submits_store_one_response(
     assert len(rows) == 1
     assert rows[0]["status"] == "completed"
     assert json.loads(rows[0]["answers"])["d_age_group"] == 3
-    assert await Response.count().where(Response.status == "completed") == 1
     thanks = await client.get(f"/s/{token}")
     assert "您已完成本次调查" in thanks.text
 

@@ -186,10 +186,12 @@ async def test_demo_prints_ten_working_links_twice(
 
 
 def test_cli_create_and_export(
-    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.collection.conftest import COLLECTION_ONLY
     from tests.conftest import run_async
 
+    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
     run_async(build_demo)
     phones = tmp_path / "phones.txt"
     phones.write_text("13900007777\n13900008888\n", encoding="utf-8")
