@@ -139,17 +139,17 @@ def numeric_column(table: Table, name: str, option: str, *, positive: bool = Fal
 
 
 def label_column(table: Table, name: str, option: str) -> np.ndarray:
+    """Labels of a stratum/cluster column; ``3`` and ``3.0`` are one label (as first written)."""
     values = table.column(name, option)
+    first: dict[Any, str] = {}
+    out = []
     for i, text in enumerate(values):
         if text == "":
             raise CliInputError(
                 f"{table.source}: 第{_row_of(table, i)}行, 列 {name}: 为空（{option}）"
             )
-    keys = [code_key(t) for t in values]
-    # codes: numbers sort before texts, numbers numerically
-    distinct = sorted(set(keys), key=lambda k: (isinstance(k, str), k))
-    index = {k: i for i, k in enumerate(distinct)}
-    return np.array([index[k] for k in keys], dtype=np.intp)
+        out.append(first.setdefault(code_key(text), text))
+    return np.array(out)
 
 
 def parse_mapping(spec: str, option: str) -> tuple[str, str]:
