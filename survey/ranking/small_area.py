@@ -89,12 +89,17 @@ def _reml(
     s = −½ tr P + ½ yᵀP²y, I = ½ tr P², P = V⁻¹ − V⁻¹X(XᵀV⁻¹X)⁻¹XᵀV⁻¹."""
     a = start
     for iteration in range(1, max_iter + 1):
+        # V is diagonal: every trace reduces to p × p matrices, O(m·p²) per step.
         vinv = 1.0 / (a + d)
-        xw = x * vinv[:, None]
-        proj = np.diag(vinv) - xw @ np.linalg.solve(x.T @ xw, xw.T)
-        py = proj @ y
-        score = -0.5 * np.trace(proj) + 0.5 * float(py @ py)
-        info = 0.5 * float(np.sum(proj * proj))
+        c_inv = np.linalg.inv(x.T @ (x * vinv[:, None]))
+        x_v2_x = x.T @ (x * (vinv**2)[:, None])
+        x_v3_x = x.T @ (x * (vinv**3)[:, None])
+        py = vinv * y - vinv * (x @ (c_inv @ (x.T @ (vinv * y))))
+        h = c_inv @ x_v2_x
+        trace_p = float(np.sum(vinv) - np.trace(h))
+        trace_p2 = float(np.sum(vinv**2) - 2 * np.trace(c_inv @ x_v3_x) + np.trace(h @ h))
+        score = -0.5 * trace_p + 0.5 * float(py @ py)
+        info = 0.5 * trace_p2
         new = max(0.0, a + score / info)
         if abs(new - a) <= tol * (1.0 + a):
             return new, True, iteration
