@@ -18,6 +18,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "survey.commands",
     "survey.estimation.cli",
     "questionnaires.cli",
+    "survey.ranking.cli",
     "survey.collection.cli",
     "survey.design.cli",
     "survey.cati.cli",
