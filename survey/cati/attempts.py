@@ -44,6 +44,8 @@ async def record_outcome(
     The same ``idempotency_key`` twice records one attempt (the second call returns the first
     with ``duplicate`` True). Raises ``CatiError`` (Chinese) when the pollster does not hold the
     case, the outcome is unknown or an appointment time is missing or outside calling hours."""
+    if not outcome_code:
+        raise CatiError("请选择本次拨打结果")
     outcome = outcome_by_code(outcome_code)
     if outcome is None:
         raise CatiError(f"未知的访问结果代码「{outcome_code}」")

@@ -220,19 +220,23 @@ async def save_screen(
     form: Mapping[str, Sequence[str]],
     *,
     restart_screening: bool = False,
+    back: bool = False,
     now: dt.datetime | None = None,
 ) -> SaveResult:
     """Save one screen of a held case's interview (creating its response on the first save).
 
     Valid answers are stored even when others on the screen have errors; the interview moves
     on only when the screen is complete. ``restart_screening`` clears the screening answers
-    (another adult of the household came to the phone). Finishing the last screen completes
+    (another adult of the household came to the phone). ``back``: the pollster is going to the
+    previous screen, so missing answers here are not errors (wrong ones still are). Finishing the last screen completes
     the interview and records the ``complete`` outcome in the same transaction."""
     now = whole_seconds(now or utc_now())
-    case = await _case_row(case_id)
-    units = await unit_choices(int(case["campaign"]))
+    units: list[UnitChoice] = []
+    if page == UNIT_PAGE:
+        case = await _case_row(case_id)
+        units = await unit_choices(int(case["campaign"]))
     async with write_transaction():
-        result = await _save(case_id, pollster_id, page, form, restart_screening, now, units)
+        result = await _save(case_id, pollster_id, page, form, restart_screening, back, now, units)
     return result
 
 
@@ -242,6 +246,7 @@ async def _save(
     page: str,
     form: Mapping[str, Sequence[str]],
     restart_screening: bool,
+    back: bool,
     now: dt.datetime,
     units: Sequence[UnitChoice],
 ) -> SaveResult:
@@ -296,7 +301,8 @@ async def _save(
             else:
                 answers[key] = list(value) if isinstance(value, tuple) else value
         answers = drop_hidden(instrument, answers)
-        for problem in validate_answers(instrument, answers, partial=True, page=page):
+        checked_page = None if back else page
+        for problem in validate_answers(instrument, answers, partial=True, page=checked_page):
             # A stored value with a problem is invalid (missing ones are not stored): drop it.
             errors.setdefault(problem.item, problem.message_zh)
             answers.pop(problem.item, None)
@@ -304,6 +310,7 @@ async def _save(
     done = (
         not errors
         and not restart_screening
+        and not back
         and page == pages[-1]
         and screening_outcome(instrument, answers).eligible
         and not validate_answers(instrument, answers, partial=False)

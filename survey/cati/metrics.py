@@ -14,6 +14,7 @@ import numpy as np
 # A robust z beyond this flags an interviewer (median ± 3.5 scaled MADs, Iglewicz–Hoaglin).
 OUTLIER_Z = 3.5
 _MAD_SCALE = 0.6745
+_MEAN_AD_SCALE = 1.253314  # √(π/2): mean absolute deviation → σ for normal data
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +44,26 @@ def project_completion(
 def flag_outliers(values: Sequence[float | None], z: float = OUTLIER_Z) -> list[bool]:
     """Flag values whose modified z-score 0.6745·|x − median|/MAD exceeds ``z``.
 
-    Needs at least three values (None ones are skipped and never flagged); with MAD = 0 only
-    values different from the median are flagged."""
+    Needs at least three values (None ones are skipped and never flagged). When more than half
+    the values are equal (MAD = 0) the scale is 1.253314 × the mean absolute deviation from the
+    median instead; all values equal: nothing is flagged."""
     present = [v for v in values if v is not None and math.isfinite(v)]
     if len(present) < 3:
         return [False] * len(values)
     array = np.asarray(present, dtype=np.float64)
     median = float(np.median(array))
     mad = float(np.median(np.abs(array - median)))
+    mean_ad = float(np.mean(np.abs(array - median)))
     flags: list[bool] = []
     for value in values:
         if value is None or not math.isfinite(value):
             flags.append(False)
-        elif mad == 0.0:
-            flags.append(abs(value - median) > 1e-12)
-        else:
+        elif mad > 0.0:
             flags.append(_MAD_SCALE * abs(value - median) / mad > z)
+        elif mean_ad > 0.0:
+            flags.append(abs(value - median) / (_MEAN_AD_SCALE * mean_ad) > z)
+        else:
+            flags.append(False)
     return flags
 
 
