@@ -13,7 +13,8 @@ Rules (stated here, tested in tests/ranking/test_ladder.py):
   (the bottom 2 may then hold 3 units); ``"exclude"`` leaves the whole tied group out when it
   does not fit inside k.
 * Consecutive waves: the sequence is the programme's waves (every distinct wave in the history up
-  to the current one, whatever the index) for ``consecutive = "waves"``, or every calendar month
+  to the current one, whatever the index, in label order: ``YYYY-MM`` labels sort in time) for
+  ``consecutive = "waves"``, or every calendar month
   from the first wave to the current one for ``"months"``. Walking back from the current wave,
   a wave where the unit met the condition adds one; a wave where it was ranked and did not meet
   it ends the run; a wave with no ranked result for it (not measured, 样本不足, or a month without
@@ -128,11 +129,7 @@ class _History:
         self.table: dict[tuple[str, str], _WaveIndex] = {}
         waves: set[str] = {wave}
         for record in records:
-            if (
-                record.wave > wave
-                if policy.consecutive == "waves"
-                else (month_index(record.wave) > month_index(wave))
-            ):
+            if self._later(record.wave):
                 continue  # later waves never influence this one
             key = (record.wave, record.index)
             slot = self.table.setdefault(key, _WaveIndex())
@@ -158,6 +155,11 @@ class _History:
             self.sequence = [_month_label(i) for i in range(first, current + 1)]
         else:
             self.sequence = sorted(waves)
+
+    def _later(self, other: str) -> bool:
+        if self.policy.consecutive == "months":
+            return month_index(other) > month_index(self.wave)
+        return other > self.wave
 
     def slot(self, wave: str, index: str) -> _WaveIndex:
         return self.table.get((wave, index)) or _WaveIndex()

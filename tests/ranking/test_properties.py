@@ -1,0 +1,86 @@
+"""Hypothesis properties of ranks, the bottom/top-k tie rules and the consecutive-wave count."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from survey.ranking import (
+    UnitResult,
+    competition_ranks,
+    default_policy,
+    evaluate_wave,
+    in_extreme_k,
+    published_value,
+)
+
+# Few distinct values so that ties are common.
+values_st = st.lists(st.sampled_from([80.0, 85.0, 85.0, 90.0, 95.0]), min_size=1, max_size=9)
+
+
+@given(values_st)
+def test_competition_ranks_match_their_definition(values: list[float]) -> None:
+    ranks = competition_ranks(values)
+    assert ranks == [1 + sum(1 for w in values if w > v) for v in values]
+
+
+@given(values_st, st.integers(1, 5))
+def test_tie_rules_bracket_k(values: list[float], k: int) -> None:
+    include = in_extreme_k(values, k, bottom=True, ties="include")
+    exclude = in_extreme_k(values, k, bottom=True, ties="exclude")
+    assert sum(include) >= min(k, len(values))  # ties at the cut-off all come in
+    assert sum(exclude) <= k  # ties that do not fit all stay out
+    assert all(i or not e for i, e in zip(include, exclude, strict=True))  # exclude ⊆ include
+    # Membership depends only on the value: equal values are treated alike.
+    for flags in (include, exclude):
+        by_value: dict[float, set[bool]] = {}
+        for v, f in zip(values, flags, strict=True):
+            by_value.setdefault(v, set()).add(f)
+        assert all(len(s) == 1 for s in by_value.values())
+    # The mirror image: bottom k of v is the top k of −v.
+    top = in_extreme_k([-v for v in values], k, bottom=False, ties="include")
+    assert top == include
+
+
+@given(st.floats(0, 100, allow_nan=False), st.integers(0, 3))
+def test_published_value_is_within_half_a_unit(value: float, decimals: int) -> None:
+    published = published_value(value, decimals)
+    assert abs(published - value) <= 0.5 * 10**-decimals + 1e-9
+    assert published_value(published, decimals) == published
+
+
+cell = st.one_of(st.sampled_from([80.0, 84.9, 85.0, 90.0, 95.0]), st.none(), st.just("small"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(cell, min_size=5, max_size=5), min_size=2, max_size=5))
+def test_streak_is_one_plus_last_waves_streak(table: list[list[object]]) -> None:
+    # Under gap = "break": the count at wave w is 0 when the condition fails, else 1 + the count
+    # that an evaluation of wave w−1 (which cannot see wave w) gives.
+    waves = [f"2026-{m:02d}" for m in range(1, len(table) + 1)]
+    records = []
+    for wave, row in zip(waves, table, strict=True):
+        for i, value in enumerate(row):
+            if value is None:
+                continue
+            n_eff = 10.0 if value == "small" else 200.0
+            est = 70.0 if value == "small" else float(value)  # type: ignore[arg-type]
+            for index in ("anquangan", "manyidu_bumen"):
+                records.append(UnitResult(wave, index, f"U{i}", est, 1.0, 250, n_eff))
+    policy = default_policy()
+
+    def streaks(wave: str) -> dict[tuple[str, str, str], tuple[bool, int]]:
+        result = evaluate_wave(policy, records, wave, rng=np.random.default_rng(0), draws=100)
+        return {
+            (o.index, o.unit_code, c.rule): (c.met, c.streak)
+            for o in result.outcomes
+            for c in o.conditions
+        }
+
+    previous = streaks(waves[-2])
+    for key, (met, streak) in streaks(waves[-1]).items():
+        if not met:
+            assert streak == 0
+        else:
+            assert streak == 1 + previous.get(key, (False, 0))[1]
