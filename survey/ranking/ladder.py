@@ -26,7 +26,7 @@ Rules (stated here, tested in tests/ranking/test_ladder.py):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -286,19 +286,18 @@ def _evidence(
     out: dict[str, Evidence] = {}
     for i, code in enumerate(ranked):
         interval = display_interval(est[i], se[i], n_eff[i], settings.ci_level)
-        fields: dict[str, object] = {
-            "ci_lower": interval.lower,
-            "ci_upper": interval.upper,
-            "ci_level": settings.ci_level,
-            "ci_method": interval.method,
-            "rank_lower": int(sim.rank_lower[i]),
-            "rank_upper": int(sim.rank_upper[i]),
-            "rank_level": settings.rank_level,
-            "alpha": settings.alpha,
-        }
+        evidence = Evidence(
+            ci_lower=interval.lower,
+            ci_upper=interval.upper,
+            ci_level=settings.ci_level,
+            ci_method=interval.method,
+            rank_lower=int(sim.rank_lower[i]),
+            rank_upper=int(sim.rank_upper[i]),
+            rank_level=settings.rank_level,
+            alpha=settings.alpha,
+        )
         if k:
-            fields["k"] = k
-            fields["p_bottom_k"] = float(sim.p_bottom_k[i])
+            evidence = replace(evidence, k=k, p_bottom_k=float(sim.p_bottom_k[i]))
             other = first_out if code in members else (last_in if code == first_out else None)
             if other is not None:
                 o = slot.records[other]
@@ -311,34 +310,46 @@ def _evidence(
                     o.n_eff,
                     alpha=settings.alpha,
                 )
-                name = o.unit_name or o.unit_code
                 where = (
                     f"后{chinese_count(k)}位之外的第一名"
                     if code in members
                     else f"后{chinese_count(k)}位中最靠前的单位"
                 )
-                verdict = "差异显著" if test.distinguishable else "差异不显著（统计上无法区分）"
-                fields["distinguishable"] = test.distinguishable
-                fields["compared_with"] = other
-                fields["note"] = (
-                    f"与{where}（{name}，{slot.published[other]:.{policy.decimals}f}{spec.unit}）{verdict}，"
-                    f"z = {test.z:.2f}，p = {test.p_value:.3f}"
+                shown = f"{slot.published[other]:.{policy.decimals}f}{spec.unit}"
+                evidence = replace(
+                    evidence,
+                    distinguishable=test.distinguishable,
+                    compared_with=other,
+                    note=f"与{where}（{o.unit_name or o.unit_code}，{shown}）"
+                    f"{_verdict(test.distinguishable)}，z = {test.z:.2f}，p = {test.p_value:.3f}",
                 )
         if threshold_condition is not None:
             threshold = threshold_condition.threshold_for(code)
             assert threshold is not None
-            fields["threshold"] = threshold
-            fields["p_below"] = p_below(est[i], se[i], n_eff[i], threshold)
+            evidence = replace(
+                evidence,
+                threshold=threshold,
+                p_below=p_below(est[i], se[i], n_eff[i], threshold),
+            )
             if not k:
+                # Same z-test as at a rank cut-off, against a fixed number instead of a unit.
                 s_eff = effective_se(est[i], se[i], n_eff[i])
                 z = (est[i] - threshold) / s_eff if s_eff > 0 else np.inf
                 ok = bool(abs(z) > z_crit)
-                fields["distinguishable"] = ok
-                fields["compared_with"] = f"threshold:{format_value(threshold)}"
-                verdict = "差异显著" if ok else "差异不显著（统计上无法区分）"
-                fields["note"] = f"与达标分值 {format_value(threshold)} 相比{verdict}，z = {z:.2f}"
-        out[code] = Evidence(**fields)  # type: ignore[arg-type]
+                what = "达标分值" if spec.unit == "分" else "阈值"
+                unit = "" if spec.unit == "分" else spec.unit
+                evidence = replace(
+                    evidence,
+                    distinguishable=ok,
+                    compared_with=f"threshold:{format_value(threshold)}",
+                    note=f"与{what} {format_value(threshold)}{unit} 相比{_verdict(ok)}，z = {z:.2f}",
+                )
+        out[code] = evidence
     return out
+
+
+def _verdict(distinguishable: bool) -> str:
+    return "差异显著" if distinguishable else "差异不显著（统计上无法区分）"
 
 
 def evaluate_wave(
