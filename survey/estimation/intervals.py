@@ -54,13 +54,18 @@ def logit(
 def arcsine(
     p: FloatArray, se: FloatArray, df: FloatArray, level: float
 ) -> tuple[FloatArray, FloatArray]:
-    """sin²(asin √p ∓ q·se/(2√(p(1−p)))) (svyciprop ``asin``); [p, p] where p is 0 or 1."""
+    """sin²(asin √p ∓ q·se/(2√(p(1−p)))) (svyciprop ``asin``); [p, p] where p is 0 or 1.
+
+    Unlike R, the transformed bounds are clamped to [0, π/2] (R's bounds fold back there).
+    """
     q = quantile(level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.arcsin(np.sqrt(p))
         half = q * se / (2.0 * np.sqrt(p * (1.0 - p)))
-        lo = np.sin(centre - half) ** 2
-        hi = np.sin(centre + half) ** 2
+        # R does not clamp; past 0 or π/2 the sine folds back and the "interval" would
+        # exclude the estimate, so the transformed bounds are kept inside [0, π/2].
+        lo = np.sin(np.clip(centre - half, 0.0, np.pi / 2)) ** 2
+        hi = np.sin(np.clip(centre + half, 0.0, np.pi / 2)) ** 2
     edge = (p <= 0.0) | (p >= 1.0)
     return np.where(edge, p, lo), np.where(edge, p, hi)
 

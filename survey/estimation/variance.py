@@ -24,11 +24,13 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from survey.estimation.design import Design, FloatArray, IntArray
+from survey.estimation.design import CalibrationBlock, Design, FloatArray, IntArray
 from survey.estimation.errors import EstimationError
 
 # Above this many (stratum, domain) cells the sums use a sparse key instead of a dense table.
 _DENSE_LIMIT = 20_000_000
+# Up to this many calibration coefficients (Σ cells over margins) their matrices are dense.
+_DENSE_COEF_LIMIT = 4_000
 
 
 def wsum(keys: IntArray, values: FloatArray, size: int) -> FloatArray:
@@ -122,15 +124,37 @@ class _Operator:
             total += sum(block.n_cells for block in step.blocks)
         return total
 
-    def _block(self, s: int, b: int):  # type: ignore[no-untyped-def]
+    def _block(self, s: int, b: int) -> CalibrationBlock:
         return self.design.calibrations[s].blocks[b]
 
     @cached_property
-    def cross(self) -> list[sp.csr_matrix]:
+    def dense(self) -> bool:
+        """Coefficient matrices small enough to hold densely (built with bincounts)."""
+        return self.n_coef <= _DENSE_COEF_LIMIT
+
+    def _pair_table(self, j: int, k: int, values: FloatArray) -> FloatArray:
+        """Dense C_j × C_k table of Σ values over rows by (cell in block j, cell in block k)."""
+        bj = self._block(*self.blocks[j][:2])
+        bk = self._block(*self.blocks[k][:2])
+        key = bj.cells * bk.n_cells + bk.cells
+        return wsum(key, values, bj.n_cells * bk.n_cells).reshape(bj.n_cells, bk.n_cells)
+
+    @cached_property
+    def cross(self) -> list[FloatArray | sp.csr_matrix]:
         """Per block j the rows of Q: Q_jk = B_j' diag(inner_j * scale_k) B_k for all k."""
-        mats = []
-        for s, b, _ in self.blocks:
+        mats: list[FloatArray | sp.csr_matrix] = []
+        for j, (s, b, _) in enumerate(self.blocks):
             bj = self._block(s, b)
+            if self.dense:
+                mats.append(
+                    np.hstack(
+                        [
+                            self._pair_table(j, k, bj.inner * self._block(s2, b2).scale)
+                            for k, (s2, b2, _) in enumerate(self.blocks)
+                        ]
+                    )
+                )
+                continue
             parts = []
             for s2, b2, _ in self.blocks:
                 bk = self._block(s2, b2)
@@ -166,16 +190,35 @@ class _Operator:
 
     @cached_property
     def stratum_loadings(self) -> FloatArray:
-        """Rsum (H × coefficients, dense): R summed over the PSUs of each stratum."""
+        """Rsum (H × coefficients, dense): the blocks' scales summed over each stratum's rows."""
         d = self.design
-        agg = sp.coo_matrix(
-            (np.ones(d.n_psus), (d.psu_stratum, np.arange(d.n_psus))), shape=(d.n_strata, d.n_psus)
-        ).tocsr()
-        return np.asarray((agg @ self.psu_loadings).todense())
+        parts = []
+        for s, b, _ in self.blocks:
+            bl = self._block(s, b)
+            key = d.stratum * bl.n_cells + bl.cells
+            parts.append(
+                wsum(key, bl.scale, d.n_strata * bl.n_cells).reshape(d.n_strata, bl.n_cells)
+            )
+        return np.hstack(parts)
 
     @cached_property
-    def gram(self) -> sp.csr_matrix:
-        """K = R' diag(c) R."""
+    def gram(self) -> FloatArray | sp.csr_matrix:
+        """K = R' diag(c) R (dense from bincounts when every row is its own PSU)."""
+        if self.dense and self.design.psu_is_row:
+            c_row = self.design.stratum_scale[self.design.stratum]
+            return np.vstack(
+                [
+                    np.hstack(
+                        [
+                            self._pair_table(
+                                j, k, c_row * self._block(sj, bj).scale * self._block(sk, bk).scale
+                            )
+                            for k, (sk, bk, _) in enumerate(self.blocks)
+                        ]
+                    )
+                    for j, (sj, bj, _) in enumerate(self.blocks)
+                ]
+            )
         r = self.psu_loadings
         return (r.T @ sp.diags(self.psu_weight) @ r).tocsr()
 
@@ -238,13 +281,27 @@ def _calibrated_terms(
     """
     op = _operator(design)
     coef = calibration_coefficients(design, rows, groups, scores, g_count)
-    r = op.psu_loadings
-    t_mat = sp.coo_matrix(
-        (pair_value * op.psu_weight[pair_psu], (pair_psu, pair_group)),
-        shape=(design.n_psus, g_count),
-    ).tocsr()
     ck = design.stratum_scale * design.centring
-    e = np.asarray((r.T @ t_mat).todense()) - op.stratum_loadings.T @ (ck[:, None] * s_table)
+    if design.psu_is_row:
+        # R' diag(c) T straight from the rows: each row is a PSU with its own score
+        c_row = design.stratum_scale[design.stratum[rows]]
+        parts = []
+        for s, b, _ in op.blocks:
+            bl = op._block(s, b)
+            key = bl.cells[rows] * g_count + groups
+            parts.append(
+                wsum(key, c_row * bl.scale[rows] * scores, bl.n_cells * g_count).reshape(
+                    bl.n_cells, g_count
+                )
+            )
+        r_t = np.vstack(parts)
+    else:
+        t_mat = sp.coo_matrix(
+            (pair_value * op.psu_weight[pair_psu], (pair_psu, pair_group)),
+            shape=(design.n_psus, g_count),
+        ).tocsr()
+        r_t = np.asarray((op.psu_loadings.T @ t_mat).todense())
+    e = r_t - op.stratum_loadings.T @ (ck[:, None] * s_table)
     ka = op.gram @ coef
     ya = op.stratum_loadings @ coef
     return (

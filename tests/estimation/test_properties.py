@@ -218,3 +218,32 @@ def test_intervals_contain_the_estimate_and_logit_stays_in_0_1(
     assert np.all(means.ci_lower[okm] <= means.estimate[okm]) and np.all(
         means.estimate[okm] <= means.ci_upper[okm]
     )
+
+
+def test_sparse_coefficient_path_equals_dense(monkeypatch: object) -> None:
+    # More than 4,000 calibration cells switch the coefficient matrices to scipy.sparse; the
+    # result must not change. Forced here on a small raked design with clusters and without.
+    import pytest
+
+    from survey.estimation import variance
+
+    rng = np.random.default_rng(7)
+    n = 400
+    strata = np.repeat([0, 1, 2, 3], 100)
+    sex, age = rng.integers(0, 2, n), rng.integers(0, 4, n)
+    y = rng.normal(size=n)
+    groups = rng.integers(-1, 9, n)
+    for psu in (None, strata * 50 + rng.integers(0, 12, n)):
+        base = est.Design.from_arrays(rng.uniform(1, 5, n), strata=strata, psu=psu)
+        margins = [
+            est.Margin(est.cross_cells(strata, sex, sizes=(4, 2)), np.full(8, 100.0)),
+            est.Margin(est.cross_cells(strata, age, sizes=(4, 4)), np.full(16, 50.0)),
+        ]
+        dense = est.mean_by(est.rake(base, margins).design, y, groups)
+        mp = pytest.MonkeyPatch()
+        mp.setattr(variance, "_DENSE_COEF_LIMIT", 0)
+        try:
+            sparse = est.mean_by(est.rake(base, margins).design, y, groups)
+        finally:
+            mp.undo()
+        assert np.allclose(dense.se, sparse.se, rtol=1e-10, atol=0)
