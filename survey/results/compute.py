@@ -1,0 +1,826 @@
+"""Computing a wave: stored completed responses → weighted indices per unit → rankings → stored.
+
+``compute_wave(wave_id, username=…)`` reads the wave's completed responses (non-probability ones
+only when asked), scores them with each instrument's index definitions
+(``questionnaires.scoring``), weights and estimates them (``survey.results.statistics`` over the
+estimation core), applies the programme's policy with the ranking core (ranks, P(bottom k),
+rank intervals, the ladder derived from earlier waves' stored results), adds Fay–Herriot
+estimates and integrity flags, and replaces the wave's stored results in one write transaction
+that first locks the wave row (``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
+SQLite) — two analysts computing at once end with one complete set of results. Raw answers are
+only read. The P(bottom k) simulation is seeded from the wave id, so recomputing gives the same
+numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from questionnaires import Instrument, default_instruments, score_departments, score_responses
+from questionnaires.scoring import composite_weights
+from survey.collection.tables import Response
+from survey.db import is_postgres, write_transaction
+from survey.db.tables import (
+    AGE_GROUPS,
+    SEXES,
+    AuditLog,
+    Department,
+    PopulationCount,
+    Station,
+    StationCommunity,
+    Unit,
+    Wave,
+)
+from survey.estimation import EstimationError
+from survey.results import integrity
+from survey.results import ranking_adapter as ranking
+from survey.results.statistics import (
+    METHOD_VERSION,
+    IndexValues,
+    LevelUnits,
+    UnitEstimate,
+    WaveInput,
+    WaveStatistics,
+    compute_wave_statistics,
+)
+from survey.results.tables import IndexResult, ResultRun
+
+SEED_BASE = 20261124
+
+
+class ComputeError(Exception):
+    """A wave could not be computed; the message says why in Chinese."""
+
+
+@dataclass(frozen=True)
+class WaveRef:
+    """A wave with its programme: ids, month, status, region and policy name."""
+
+    id: int
+    month: str
+    status: str
+    programme_id: int
+    programme_code: str
+    programme_name: str
+    region_id: int
+    policy: str
+    instruments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The registry below a programme's region, as plain lookups."""
+
+    districts: tuple[tuple[int, str, str], ...]  # (id, code, name)
+    streets: Mapping[int, tuple[str, str, int]]  # id → (code, name, district index)
+    communities: Mapping[int, tuple[int, str]]  # id → (street id, station code)
+    stations: tuple[tuple[str, str, str], ...]  # (code, name, district code)
+    departments: tuple[tuple[str, str], ...]  # (code, name without the district prefix)
+    population: np.ndarray  # (D, 2, 4)
+
+
+@dataclass(frozen=True)
+class PreparedWave:
+    """Responses turned into the statistics' input, with what was left out and why."""
+
+    data: WaveInput
+    response_ids: tuple[int, ...]
+    excluded: Mapping[str, int]
+    instruments: tuple[dict[str, Any], ...]
+    index_levels: Mapping[str, str]
+    index_targets: Mapping[str, float | None]
+    modes: tuple[str, ...]
+    interviewers: tuple[int | None, ...]
+    durations: tuple[int | None, ...]
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ComputeSummary:
+    """What ``compute_wave`` stored."""
+
+    wave_id: int
+    month: str
+    n_responses: int
+    n_excluded: int
+    n_results: int
+    n_flags: int
+    sanctions: int
+    praises: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.month}: 使用 {self.n_responses} 份完成的问卷（排除 {self.n_excluded} 份），"
+            f"保存 {self.n_results} 条指标结果，{self.sanctions} 项预警、{self.praises} 项表扬，"
+            f"{self.n_flags} 条数据质量提示。"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+async def resolve_wave(ref: str) -> WaveRef:
+    """A wave by id (``12``), month (``2026-10``, when only one programme has it) or
+    ``programme-code/2026-10``; ``ComputeError`` naming the problem otherwise."""
+    query = Wave.select(
+        Wave.id,
+        Wave.month,
+        Wave.status,
+        Wave.programme.id.as_alias("programme_id"),
+        Wave.programme.code.as_alias("programme_code"),
+        Wave.programme.name.as_alias("programme_name"),
+        Wave.programme.region.as_alias("region_id"),
+        Wave.programme.policy.as_alias("policy"),
+        Wave.programme.instruments.as_alias("instruments"),
+    )
+    ref = ref.strip()
+    if ref.isdigit():
+        rows = await query.where(Wave.id == int(ref))
+    elif "/" in ref:
+        code, month = ref.split("/", 1)
+        rows = await query.where((Wave.month == month) & (Wave.programme.code == code))
+    else:
+        rows = await query.where(Wave.month == ref)
+    if not rows:
+        raise ComputeError(f"没有找到测评期 {ref}（可写测评期编号、YYYY-MM 或 方案代码/YYYY-MM）")
+    if len(rows) > 1:
+        codes = "、".join(f"{r['programme_code']}/{r['month']}" for r in rows)
+        raise ComputeError(f"测评期 {ref} 不唯一，请写明方案：{codes}")
+    r = rows[0]
+    return WaveRef(
+        id=r["id"],
+        month=r["month"],
+        status=r["status"],
+        programme_id=r["programme_id"],
+        programme_code=r["programme_code"],
+        programme_name=r["programme_name"],
+        region_id=r["region_id"],
+        policy=r["policy"],
+        instruments=tuple(json.loads(r["instruments"] or "[]")),
+    )
+
+
+async def wave_by_id(wave_id: int) -> WaveRef:
+    """``resolve_wave`` for a numeric id."""
+    return await resolve_wave(str(wave_id))
+
+
+async def load_registry(region_id: int) -> Registry:
+    """Districts, streets, communities, stations, departments and populations of a region."""
+    region = await Unit.select(Unit.id, Unit.code, Unit.name, Unit.level).where(
+        Unit.id == region_id
+    )
+    if not region:
+        raise ComputeError("测评方案的区域不存在")
+    if region[0]["level"] == "district":
+        district_rows = region
+    else:
+        district_rows = (
+            await Unit.select(Unit.id, Unit.code, Unit.name)
+            .where((Unit.parent == region_id) & (Unit.level == "district"))
+            .order_by(Unit.code)
+        )
+    districts = tuple((r["id"], r["code"], r["name"]) for r in district_rows)
+    district_index = {d[0]: i for i, d in enumerate(districts)}
+    street_rows = (
+        await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
+        .where((Unit.level == "street") & Unit.parent.is_in(list(district_index) or [-1]))
+        .order_by(Unit.code)
+    )
+    streets = {r["id"]: (r["code"], r["name"], district_index[r["parent"]]) for r in street_rows}
+    community_rows = await Unit.select(Unit.id, Unit.parent).where(
+        (Unit.level == "community") & Unit.parent.is_in(list(streets) or [-1])
+    )
+    station_of: dict[int, str] = {
+        r["community"]: r["station.code"]
+        for r in await StationCommunity.select(
+            StationCommunity.community, StationCommunity.station.code
+        ).where(StationCommunity.community.is_in([r["id"] for r in community_rows] or [-1]))
+    }
+    communities = {r["id"]: (r["parent"], station_of.get(r["id"], "")) for r in community_rows}
+    station_rows = (
+        await Station.select(Station.code, Station.name, Station.district.code)
+        .where(Station.district.is_in(list(district_index) or [-1]))
+        .order_by(Station.code)
+    )
+    stations = tuple((r["code"], r["name"], r["district.code"]) for r in station_rows)
+    dept_rows = (
+        await Department.select(Department.code, Department.name, Department.district.name)
+        .where(Department.district.is_in(list(district_index) or [-1]))
+        .order_by(Department.sort_order, Department.code)
+    )
+    departments: dict[str, str] = {}
+    for r in dept_rows:
+        name = r["name"]
+        prefix = r["district.name"]
+        departments.setdefault(r["code"], name[len(prefix) :] if name.startswith(prefix) else name)
+    population = np.zeros((len(districts), 2, 4))
+    pop_rows = await PopulationCount.select(
+        PopulationCount.unit,
+        PopulationCount.sex,
+        PopulationCount.age_group,
+        PopulationCount.persons,
+    ).where(PopulationCount.unit.is_in(list(communities) or [-1]))
+    for r in pop_rows:
+        street_id = communities[r["unit"]][0]
+        d = streets[street_id][2]
+        if r["sex"] in SEXES and r["age_group"] in AGE_GROUPS:
+            population[d, SEXES.index(r["sex"]), AGE_GROUPS.index(r["age_group"])] += r["persons"]
+    return Registry(
+        districts, streets, communities, stations, tuple(departments.items()), population
+    )
+
+
+async def load_responses(wave_id: int, *, include_non_probability: bool) -> list[dict[str, Any]]:
+    """The wave's completed responses (only the columns the computation reads)."""
+    query = Response.select(
+        Response.id,
+        Response.instrument_id,
+        Response.instrument_version,
+        Response.instrument_hash,
+        Response.mode,
+        Response.community,
+        Response.sex,
+        Response.age_group,
+        Response.answers,
+        Response.design_weight,
+        Response.stratum,
+        Response.interviewer,
+        Response.duration_seconds,
+        Response.non_probability,
+    ).where((Response.wave == wave_id) & (Response.status == "completed"))
+    if not include_non_probability:
+        query = query.where(Response.non_probability == False)  # noqa: E712
+    return list(await query.order_by(Response.id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing the arrays
+
+
+def _instrument_for(
+    instrument_id: str, registry: Registry, cache: dict[str, Instrument]
+) -> Instrument:
+    if instrument_id not in cache:
+        known = default_instruments()
+        if instrument_id not in known:
+            raise ComputeError(f"回答使用的问卷 {instrument_id} 不存在")
+        instrument = known[instrument_id]
+        if registry.departments and any(ind.departments for ind in instrument.indices):
+            instrument = instrument.with_departments(list(registry.departments))
+        cache[instrument_id] = instrument
+    return cache[instrument_id]
+
+
+def prepare_wave(registry: Registry, responses: Sequence[Mapping[str, Any]]) -> PreparedWave:
+    """Attribute each response to its units, score every index, build the statistics' input.
+
+    Responses without a community of the region, or without sex / age group (needed for the
+    raking), are left out and counted in ``excluded``; so are interviews voided by an index's
+    ``dk_policy = "void_interview"``.
+    """
+    excluded: Counter[str] = Counter()
+    kept: list[Mapping[str, Any]] = []
+    for r in responses:
+        if r["community"] not in registry.communities:
+            excluded["居住社区不在本方案区域"] += 1
+        elif r["sex"] not in SEXES or r["age_group"] not in AGE_GROUPS:
+            excluded["缺少性别或年龄段"] += 1
+        else:
+            kept.append(r)
+    if not kept:
+        raise ComputeError("该测评期没有可用于计算的已完成问卷")
+    n = len(kept)
+    answers = [json.loads(r["answers"] or "{}") for r in kept]
+    instruments: dict[str, Instrument] = {}
+    by_instrument: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(kept):
+        _instrument_for(r["instrument_id"], registry, instruments)
+        by_instrument[r["instrument_id"]].append(i)
+
+    # Each index id across instruments: values over all rows (NaN where another instrument).
+    specs: dict[str, dict[str, Any]] = {}
+    void = np.zeros(n, dtype=bool)
+    for instrument_id, rows in by_instrument.items():
+        instrument = instruments[instrument_id]
+        idx = np.asarray(rows)
+        subset = [answers[i] for i in rows]
+        for definition in instrument.indices:
+            if definition.kind == "composite":
+                continue
+            spec = specs.setdefault(
+                definition.id,
+                {
+                    "definition": definition,
+                    "kind": "share" if definition.kind == "top_box_share" else "score",
+                    "values": {},
+                    "dk": {},
+                    "answered": {},
+                    "composite": None,
+                },
+            )
+            if definition.departments:
+                scored = score_departments(instrument, definition.id, subset)
+                for dept, scores in scored.items():
+                    _put(spec, dept, n, idx, scores.values, scores.dk_mask)
+                    void[idx] |= scores.void_mask
+                composite = next(
+                    (
+                        c
+                        for c in instrument.indices
+                        if c.kind == "composite" and c.component == definition.id
+                    ),
+                    None,
+                )
+                if composite is not None:
+                    spec["composite"] = (
+                        composite,
+                        composite_weights(instrument, composite.id),
+                    )
+            else:
+                scores = score_responses(instrument, definition.id, subset)
+                _put(spec, "", n, idx, scores.values, scores.dk_mask)
+                void[idx] |= scores.void_mask
+    if void.any():
+        excluded["按不知道处理规则作废"] += int(void.sum())
+
+    # Units per row.
+    street_codes = {sid: s[0] for sid, s in registry.streets.items()}
+    street_list = sorted(registry.streets.items(), key=lambda kv: kv[1][0])
+    street_pos = {sid: i for i, (sid, _s) in enumerate(street_list)}
+    station_pos = {s[0]: i for i, s in enumerate(registry.stations)}
+    district_of_row = np.empty(n, dtype=np.int64)
+    street_of_row = np.empty(n, dtype=np.int64)
+    station_of_row = np.empty(n, dtype=np.int64)
+    for i, r in enumerate(kept):
+        street_id, station_code = registry.communities[r["community"]]
+        district_of_row[i] = registry.streets[street_id][2]
+        street_of_row[i] = street_pos[street_id]
+        station_of_row[i] = station_pos.get(station_code, -1)
+    keep_rows = ~void
+    district_codes = tuple(d[1] for d in registry.districts)
+    levels = {
+        "district": LevelUnits(
+            "district",
+            district_codes,
+            tuple(d[2] for d in registry.districts),
+            district_codes,
+            district_of_row,
+        ),
+        "street": LevelUnits(
+            "street",
+            tuple(street_codes[sid] for sid, _s in street_list),
+            tuple(s[1] for _sid, s in street_list),
+            tuple(district_codes[s[2]] for _sid, s in street_list),
+            street_of_row,
+        ),
+        "station": LevelUnits(
+            "station",
+            tuple(s[0] for s in registry.stations),
+            tuple(s[1] for s in registry.stations),
+            tuple(s[2] for s in registry.stations),
+            station_of_row,
+        ),
+    }
+    index_values: list[IndexValues] = []
+    index_levels: dict[str, str] = {}
+    index_targets: dict[str, float | None] = {}
+    for index_id, spec in specs.items():
+        definition = spec["definition"]
+        index_levels[index_id] = definition.unit_level
+        index_targets[index_id] = definition.target
+        values = {k: np.where(keep_rows, v, np.nan) for k, v in spec["values"].items()}
+        if definition.departments:
+            composite = spec["composite"]
+            dept_names = dict(registry.departments)
+            index_values.append(
+                IndexValues(
+                    id=index_id,
+                    name=definition.name,
+                    kind=spec["kind"],
+                    unit_level="department",
+                    departments=tuple((d, dept_names.get(d, d)) for d in values),
+                    department_values=values,
+                    department_dk=spec["dk"],
+                    department_answered=spec["answered"],
+                    composite_id=composite[0].id if composite else None,
+                    composite_name=composite[0].name if composite else "",
+                    composite_weights=composite[1] if composite else {},
+                    pass_score=definition.pass_score,
+                )
+            )
+            if composite:
+                index_levels[composite[0].id] = "district"
+        else:
+            index_values.append(
+                IndexValues(
+                    id=index_id,
+                    name=definition.name,
+                    kind=spec["kind"],
+                    unit_level=definition.unit_level,
+                    values=values[""],
+                    dk=spec["dk"][""],
+                    answered=spec["answered"][""],
+                    target=definition.target,
+                    pass_score=definition.pass_score,
+                )
+            )
+    strata_labels = [r["stratum"] or "" for r in kept]
+    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in strata_labels if s}))}
+    data = WaveInput(
+        districts=district_codes,
+        district_names=tuple(d[2] for d in registry.districts),
+        district=district_of_row,
+        sex=np.array([SEXES.index(r["sex"]) for r in kept], dtype=np.int64),
+        age=np.array([AGE_GROUPS.index(r["age_group"]) for r in kept], dtype=np.int64),
+        base_weight=np.array(
+            [np.nan if r["design_weight"] is None else float(r["design_weight"]) for r in kept]
+        ),
+        stratum=np.array([stratum_codes.get(s, -1) for s in strata_labels], dtype=np.int64),
+        population=registry.population,
+        levels=levels,
+        indices=tuple(index_values),
+    )
+    versions = Counter(
+        (r["instrument_id"], r["instrument_version"], r["instrument_hash"]) for r in kept
+    )
+    instrument_info = tuple(
+        {
+            "id": iid,
+            "version": version,
+            "hash": h,
+            "responses": count,
+            "current_version": instruments[iid].version,
+            "current_hash": instruments[iid].content_hash,
+        }
+        for (iid, version, h), count in sorted(versions.items())
+    )
+    patterns = tuple(
+        json.dumps(
+            {k: v for k, v in sorted(a.items()) if k not in ("street", "community")},
+            ensure_ascii=False,
+        )
+        for a in answers
+    )
+    return PreparedWave(
+        data=data,
+        response_ids=tuple(r["id"] for r in kept),
+        excluded=dict(excluded),
+        instruments=instrument_info,
+        index_levels=index_levels,
+        index_targets=index_targets,
+        modes=tuple(r["mode"] for r in kept),
+        interviewers=tuple(r["interviewer"] for r in kept),
+        durations=tuple(r["duration_seconds"] for r in kept),
+        patterns=patterns,
+    )
+
+
+def _put(
+    spec: dict[str, Any],
+    key: str,
+    n: int,
+    rows: np.ndarray,
+    values: np.ndarray,
+    dk: np.ndarray,
+) -> None:
+    full = spec["values"].setdefault(key, np.full(n, np.nan))
+    dk_full = spec["dk"].setdefault(key, np.zeros(n, dtype=bool))
+    answered = spec["answered"].setdefault(key, np.zeros(n, dtype=bool))
+    full[rows] = values
+    dk_full[rows] = dk
+    answered[rows] = np.isfinite(values) | dk
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking and storing
+
+
+@dataclass(frozen=True)
+class _Row:
+    estimate: UnitEstimate
+    outcome: ranking.UnitOutcome | None
+    fh: tuple[float, float] | None
+
+
+async def _history(wave: WaveRef, levels: Mapping[str, str]) -> list[ranking.UnitResult]:
+    """Stored results of the programme's earlier waves at each policy index's ranked level."""
+    rows = await IndexResult.select(
+        IndexResult.wave.month.as_alias("month"),
+        IndexResult.index_id,
+        IndexResult.level,
+        IndexResult.unit_code,
+        IndexResult.unit_name,
+        IndexResult.estimate,
+        IndexResult.se,
+        IndexResult.n,
+        IndexResult.n_eff,
+    ).where(
+        (IndexResult.wave.programme == wave.programme_id) & (IndexResult.wave.month < wave.month)
+    )
+    out: list[ranking.UnitResult] = []
+    for r in rows:
+        if levels.get(r["index_id"]) != r["level"]:
+            continue
+        out.append(
+            ranking.UnitResult(
+                wave=r["month"],
+                index=r["index_id"],
+                unit_code=r["unit_code"],
+                estimate=r["estimate"],
+                se=r["se"],
+                n=r["n"],
+                n_eff=r["n_eff"],
+                status=ranking.RANKED if r["estimate"] is not None else ranking.INSUFFICIENT,
+                unit_name=r["unit_name"],
+            )
+        )
+    return out
+
+
+def rank_results(
+    wave_month: str,
+    policy: ranking.Policy,
+    stats: WaveStatistics,
+    index_levels: Mapping[str, str],
+    history: Sequence[ranking.UnitResult],
+    seed: int,
+) -> list[_Row]:
+    """Policy outcomes (ranks, evidence, ladder) and Fay–Herriot estimates for each estimate."""
+    ranked_ids = {spec.id for spec in policy.indices}
+    current = [
+        ranking.UnitResult(
+            wave=wave_month,
+            index=e.index_id,
+            unit_code=e.unit_code,
+            estimate=e.estimate,
+            se=e.se,
+            n=e.n,
+            n_eff=e.n_eff,
+            status=ranking.RANKED if e.estimate is not None else ranking.INSUFFICIENT,
+            unit_name=e.unit_name,
+        )
+        for e in stats.estimates
+        if e.index_id in ranked_ids and e.level == index_levels.get(e.index_id)
+    ]
+    evaluation = ranking.evaluate(policy, [*history, *current], wave_month, seed=seed)
+    outcomes = {(o.index, o.unit_code): o for o in evaluation.outcomes}
+    fh: dict[tuple[str, str, str], tuple[float, float]] = {}
+    groups: dict[tuple[str, str], list[UnitEstimate]] = defaultdict(list)
+    for e in stats.estimates:
+        if e.level in ("station", "street", "department"):
+            groups[(e.index_id, e.level)].append(e)
+    for (index_id, level), members in groups.items():
+        usable = [
+            e
+            for e in members
+            if e.estimate is not None and e.se is not None and (e.se > 0 or e.scale == "%")
+        ]
+        shrunk = ranking.shrink(
+            [float(e.estimate or 0.0) for e in usable],
+            [float(e.se or 0.0) for e in usable],
+            [e.n_eff for e in usable],
+            share=bool(usable) and usable[0].scale == "%",
+        )
+        if shrunk is None:
+            continue
+        for e, value, rmse in zip(usable, shrunk[0], shrunk[1], strict=True):
+            fh[(index_id, level, e.unit_code)] = (value, rmse)
+    rows = []
+    for e in stats.estimates:
+        outcome = (
+            outcomes.get((e.index_id, e.unit_code))
+            if e.level == index_levels.get(e.index_id)
+            else None
+        )
+        rows.append(_Row(e, outcome, fh.get((e.index_id, e.level, e.unit_code))))
+    return rows
+
+
+def _display_ci(e: UnitEstimate) -> tuple[float | None, float | None, str]:
+    """The stored CI; at 0 %/100 % or SE 0 the non-degenerate Clopper–Pearson/Korn–Graubard
+    interval from n_eff instead of [p, p]."""
+    if e.estimate is None or e.se is None:
+        return None, None, ""
+    if e.scale == "%" and (e.se == 0 or e.estimate in (0.0, 100.0)):
+        interval = ranking.display_interval(e.estimate, e.se, max(e.n_eff, 1.0))
+        return interval.lower, interval.upper, "korn_graubard"
+    return e.ci_lower, e.ci_upper, e.ci_method
+
+
+def _result_row(
+    wave_id: int, row: _Row, instrument: tuple[str, int], targets: Mapping[str, float]
+) -> IndexResult:
+    e = row.estimate
+    o = row.outcome
+    ci_lower, ci_upper, ci_method = _display_ci(e)
+    evidence: dict[str, Any] = {}
+    if o is not None:
+        evidence = {k: v for k, v in asdict(o.evidence).items() if v not in (None, "")}
+        evidence["points"] = [asdict(p) for p in o.points]
+        evidence["targets"] = [asdict(t) for t in o.targets]
+        evidence["published"] = o.published
+    status = "not_ranked"
+    if o is not None:
+        status = o.status
+    return IndexResult(
+        wave=wave_id,
+        index_id=e.index_id,
+        index_name=e.index_name,
+        level=e.level,
+        unit_code=e.unit_code,
+        unit_name=e.unit_name,
+        district_code=e.district_code,
+        scale=e.scale,
+        estimate=e.estimate,
+        se=e.se,
+        ci_lower=ci_lower,
+        ci_upper=ci_upper,
+        ci_method=ci_method,
+        n=e.n,
+        n_eff=e.n_eff,
+        dk_rate=None if e.dk_rate is None else e.dk_rate * 100.0,
+        deff=e.deff,
+        status=status,
+        rank=o.rank if o is not None else None,
+        n_ranked=o.n_ranked if o is not None else 0,
+        p_bottom_k=o.evidence.p_bottom_k if o is not None else None,
+        rank_lower=o.evidence.rank_lower if o is not None else None,
+        rank_upper=o.evidence.rank_upper if o is not None else None,
+        distinguishable=o.evidence.distinguishable if o is not None else None,
+        fh_estimate=row.fh[0] if row.fh else None,
+        fh_se=row.fh[1] if row.fh else None,
+        target=e.target if e.target is not None else targets.get(e.index_id),
+        sanctions=json.dumps(
+            [
+                {"level": s.level, "name": s.name, "reason": s.reason, "measure": s.measure}
+                for s in (o.sanctions if o is not None else ())
+            ],
+            ensure_ascii=False,
+        ),
+        praises=json.dumps(
+            [
+                {"level": p.level, "name": p.name, "reason": p.reason, "measure": p.measure}
+                for p in (o.praises if o is not None else ())
+            ],
+            ensure_ascii=False,
+        ),
+        evidence=json.dumps(evidence, ensure_ascii=False, default=str),
+        instrument_id=instrument[0],
+        instrument_version=instrument[1],
+        method_version=METHOD_VERSION,
+    )
+
+
+def _diagnostics_json(stats: WaveStatistics) -> list[dict[str, Any]]:
+    w = stats.weighting
+    out = [{"district": "", "scope": "全部", **asdict(w.overall)}]
+    out.extend({"district": code, "scope": code, **asdict(d)} for code, d in w.by_district.items())
+    return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+async def _lock_wave(wave_id: int) -> None:
+    """Serialise computations of one wave (the SQLite write lock is already held)."""
+    if is_postgres():
+        await Wave.raw("SELECT id FROM wave WHERE id = {} FOR UPDATE", wave_id)
+
+
+async def compute_wave(
+    wave_id: int,
+    *,
+    username: str,
+    include_non_probability: bool = False,
+    seed: int | None = None,
+) -> ComputeSummary:
+    """Compute and store every index of a wave; ``ComputeError`` explains a failure."""
+    wave = await wave_by_id(wave_id)
+    registry = await load_registry(wave.region_id)
+    responses = await load_responses(wave.id, include_non_probability=include_non_probability)
+    try:
+        policy = ranking.load_programme_policy(wave.policy)
+    except (FileNotFoundError, ranking.PolicyError) as exc:
+        raise ComputeError(f"测评结果运用办法无法读取：{exc}") from exc
+    prepared = prepare_wave(registry, responses)
+    try:
+        stats = compute_wave_statistics(prepared.data)
+    except EstimationError as exc:
+        raise ComputeError(f"加权或估计失败：{exc}") from exc
+    run_seed = SEED_BASE + wave.id if seed is None else seed
+    history = await _history(wave, prepared.index_levels)
+    rows = rank_results(wave.month, policy, stats, prepared.index_levels, history, run_seed)
+    flags = integrity.wave_flags(
+        integrity.FlagInput(
+            estimates=stats.estimates,
+            previous={
+                (h.index, h.unit_code): (h.estimate, None)
+                for h in history
+                if h.wave == max((x.wave for x in history), default="")
+            },
+            previous_dk=await _previous_dk(wave),
+            modes=prepared.modes,
+            interviewers=prepared.interviewers,
+            durations=prepared.durations,
+            patterns=prepared.patterns,
+            indices=prepared.data.indices,
+            levels=prepared.data.levels,
+        )
+    )
+    main_instrument = max(prepared.instruments, key=lambda x: x["responses"])
+    instrument = (str(main_instrument["id"]), int(main_instrument["version"] or 0))
+    method = {
+        "weighting": stats.weighting.method,
+        "weighting_note": stats.weighting.note,
+        "variance": "泰勒线性化（按层、以受访者为初级抽样单位、放回近似），耙权残差计入方差",
+        "ci": "比例：logit 区间；均分：t 区间；0% 或 100% 的单位：Korn–Graubard（Clopper–Pearson，按有效样本量）",
+        "ranking": (
+            f"{policy.title}（第 {policy.version} 版）；P(后 k 位) 与 {policy.uncertainty.rank_level:.0%}"
+            f" 名次区间由 {policy.uncertainty.draws} 次模拟（种子 {run_seed}）得到"
+        ),
+        "min_n_eff": policy.min_n_eff,
+        "small_area": ranking.MODEL_LABEL,
+        "non_probability": "计入" if include_non_probability else "不计入（开放链接等非概率样本）",
+        "excluded": prepared.excluded,
+        "n_responses": len(prepared.response_ids),
+    }
+    sanctions = sum(1 for r in rows if r.outcome is not None and r.outcome.sanctions)
+    praises = sum(1 for r in rows if r.outcome is not None and r.outcome.praises)
+    targets = {t.index: t.at_least for t in policy.targets}
+    result_rows = [_result_row(wave.id, r, instrument, targets) for r in rows]
+    async with write_transaction():
+        await _lock_wave(wave.id)
+        await IndexResult.delete().where(IndexResult.wave == wave.id)
+        await ResultRun.delete().where(ResultRun.wave == wave.id)
+        await ResultRun.insert(
+            ResultRun(
+                wave=wave.id,
+                computed_by=username,
+                method_version=METHOD_VERSION,
+                policy_id=policy.id,
+                policy_version=policy.version,
+                policy_hash=policy.content_hash,
+                seed=run_seed,
+                n_responses=len(prepared.response_ids),
+                n_excluded=sum(prepared.excluded.values()),
+                instruments=json.dumps(list(prepared.instruments), ensure_ascii=False),
+                weighting=json.dumps(_diagnostics_json(stats), ensure_ascii=False),
+                flags=json.dumps([asdict(f) for f in flags], ensure_ascii=False),
+                method=json.dumps(method, ensure_ascii=False),
+            )
+        )
+        for start in range(0, len(result_rows), 500):
+            await IndexResult.insert(*result_rows[start : start + 500])
+        await AuditLog.insert(
+            AuditLog(
+                username=username,
+                action="results.compute",
+                detail=f"wave={wave.id} month={wave.month} results={len(result_rows)}",
+            )
+        )
+    return ComputeSummary(
+        wave_id=wave.id,
+        month=wave.month,
+        n_responses=len(prepared.response_ids),
+        n_excluded=sum(prepared.excluded.values()),
+        n_results=len(result_rows),
+        n_flags=len(flags),
+        sanctions=sanctions,
+        praises=praises,
+    )
+
+
+async def _previous_dk(wave: WaveRef) -> dict[tuple[str, str], float]:
+    """Don't-know rates (0–1) of the programme's latest earlier wave with results."""
+    earlier = (
+        await IndexResult.select(IndexResult.wave.month.as_alias("month"))
+        .where(
+            (IndexResult.wave.programme == wave.programme_id)
+            & (IndexResult.wave.month < wave.month)
+        )
+        .order_by(IndexResult.wave.month, ascending=False)
+        .first()
+    )
+    if earlier is None:
+        return {}
+    rows = await IndexResult.select(
+        IndexResult.index_id, IndexResult.unit_code, IndexResult.dk_rate
+    ).where(
+        (IndexResult.wave.programme == wave.programme_id)
+        & (IndexResult.wave.month == earlier["month"])
+    )
+    return {
+        (r["index_id"], r["unit_code"]): r["dk_rate"] / 100.0
+        for r in rows
+        if r["dk_rate"] is not None
+    }

@@ -1,0 +1,311 @@
+"""What the committee dashboard and the monthly report show, built from stored results.
+
+``wave_view(wave_id, district_code=None)`` returns a ``WaveView``: headline figures against
+targets, one ``RankingView`` per ranked index (ranked table, forest plot, funnel plot, trend),
+the sanctions and praises with their reasons, the ladder history per unit, the method box and
+(for analysts) the integrity flags. A district-limited user passes their district code and sees
+only that district's units. Templates only format what is here (one decimal for estimates).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from survey.results import charts
+from survey.results.compute import WaveRef, wave_by_id
+from survey.results.queries import (
+    ResultRow,
+    RunInfo,
+    results_for_programme,
+    results_for_wave,
+    run_for_wave,
+)
+
+# The ranked indices in report order, with the level they rank and the words for the unit.
+RANKED_INDICES: tuple[tuple[str, str, str], ...] = (
+    ("anquangan", "station", "派出所"),
+    ("zhixiaolv", "street", "街道（乡镇）"),
+    ("manyidu_bumen", "department", "政法部门"),
+)
+HEADLINE_INDICES: tuple[tuple[str, str], ...] = (
+    ("anquangan", "公众安全感"),
+    ("zhixiaolv", "平安建设知晓率"),
+    ("manyidu", "群众对政法队伍满意度"),
+)
+LEVEL_CSS = {"criticism": "warn", "yellow_card": "yellow", "veto": "veto", "praise": "praise"}
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One unit of a ranked table, ready to print."""
+
+    result: ResultRow
+    bar_left: float
+    bar_width: float
+    point: float
+    warnings: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class RankingView:
+    """One ranked index: the table, charts (data URIs) and what it is about."""
+
+    index_id: str
+    name: str
+    unit_word: str
+    unit: str
+    target: float | None
+    target_label: str
+    k: int
+    rows: list[TableRow]
+    forest_uri: str
+    funnel_uri: str
+    trend_uri: str
+    axis_min: float
+    axis_max: float
+    has_fh: bool
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A district figure with its target (None = no target)."""
+
+    name: str
+    district: str
+    result: ResultRow
+    target: float | None
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class LadderEntry:
+    """One unit's history: month → (rank, the highest sanction or praise name, css class)."""
+
+    index_name: str
+    unit_name: str
+    cells: list[tuple[str, str, str]]
+
+
+@dataclass(frozen=True)
+class WaveView:
+    """Everything the dashboard and the report show for one wave."""
+
+    wave: WaveRef
+    run: RunInfo | None
+    months: list[str]
+    headlines: list[Headline]
+    rankings: list[RankingView]
+    sanctions: list[tuple[ResultRow, dict[str, str]]]
+    praises: list[tuple[ResultRow, dict[str, str]]]
+    ladder: list[LadderEntry]
+    flags: list[dict[str, Any]]
+    method: dict[str, Any] = field(default_factory=dict)
+    margin_of_error: float | None = None
+    headline_trend_uri: str = ""
+
+
+def _warnings(r: ResultRow) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for s in r.sanctions:
+        out.append(
+            {"css": LEVEL_CSS.get(s["level"], "warn"), "name": s["name"], "reason": s["reason"]}
+        )
+    for p in r.praises:
+        out.append({"css": "praise", "name": p["name"], "reason": p["reason"]})
+    if r.status == "insufficient":
+        out.append(
+            {"css": "muted", "name": "样本不足", "reason": f"有效样本量 {r.n_eff:.0f}，不参与排名"}
+        )
+    if r.distinguishable is False and r.sanctions:
+        note = r.evidence.get("note") or "与后两位之外的第一名差异不显著"
+        out.append({"css": "note", "name": "统计上无法区分", "reason": str(note)})
+    return out
+
+
+def _axis(rows: list[ResultRow], scale: str) -> tuple[float, float]:
+    lows = [r.ci_lower for r in rows if r.ci_lower is not None]
+    highs = [r.ci_upper for r in rows if r.ci_upper is not None]
+    if not lows:
+        return (0.0, 100.0)
+    lo = max(0.0, min(lows) - 2)
+    hi = min(100.0, max(highs) + 2) if scale == "%" else max(highs) + 2
+    return (lo, max(hi, lo + 1))
+
+
+def _table_rows(rows: list[ResultRow], scale: str) -> tuple[list[TableRow], float, float]:
+    lo, hi = _axis(rows, scale)
+    span = hi - lo
+    out = []
+    for r in rows:
+        left = width = point = 0.0
+        if r.ci_lower is not None and r.ci_upper is not None and r.estimate is not None:
+            left = (r.ci_lower - lo) / span * 100
+            width = max((r.ci_upper - r.ci_lower) / span * 100, 0.8)
+            point = (r.estimate - lo) / span * 100
+        out.append(TableRow(r, round(left, 2), round(width, 2), round(point, 2), _warnings(r)))
+    return out, lo, hi
+
+
+def _point(r: ResultRow) -> charts.Point:
+    return charts.Point(
+        r.unit_name,
+        float(r.estimate or 0.0),
+        r.ci_lower,
+        r.ci_upper,
+        r.n_eff,
+        bool(r.sanctions),
+    )
+
+
+async def wave_view(
+    wave_id: int, district_code: str | None = None, *, unit_trends: bool = True
+) -> WaveView:
+    """The view of one wave (``district_code`` limits it to one district's units).
+
+    ``unit_trends=False`` skips the per-unit trend charts (the printed report shows one chart
+    of the headline figures over the waves instead, which keeps the PDF under 3 s)."""
+    wave = await wave_by_id(wave_id)
+    run = await run_for_wave(wave.id)
+    rows = await results_for_wave(wave.id)
+    history = await results_for_programme(wave.programme_id, wave.month)
+    if district_code is not None:
+        rows = [r for r in rows if r.district_code == district_code]
+        history = [r for r in history if r.district_code == district_code]
+    months = sorted({r.month for r in history})
+    headlines: list[Headline] = []
+    for index_id, name in HEADLINE_INDICES:
+        for r in rows:
+            if r.index_id == index_id and r.level == "district" and r.estimate is not None:
+                target = r.target
+                met = None if target is None else round(r.estimate, 1) >= target
+                headlines.append(Headline(name, r.unit_name, r, target, met))
+    rankings: list[RankingView] = []
+    for index_id, level, unit_word in RANKED_INDICES:
+        members = [r for r in rows if r.index_id == index_id and r.level == level]
+        if not members:
+            continue
+        scale = members[0].scale
+        unit = "%" if scale == "%" else "分"
+        target = next((r.target for r in members if r.target is not None), None)
+        table, lo, hi = _table_rows(members, scale)
+        ranked = [r for r in members if r.estimate is not None]
+        k = int(next((r.evidence.get("k") for r in members if r.evidence.get("k")), 2) or 2)
+        name = members[0].index_name
+        forest_svg = charts.forest(
+            [_point(r) for r in ranked], target=target, unit=unit, title=f"{name}：各{unit_word}"
+        )
+        funnel_svg = charts.funnel(
+            [_point(r) for r in ranked],
+            target=target
+            if target is not None
+            else sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1),
+            unit=unit,
+            title=f"{name}：漏斗图（相对目标）"
+            if target is not None
+            else f"{name}：漏斗图（相对均值）",
+            share=scale == "%",
+        )
+        series: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+        for h in history:
+            if h.index_id == index_id and h.level == level:
+                series[h.unit_name].append((h.month, h.estimate))
+        trend_svg = (
+            charts.trend(
+                sorted(series.items()), target=target, unit=unit, title=f"{name}：各期走势"
+            )
+            if unit_trends
+            else ""
+        )
+        rankings.append(
+            RankingView(
+                index_id=index_id,
+                name=name,
+                unit_word=unit_word,
+                unit=unit,
+                target=target,
+                target_label="达标分值" if scale != "%" else "目标",
+                k=k,
+                rows=table,
+                forest_uri=charts.data_uri(forest_svg),
+                funnel_uri=charts.data_uri(funnel_svg),
+                trend_uri=charts.data_uri(trend_svg) if trend_svg else "",
+                axis_min=lo,
+                axis_max=hi,
+                has_fh=any(r.fh_estimate is not None for r in members),
+            )
+        )
+    sanctions = [(r, s) for r in rows for s in r.sanctions]
+    order = {"veto": 0, "yellow_card": 1, "criticism": 2}
+    sanctions.sort(
+        key=lambda pair: (order.get(pair[1]["level"], 9), pair[0].index_id, pair[0].rank or 0)
+    )
+    praises = [(r, p) for r in rows for p in r.praises]
+    ladder = _ladder(history, months)
+    moe = None
+    for head in headlines:
+        if (
+            head.result.ci_lower is not None
+            and head.result.ci_upper is not None
+            and head.result.scale == "%"
+        ):
+            moe = max(moe or 0.0, (head.result.ci_upper - head.result.ci_lower) / 2)
+    headline_series: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+    district_codes = {x.unit_code for x in history if x.level == "district"}
+    for index_id, name in HEADLINE_INDICES:
+        for past in history:
+            if past.index_id == index_id and past.level == "district":
+                label = name if len(district_codes) == 1 else f"{past.unit_name}{name}"
+                headline_series[label].append((past.month, past.estimate))
+    headline_trend = charts.trend(
+        list(headline_series.items()), target=None, unit="% / 分", title="总体指标各期走势"
+    )
+    flags = run.flags if run else []
+    if district_code is not None:
+        codes = {r.unit_code for r in rows}
+        flags = [f for f in flags if f.get("unit_code") in codes]
+    return WaveView(
+        wave=wave,
+        run=run,
+        months=months,
+        headlines=headlines,
+        rankings=rankings,
+        sanctions=sanctions,
+        praises=praises,
+        ladder=ladder,
+        flags=flags,
+        method=run.method if run else {},
+        margin_of_error=moe,
+        headline_trend_uri=charts.data_uri(headline_trend),
+    )
+
+
+def _ladder(history: list[ResultRow], months: list[str]) -> list[LadderEntry]:
+    by_unit: dict[tuple[str, str, str], dict[str, ResultRow]] = defaultdict(dict)
+    names: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for index_id, level, _word in RANKED_INDICES:
+        for h in history:
+            if h.index_id == index_id and h.level == level:
+                key = (index_id, level, h.unit_code)
+                by_unit[key][h.month] = h
+                names[key] = (h.index_name, h.unit_name)
+    entries = []
+    for key, per_month in by_unit.items():
+        if not any(r.sanctions or r.praises for r in per_month.values()):
+            continue
+        cells = []
+        for month in months:
+            r = per_month.get(month)
+            if r is None:
+                cells.append((month, "—", ""))
+                continue
+            top = r.sanctions[-1] if r.sanctions else (r.praises[-1] if r.praises else None)
+            label = (
+                f"第{r.rank}名" if r.rank else ("样本不足" if r.status == "insufficient" else "—")
+            )
+            if top is not None:
+                label += f" · {top['name']}"
+            cells.append((month, label, LEVEL_CSS.get(top["level"], "") if top else ""))
+        entries.append(LadderEntry(names[key][0], names[key][1], cells))
+    return entries

@@ -1,0 +1,251 @@
+"""Exports of a computed wave: results (JSON/CSV/XLSX) and weighted microdata (CSV/XLSX).
+
+Results: one row per index × unit with ``index``, ``unit_code``, ``unit_name``, ``estimate``
+(the published figure, one decimal), ``se``, ``ci_lower``, ``ci_upper``, ``n``, ``n_eff``,
+``dk_rate``, ``rank``, ``p_bottom_k``, ``status`` (ranked / 样本不足 / 不排名), ``sanctions`` and
+``praise`` (lists of ``{level, reason}``), plus the level, the rank interval, the
+distinguishability flag, the Fay–Herriot estimate and the unrounded estimate. The XLSX has a
+sheet per result table (results, weighting diagnostics, integrity flags).
+
+Microdata: one row per interview used, with the design variables (district as stratum, the
+sample's stratum, PSU = response id), the base and final weights, the units and the index values
+— so the figures can be reproduced in R (``svydesign(ids=~1, strata=~stratum, weights=~weight)``)
+or Stata. No phone numbers exist in responses; none are exported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from openpyxl import Workbook
+
+from survey.results.compute import (
+    load_registry,
+    load_responses,
+    prepare_wave,
+    wave_by_id,
+)
+from survey.results.queries import ResultRow, RunInfo, results_for_wave, run_for_wave
+from survey.results.statistics import build_weights
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "index",
+    "index_name",
+    "level",
+    "unit_code",
+    "unit_name",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "n",
+    "n_eff",
+    "dk_rate",
+    "deff",
+    "rank",
+    "rank_lower",
+    "rank_upper",
+    "p_bottom_k",
+    "distinguishable",
+    "status",
+    "sanctions",
+    "praise",
+    "fh_estimate",
+    "fh_se",
+    "estimate_exact",
+    "scale",
+)
+STATUS_EXPORT = {"ranked": "ranked", "insufficient": "样本不足", "not_ranked": "不排名"}
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def result_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
+    """Export records (lists stay lists; the CSV writer turns them into JSON text)."""
+    return [
+        {
+            "index": r.index_id,
+            "index_name": r.index_name,
+            "level": r.level,
+            "unit_code": r.unit_code,
+            "unit_name": r.unit_name,
+            "estimate": _round(r.estimate, 1),
+            "se": _round(r.se, 4),
+            "ci_lower": _round(r.ci_lower, 2),
+            "ci_upper": _round(r.ci_upper, 2),
+            "n": r.n,
+            "n_eff": _round(r.n_eff, 1),
+            "dk_rate": _round(r.dk_rate, 2),
+            "deff": _round(r.deff, 4),
+            "rank": r.rank,
+            "rank_lower": r.rank_lower,
+            "rank_upper": r.rank_upper,
+            "p_bottom_k": _round(r.p_bottom_k, 4),
+            "distinguishable": r.distinguishable,
+            "status": STATUS_EXPORT.get(r.status, r.status),
+            "sanctions": [{"level": s["level"], "reason": s["reason"]} for s in r.sanctions],
+            "praise": [{"level": p["level"], "reason": p["reason"]} for p in r.praises],
+            "fh_estimate": _round(r.fh_estimate, 4),
+            "fh_se": _round(r.fh_se, 4),
+            "estimate_exact": r.estimate,
+            "scale": r.scale,
+        }
+        for r in rows
+    ]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return ""
+    return value
+
+
+def to_csv(columns: Sequence[str], records: Sequence[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV with a BOM (so spreadsheet programs read the Chinese correctly)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_cell(record.get(c)) for c in columns])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_xlsx(sheets: Sequence[tuple[str, Sequence[str], Sequence[dict[str, Any]]]]) -> bytes:
+    """An XLSX workbook with one sheet per ``(title, columns, records)``."""
+    book = Workbook()
+    first = True
+    for title, columns, records in sheets:
+        sheet = book.active if first else book.create_sheet()
+        first = False
+        assert sheet is not None
+        sheet.title = title[:31]
+        sheet.append(list(columns))
+        for record in records:
+            sheet.append([_cell(record.get(c)) for c in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _run_sheets(run: RunInfo) -> list[tuple[str, Sequence[str], Sequence[dict[str, Any]]]]:
+    weighting_columns = list(run.weighting[0]) if run.weighting else ["scope"]
+    flag_columns = ["kind", "index_id", "unit_code", "unit_name", "message"]
+    return [
+        ("加权诊断", weighting_columns, run.weighting),
+        ("数据质量提示", flag_columns, run.flags),
+    ]
+
+
+async def export_results(wave_id: int, fmt: str) -> tuple[bytes, str, str]:
+    """``(content, media type, file name)`` of the results in ``json``/``csv``/``xlsx``."""
+    wave = await wave_by_id(wave_id)
+    run = await run_for_wave(wave.id)
+    rows = await results_for_wave(wave.id)
+    records = result_records(rows)
+    stem = f"results-{wave.programme_code}-{wave.month}"
+    if fmt == "json":
+        payload = {
+            "wave": wave.month,
+            "programme": wave.programme_code,
+            "method_version": run.method_version if run else None,
+            "policy": f"{run.policy_id} v{run.policy_version}" if run else None,
+            "computed_at": run.computed_at if run else None,
+            "results": records,
+        }
+        content = json.dumps(payload, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+        return content, "application/json", f"{stem}.json"
+    if fmt == "csv":
+        return to_csv(RESULT_COLUMNS, records), "text/csv; charset=utf-8", f"{stem}.csv"
+    if fmt == "xlsx":
+        sheets: list[tuple[str, Sequence[str], Sequence[dict[str, Any]]]] = [
+            ("指标结果", RESULT_COLUMNS, records)
+        ]
+        if run is not None:
+            sheets.extend(_run_sheets(run))
+        return (
+            to_xlsx(sheets),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            f"{stem}.xlsx",
+        )
+    raise ValueError(f"不支持的导出格式 {fmt}（json、csv、xlsx）")
+
+
+async def export_microdata(
+    wave_id: int, fmt: str, *, include_non_probability: bool = False
+) -> tuple[bytes, str, str]:
+    """The weighted microdata of the wave (the rows and weights ``compute_wave`` uses)."""
+    wave = await wave_by_id(wave_id)
+    registry = await load_registry(wave.region_id)
+    responses = await load_responses(wave.id, include_non_probability=include_non_probability)
+    prepared = prepare_wave(registry, responses)
+    design, _summary = build_weights(prepared.data)
+    data = prepared.data
+    weights = np.asarray(design.weights)
+    base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0)
+    levels = data.levels
+    by_id = {r["id"]: r for r in responses}
+    index_columns: list[tuple[str, np.ndarray]] = []
+    for index in data.indices:
+        if index.values is not None:
+            index_columns.append((index.id, index.values))
+        for code, values in index.department_values.items():
+            index_columns.append((f"{index.id}_{code}", values))
+    columns = [
+        "response_id",
+        "district",
+        "stratum",
+        "psu",
+        "street",
+        "station",
+        "community_id",
+        "mode",
+        "sex",
+        "age_group",
+        "design_weight",
+        "weight",
+        *[name for name, _ in index_columns],
+    ]
+    records: list[dict[str, Any]] = []
+    for i, response_id in enumerate(prepared.response_ids):
+        source = by_id[response_id]
+        row: dict[str, Any] = {
+            "response_id": response_id,
+            "district": levels["district"].codes[data.district[i]],
+            "stratum": source["stratum"] or levels["district"].codes[data.district[i]],
+            "psu": response_id,
+            "street": levels["street"].codes[levels["street"].row_unit[i]],
+            "station": (
+                levels["station"].codes[levels["station"].row_unit[i]]
+                if levels["station"].row_unit[i] >= 0
+                else ""
+            ),
+            "community_id": source["community"],
+            "mode": source["mode"],
+            "sex": source["sex"],
+            "age_group": source["age_group"],
+            "design_weight": float(base[i]) if source["design_weight"] is not None else "",
+            "weight": float(weights[i]),
+        }
+        for name, values in index_columns:
+            value = float(values[i])
+            row[name] = "" if not np.isfinite(value) else value
+        records.append(row)
+    stem = f"microdata-{wave.programme_code}-{wave.month}"
+    if fmt == "csv":
+        return to_csv(columns, records), "text/csv; charset=utf-8", f"{stem}.csv"
+    if fmt == "xlsx":
+        return (
+            to_xlsx([("微观数据", columns, records)]),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            f"{stem}.xlsx",
+        )
+    raise ValueError(f"不支持的微观数据格式 {fmt}（csv、xlsx）")

@@ -1,0 +1,225 @@
+"""Read side of the results app: stored runs and index results as plain records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from survey.db.tables import Unit, Wave
+from survey.results.tables import IndexResult, ResultRun
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One stored index result (figures on the 0–100 scale)."""
+
+    wave_id: int
+    month: str
+    index_id: str
+    index_name: str
+    level: str
+    unit_code: str
+    unit_name: str
+    district_code: str
+    scale: str
+    estimate: float | None
+    se: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    ci_method: str
+    n: int
+    n_eff: float
+    dk_rate: float | None
+    deff: float | None
+    status: str
+    rank: int | None
+    n_ranked: int
+    p_bottom_k: float | None
+    rank_lower: int | None
+    rank_upper: int | None
+    distinguishable: bool | None
+    fh_estimate: float | None
+    fh_se: float | None
+    target: float | None
+    sanctions: list[dict[str, Any]]
+    praises: list[dict[str, Any]]
+    evidence: dict[str, Any]
+    instrument_id: str
+    instrument_version: int
+    method_version: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A wave's computation run with its decoded JSON columns."""
+
+    wave_id: int
+    computed_at: str
+    computed_by: str
+    method_version: str
+    policy_id: str
+    policy_version: int
+    policy_hash: str
+    seed: int
+    n_responses: int
+    n_excluded: int
+    instruments: list[dict[str, Any]]
+    weighting: list[dict[str, Any]]
+    flags: list[dict[str, Any]]
+    method: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WaveSummary:
+    """A wave of a programme for lists and navigation."""
+
+    id: int
+    month: str
+    status: str
+    programme_id: int
+    programme_code: str
+    programme_name: str
+    region_code: str
+    region_name: str
+    has_results: bool
+
+
+_COLUMNS = (
+    IndexResult.wave.id.as_alias("wave_id"),
+    IndexResult.wave.month.as_alias("month"),
+    IndexResult.index_id,
+    IndexResult.index_name,
+    IndexResult.level,
+    IndexResult.unit_code,
+    IndexResult.unit_name,
+    IndexResult.district_code,
+    IndexResult.scale,
+    IndexResult.estimate,
+    IndexResult.se,
+    IndexResult.ci_lower,
+    IndexResult.ci_upper,
+    IndexResult.ci_method,
+    IndexResult.n,
+    IndexResult.n_eff,
+    IndexResult.dk_rate,
+    IndexResult.deff,
+    IndexResult.status,
+    IndexResult.rank,
+    IndexResult.n_ranked,
+    IndexResult.p_bottom_k,
+    IndexResult.rank_lower,
+    IndexResult.rank_upper,
+    IndexResult.distinguishable,
+    IndexResult.fh_estimate,
+    IndexResult.fh_se,
+    IndexResult.target,
+    IndexResult.sanctions,
+    IndexResult.praises,
+    IndexResult.evidence,
+    IndexResult.instrument_id,
+    IndexResult.instrument_version,
+    IndexResult.method_version,
+)
+
+
+def _row(r: dict[str, Any]) -> ResultRow:
+    data = dict(r)
+    data["sanctions"] = json.loads(r["sanctions"] or "[]")
+    data["praises"] = json.loads(r["praises"] or "[]")
+    data["evidence"] = json.loads(r["evidence"] or "{}")
+    if data["distinguishable"] is not None:
+        data["distinguishable"] = bool(data["distinguishable"])
+    return ResultRow(**data)
+
+
+def _order_key(r: ResultRow) -> tuple[Any, ...]:
+    return (r.index_id, r.level, r.rank is None, r.rank or 0, -(r.estimate or 0), r.unit_code)
+
+
+async def results_for_wave(wave_id: int) -> list[ResultRow]:
+    """Every stored result of a wave, by index, level, then rank (unranked last)."""
+    rows = await IndexResult.select(*_COLUMNS).where(IndexResult.wave == wave_id)
+    return sorted((_row(r) for r in rows), key=_order_key)
+
+
+async def results_for_programme(programme_id: int, up_to_month: str) -> list[ResultRow]:
+    """The programme's stored results of every wave up to ``up_to_month`` (for trends)."""
+    rows = await IndexResult.select(*_COLUMNS).where(
+        (IndexResult.wave.programme == programme_id) & (IndexResult.wave.month <= up_to_month)
+    )
+    return sorted((_row(r) for r in rows), key=lambda r: (r.month, *_order_key(r)))
+
+
+async def run_for_wave(wave_id: int) -> RunInfo | None:
+    """The wave's computation run, or None before the first computation."""
+    row = await ResultRun.select().where(ResultRun.wave == wave_id).first()
+    if row is None:
+        return None
+    return RunInfo(
+        wave_id=wave_id,
+        computed_at=str(row["computed_at"])[:19],
+        computed_by=row["computed_by"],
+        method_version=row["method_version"],
+        policy_id=row["policy_id"],
+        policy_version=row["policy_version"],
+        policy_hash=row["policy_hash"],
+        seed=row["seed"],
+        n_responses=row["n_responses"],
+        n_excluded=row["n_excluded"],
+        instruments=json.loads(row["instruments"] or "[]"),
+        weighting=json.loads(row["weighting"] or "[]"),
+        flags=json.loads(row["flags"] or "[]"),
+        method=json.loads(row["method"] or "{}"),
+    )
+
+
+async def waves_for_user(district_id: int | None) -> list[WaveSummary]:
+    """Waves visible to a user (all, or those of programmes covering their district), newest
+    first, with whether results exist."""
+    query = Wave.select(
+        Wave.id,
+        Wave.month,
+        Wave.status,
+        Wave.programme.id.as_alias("programme_id"),
+        Wave.programme.code.as_alias("programme_code"),
+        Wave.programme.name.as_alias("programme_name"),
+        Wave.programme.region.code.as_alias("region_code"),  # type: ignore[union-attr]
+        Wave.programme.region.name.as_alias("region_name"),  # type: ignore[union-attr]
+        Wave.programme.region.id.as_alias("region_id"),  # type: ignore[union-attr]
+    )
+    rows = await query.order_by(Wave.month, ascending=False)
+    with_results = {r["wave"] for r in await ResultRun.select(ResultRun.wave)}
+    allowed: set[int] = set()
+    if district_id is not None:
+        # A district-limited user sees programmes of their district or of the city above it.
+        allowed.add(district_id)
+        parent = await Unit.select(Unit.parent).where(Unit.id == district_id).first()
+        if parent is not None and parent["parent"] is not None:
+            allowed.add(parent["parent"])
+    out = []
+    for r in rows:
+        if district_id is not None and r["region_id"] not in allowed:
+            continue
+        out.append(
+            WaveSummary(
+                id=r["id"],
+                month=r["month"],
+                status=r["status"],
+                programme_id=r["programme_id"],
+                programme_code=r["programme_code"],
+                programme_name=r["programme_name"],
+                region_code=r["region_code"],
+                region_name=r["region_name"],
+                has_results=r["id"] in with_results,
+            )
+        )
+    return out
+
+
+async def district_code_of(district_id: int | None) -> str | None:
+    """The registry code of a user's district (None for unlimited users)."""
+    if district_id is None:
+        return None
+    row = await Unit.select(Unit.code).where(Unit.id == district_id).first()
+    return None if row is None else str(row["code"])

@@ -1,0 +1,78 @@
+"""The one place the results service reaches into the pure ranking core (``survey.ranking``).
+
+The ranking package was built at the same time as this app; this adapter keeps the imports from
+its submodules in one file, so a change of its public API touches only this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from survey.ranking.ladder import evaluate_wave
+from survey.ranking.policy import Policy, PolicyError, default_policy, load_policy, policies_dir
+from survey.ranking.records import (
+    INSUFFICIENT,
+    LEVEL_NAMES,
+    RANKED,
+    UnitOutcome,
+    UnitResult,
+    WaveEvaluation,
+)
+from survey.ranking.small_area import MODEL_LABEL, fay_herriot
+from survey.ranking.uncertainty import display_interval, effective_se
+
+__all__ = [
+    "INSUFFICIENT",
+    "LEVEL_NAMES",
+    "MODEL_LABEL",
+    "RANKED",
+    "Policy",
+    "PolicyError",
+    "UnitOutcome",
+    "UnitResult",
+    "WaveEvaluation",
+    "display_interval",
+    "evaluate",
+    "load_programme_policy",
+    "shrink",
+]
+
+
+def load_programme_policy(name: str) -> Policy:
+    """The policy file ``<name>.toml`` of ``survey/policies`` (``default`` = the seed's rules)."""
+    if name in ("", "default"):
+        return default_policy()
+    path = policies_dir() / f"{name}.toml"
+    if not path.exists():
+        raise FileNotFoundError(f"找不到测评结果运用办法文件 {path}")
+    return load_policy(path)
+
+
+def evaluate(
+    policy: Policy, history: Iterable[UnitResult], wave: str, *, seed: int
+) -> WaveEvaluation:
+    """Apply the policy to ``wave`` (rankings, P(bottom k), rank intervals, the ladder)."""
+    return evaluate_wave(policy, list(history), wave, rng=np.random.default_rng(seed))
+
+
+def shrink(
+    estimates: Sequence[float], ses: Sequence[float], n_effs: Sequence[float], *, share: bool
+) -> tuple[list[float], list[float]] | None:
+    """Fay–Herriot EB estimates and their RMSE, shrinking towards the precision-weighted mean
+    of the units (None when fewer than three units make a model impossible). A share at 0 % or
+    100 % (SE 0) gets the binomial SE from its effective n as its design variance."""
+    values = np.asarray(estimates, dtype=float)
+    se = np.asarray(
+        [
+            effective_se(e, s, n) if share else s
+            for e, s, n in zip(estimates, ses, n_effs, strict=True)
+        ],
+        dtype=float,
+    )
+    var = se**2
+    if values.size < 3 or not np.all(var > 0):
+        return None
+    fit = fay_herriot(values, var)
+    return [float(x) for x in fit.eb], [float(x) for x in fit.rmse]
