@@ -14,8 +14,9 @@ import functools
 import hashlib
 import json
 import tomllib
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -467,28 +468,38 @@ def _parse_condition(
     return Condition(kind, threshold=threshold, thresholds=tuple(per_unit))
 
 
+@dataclass
+class _Seen:
+    """Rule tables met so far: per section, per (section, id), and every rule id."""
+
+    tables: Counter[str] = field(default_factory=Counter)
+    id_lines: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rule_ids: set[str] = field(default_factory=set)
+
+
 def _rule_header(
     raw: dict[str, Any],
     section: str,
     what: str,
     ctx: _Ctx,
-    seen: dict[str, int],
+    seen: _Seen,
     indices: dict[str, IndexSpec],
     keys: frozenset[str],
 ) -> tuple[str, str, int | None, str]:
     """Common part of every rule table: id (unique within the policy), index, unknown keys."""
     ident = raw.get("id") if isinstance(raw.get("id"), str) else None
-    line = ctx.lines.header(section, seen.get(f"#{section}", 0))
-    seen[f"#{section}"] = seen.get(f"#{section}", 0) + 1
+    # The nth table of a section starts at the nth header; an id line is more precise.
+    line = ctx.lines.header(section, seen.tables[section])
+    seen.tables[section] += 1
     if ident is not None:
-        line = ctx.lines.id_line(section, ident, seen.get(f"{section}:{ident}", 0)) or line
-        seen[f"{section}:{ident}"] = seen.get(f"{section}:{ident}", 0) + 1
+        line = ctx.lines.id_line(section, ident, seen.id_lines[(section, ident)]) or line
+        seen.id_lines[(section, ident)] += 1
     rule_id = _get_id(raw, ctx, what, line)
     label = f"{section}:{rule_id}" if rule_id else section
     if ident is not None:
-        if ident in seen:
+        if ident in seen.rule_ids:
             ctx.add(f"规则 id '{ident}' 重复：每条规则需要不同的 id", item=label, line=line)
-        seen[ident] = 1
+        seen.rule_ids.add(ident)
     _unknown_keys(raw, keys, ctx, label, line)
     index = raw.get("index")
     index_line = ctx.lines.key_line(line, r"^\s*index\s*=")
@@ -506,7 +517,7 @@ def _rule_header(
 
 
 def _parse_sanctions(
-    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
 ) -> list[SanctionRule]:
     rules: list[SanctionRule] = []
     for raw in _get_tables(data, "sanctions", ctx, None, ctx.lines.header("sanctions")):
@@ -576,7 +587,7 @@ def _parse_sanctions(
 
 
 def _parse_praises(
-    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
 ) -> list[PraiseRule]:
     rules: list[PraiseRule] = []
     for raw in _get_tables(data, "praises", ctx, None, ctx.lines.header("praises")):
@@ -600,7 +611,7 @@ def _parse_praises(
 
 
 def _parse_points(
-    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
 ) -> list[PointsRule]:
     rules: list[PointsRule] = []
     for raw in _get_tables(data, "points", ctx, None, ctx.lines.header("points")):
@@ -706,7 +717,7 @@ def _parse_points(
 
 
 def _parse_targets(
-    data: dict[str, Any], ctx: _Ctx, seen: dict[str, int], indices: dict[str, IndexSpec]
+    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
 ) -> list[Target]:
     targets: list[Target] = []
     for raw in _get_tables(data, "targets", ctx, None, ctx.lines.header("targets")):
@@ -798,7 +809,7 @@ def build_policy(text: str, name: str) -> Policy:
         data, "period_name", ctx, None, ctx.lines.top_key("period_name"), required=False
     )
     indices = _parse_indices(data, ctx)
-    seen: dict[str, int] = {}
+    seen = _Seen()
     sanctions = _parse_sanctions(data, ctx, seen, indices)
     praises = _parse_praises(data, ctx, seen, indices)
     points = _parse_points(data, ctx, seen, indices)
