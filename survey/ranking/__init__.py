@@ -19,6 +19,11 @@ Applying it to a wave (the ladder state is derived from the earlier waves in ``h
         o.evidence.p_bottom_k, o.evidence.rank_lower, o.evidence.rank_upper,
         o.evidence.ci_lower, o.evidence.ci_upper, o.evidence.distinguishable, o.evidence.note
 
+Evidence: ``p_bottom_k`` (with ``k``) for indices with a bottom-k rule (stations, streets);
+``p_below`` (with ``threshold``) for indices with a ``below`` rule (departments under the pass
+score); ``distinguishable``/``note`` compare a bottom-k unit with the first unit outside, or a
+department with its pass score. 样本不足 units get an empty ``Evidence()`` and ``rank=None``.
+
 Building blocks: ``simulate_ranks`` (P(bottom k), rank intervals), ``display_interval`` /
 ``clopper_pearson`` (non-degenerate intervals at 0 %/100 %), ``p_below``, ``difference_test``,
 ``fay_herriot`` (EB small-area estimates, labelled 模型估计) and the integrity flags.

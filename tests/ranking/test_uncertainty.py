@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import integrate, stats
 
 from survey.ranking import (
     clopper_pearson,
@@ -210,3 +210,34 @@ def test_effective_se_at_100_percent_from_clopper_pearson() -> None:
     lower = 0.025 ** (1 / 30)
     assert effective_se(100.0, 0.0, 30) == pytest.approx(100 * (1 - lower) / (2 * 1.959963985))
     assert effective_se(90.0, 2.0, 30) == 2.0
+
+
+def _p_lowest(i: int, mu: np.ndarray, sd: np.ndarray) -> float:
+    # P(X_i is the smallest of independent normals) = ∫ φ_i(x) Π_{j≠i} (1 − Φ_j(x)) dx.
+    def integrand(x: float) -> float:
+        others = [stats.norm.sf(x, mu[j], sd[j]) for j in range(mu.size) if j != i]
+        return float(stats.norm.pdf(x, mu[i], sd[i]) * np.prod(others))
+
+    return float(integrate.quad(integrand, mu[i] - 10 * sd[i], mu[i] + 10 * sd[i])[0])
+
+
+def _p_highest(i: int, mu: np.ndarray, sd: np.ndarray) -> float:
+    def integrand(x: float) -> float:
+        others = [stats.norm.cdf(x, mu[j], sd[j]) for j in range(mu.size) if j != i]
+        return float(stats.norm.pdf(x, mu[i], sd[i]) * np.prod(others))
+
+    return float(integrate.quad(integrand, mu[i] - 10 * sd[i], mu[i] + 10 * sd[i])[0])
+
+
+def test_five_units_against_numerical_integration() -> None:
+    mu = np.array([84.0, 85.5, 86.0, 88.0, 83.0])
+    sd = np.array([1.5, 2.5, 1.0, 3.0, 4.0])
+    bottom_1 = simulate_ranks(mu, sd, [200] * 5, k=1, rng=rng(), draws=DRAWS, transform="identity")
+    expected = [_p_lowest(i, mu, sd) for i in range(5)]
+    assert sum(expected) == pytest.approx(1.0, abs=1e-6)
+    assert bottom_1.p_bottom_k == pytest.approx(expected, abs=TOL)
+    # Bottom 4 of 5 = not the highest.
+    bottom_4 = simulate_ranks(mu, sd, [200] * 5, k=4, rng=rng(), draws=DRAWS, transform="identity")
+    assert bottom_4.p_bottom_k == pytest.approx(
+        [1 - _p_highest(i, mu, sd) for i in range(5)], abs=TOL
+    )
