@@ -6,10 +6,16 @@
   Â = max(0, S² − D), S² the sample variance with m − 1, and
   g3 = D²/(A+D)³ · 2(A+D)²/m = 2D²/(m(A+D));
 * unbalanced design: Â maximises the restricted log-likelihood, written out here independently
-  and maximised by scipy's bounded scalar optimiser.
+  and maximised by scipy's bounded scalar optimiser;
+* an independent implementation: samplics 0.6.0 ``EblupAreaModel`` (REML) on the same data, with
+  and without a covariate (Â, β̂, EB estimates and Prasad–Rao/Datta–Lahiri MSEs, saved in
+  fixtures/fh_samplics.json by fixtures/make_fh_samplics.py).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +142,20 @@ def test_eb_lies_between_direct_and_synthetic(units: list[tuple[float, float]]) 
     assert np.all((fit.eb >= low) & (fit.eb <= high))
     assert np.all((fit.gamma >= 0) & (fit.gamma <= 1))
     assert np.all(fit.mse > 0)
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "fh_samplics.json"
+
+
+@pytest.mark.parametrize("case", ["intercept", "covariate"])
+def test_matches_samplics_reml(case: str) -> None:
+    # Reference: samplics 0.6.0 EblupAreaModel(REML) on the same data (fixtures/make_fh_samplics.py).
+    ref = json.loads(FIXTURE.read_text(encoding="utf-8"))[case]
+    x = np.ones((Y.size, 1))
+    if case == "covariate":
+        x = np.column_stack([x, [2.0, 1.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0]])
+    fit = fay_herriot(Y, D_UNEQUAL, x)
+    assert fit.model_variance == pytest.approx(ref["A"], rel=1e-8)
+    assert fit.beta == pytest.approx(ref["beta"], rel=1e-8)
+    assert fit.eb == pytest.approx(ref["eb"], rel=1e-8)
+    assert fit.mse == pytest.approx(ref["mse"], rel=1e-8)
