@@ -84,3 +84,62 @@ def test_streak_is_one_plus_last_waves_streak(table: list[list[object]]) -> None
             assert streak == 0
         else:
             assert streak == 1 + previous.get(key, (False, 0))[1]
+
+
+def _reference_levels(table: list[list[object]]) -> dict[str, str | None]:
+    """The seed's 安全感 ladder written out directly: bottom 2 with ties included, a wave without
+    a ranked result ends the run, 1/2/≥3 waves → criticism/yellow card/veto. A month in which
+    nothing at all was measured is no wave of the programme."""
+    waves = [row for row in table[:-1] if any(v is not None for v in row)] + table[-1:]
+    bottom_sets = []
+    for row in waves:
+        ranked = {f"U{i}": v for i, v in enumerate(row) if isinstance(v, float)}
+        bottom_sets.append(
+            {u for u, v in ranked.items() if sum(1 for w in ranked.values() if w < v) < 2}
+        )
+    levels: dict[str, str | None] = {}
+    for i, value in enumerate(table[-1]):
+        unit = f"U{i}"
+        if value is None:
+            continue
+        run = 0
+        for bottom in reversed(bottom_sets):
+            if unit not in bottom:
+                break
+            run += 1
+        levels[unit] = {0: None, 1: "criticism", 2: "yellow_card"}.get(run, "veto")
+    return levels
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.lists(cell, min_size=5, max_size=5), st.just([None] * 5)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_ladder_matches_a_direct_reference(table: list[list[object]]) -> None:
+    waves = [f"2026-{m:02d}" for m in range(1, len(table) + 1)]
+    records = [
+        UnitResult(
+            wave,
+            "anquangan",
+            f"U{i}",
+            70.0 if value == "small" else float(value),  # type: ignore[arg-type]
+            1.0,
+            250,
+            10.0 if value == "small" else 200.0,
+        )
+        for wave, row in zip(waves, table, strict=True)
+        for i, value in enumerate(row)
+        if value is not None
+    ]
+    result = evaluate_wave(
+        default_policy(), records, waves[-1], rng=np.random.default_rng(0), draws=100
+    )
+    got = {}
+    for o in result.for_index("anquangan"):
+        top = o.highest_sanction
+        got[o.unit_code] = top.level if top else None
+    assert got == _reference_levels(table)
