@@ -34,11 +34,14 @@ import datetime
 import hashlib
 import json
 import math
+import sqlite3
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from questionnaires import Instrument, default_instruments, validate_answers
 from survey.collection.tables import Response
@@ -397,18 +400,29 @@ async def import_responses(
         )
         for r in records
     ]
-    async with write_transaction():
-        if await Response.exists().where(
-            (Response.wave == wave.id) & (Response.import_batch == batch)
-        ):
-            return ImportSummary(wave.id, batch, 0, True)
-        for start in range(0, len(rows), 500):
-            await Response.insert(*rows[start : start + 500])
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="responses.import",
-                detail=f"wave={wave.id} file={Path(str(path)).name} rows={len(rows)} batch={batch[:12]}",
+    try:
+        async with write_transaction():
+            if await Response.exists().where(
+                (Response.wave == wave.id) & (Response.import_batch == batch)
+            ):
+                return ImportSummary(wave.id, batch, 0, True)
+            for start in range(0, len(rows), 500):
+                await Response.insert(*rows[start : start + 500])
+            await AuditLog.insert(
+                AuditLog(
+                    username=username,
+                    action="responses.import",
+                    detail=(
+                        f"wave={wave.id} file={Path(str(path)).name} rows={len(rows)} "
+                        f"batch={batch[:12]}"
+                    ),
+                )
             )
-        )
+    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
+        # A concurrent import stored one of these respondent ids first: the unique index on
+        # (wave, source_respondent_id) rolled this whole file back.
+        raise ImportRejected(
+            table.source,
+            [Problem(0, id_column, f"与同时进行的另一次导入冲突，未导入任何行：{exc}")],
+        ) from exc
     return ImportSummary(wave.id, batch, len(rows), False)

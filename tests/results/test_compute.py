@@ -39,7 +39,7 @@ async def _community_of(station_code: str) -> tuple[int, str, str]:
         await StationCommunity.select(
             StationCommunity.community.id,
             StationCommunity.community.code,
-            StationCommunity.community.parent.code,
+            StationCommunity.community.parent.code,  # type: ignore[union-attr]
         )
         .where(StationCommunity.station.code == station_code)
         .order_by(StationCommunity.community.code)

@@ -183,7 +183,7 @@ def test_station_and_district_shares_match_closed_forms() -> None:
         # logit interval as svyciprop: expit(logit p ± t·se/(p(1−p))), df = the domain's PSUs
         # with a valid answer minus one stratum
         z = float(stats_t.ppf(0.975, int(valid.sum()) - 1))
-        half = z * (e.se / 100) / (p * (1 - p))
+        half = z * (float(e.se or 0.0) / 100) / (p * (1 - p))
         lo = 1 / (1 + math.exp(-(math.log(p / (1 - p)) - half)))
         assert e.ci_lower == pytest.approx(100 * lo, rel=1e-6)
         assert e.target == 90.0

@@ -1,0 +1,197 @@
+"""Importing delivered interviews: identity and mapped columns, every bad row reported, nothing
+half-imported, re-import changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from survey.collection.tables import Response
+from survey.db.tables import Programme, StationCommunity, Wave
+from survey.results.compute import ComputeError
+from survey.results.importing import import_responses
+from survey.tabular import ImportRejected
+
+pytestmark = pytest.mark.anyio
+
+HEADER = [
+    "respondent_id",
+    "community",
+    "sex",
+    "age_group",
+    "design_weight",
+    "mode",
+    "q_anquan",
+    "q_zhixiao",
+    "q_manyi_gongan",
+    "q_manyi_jianchayuan",
+    "q_manyi_fayuan",
+    "q_manyi_sifaju",
+    "d_sex",
+    "d_age_group",
+    "s_age",
+    "s_resident",
+]
+
+
+async def _setup() -> tuple[int, str]:
+    programme = (
+        await Programme.select(Programme.id).where(Programme.code == "nancheng-lsyd").first()
+    )
+    assert programme is not None
+    wave = await Wave.insert(
+        Wave(programme=programme["id"], month="2026-12", status="collecting")
+    ).returning(Wave.id)
+    community = (
+        await StationCommunity.select(StationCommunity.community.code)
+        .order_by(StationCommunity.community.code)
+        .first()
+    )
+    assert community is not None
+    return int(wave[0]["id"]), str(community["community.code"])
+
+
+def _row(rid: str, community: str, **over: str) -> dict[str, str]:
+    row = {
+        "respondent_id": rid,
+        "community": community,
+        "sex": "男",
+        "age_group": "30-44",
+        "design_weight": "120.5",
+        "mode": "电话",
+        "q_anquan": "2",
+        "q_zhixiao": "1",
+        "q_manyi_gongan": "1",
+        "q_manyi_jianchayuan": "2",
+        "q_manyi_fayuan": "3",
+        "q_manyi_sifaju": "8",
+        "d_sex": "1",
+        "d_age_group": "2",
+        "s_age": "1",
+        "s_resident": "1",
+    }
+    row.update(over)
+    return row
+
+
+def _csv(path: Path, rows: list[dict[str, str]], header: list[str] = HEADER) -> Path:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+async def _count(wave_id: int) -> int:
+    return await Response.count().where(Response.wave == wave_id)
+
+
+async def test_identity_import_then_reimport_changes_nothing(
+    demo_city: None, tmp_path: Path
+) -> None:
+    wave_id, community = await _setup()
+    path = _csv(tmp_path / "delivered.csv", [_row(f"A{i:03d}", community) for i in range(5)])
+    summary = await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    assert summary.created == 5 and not summary.unchanged
+    stored = await Response.select().where(Response.wave == wave_id).first()
+    assert stored is not None
+    assert stored["status"] == "completed" and stored["mode"] == "phone"
+    assert stored["design_weight"] == 120.5 and stored["sex"] == "M"
+    assert stored["age_group"] == "30-44" and stored["source_respondent_id"] == "A000"
+    again = await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    assert again.unchanged and again.created == 0
+    assert await _count(wave_id) == 5
+
+
+async def test_bad_rows_are_all_reported_and_nothing_is_stored(
+    demo_city: None, tmp_path: Path
+) -> None:
+    wave_id, community = await _setup()
+    rows = [
+        _row("B001", community),
+        _row("B002", "999999999"),  # unknown unit code
+        _row("B003", community, q_anquan="7"),  # not an option of q_anquan
+        _row("B001", community),  # duplicate respondent id
+        _row("B005", community, sex="X", design_weight="-1"),
+    ]
+    path = _csv(tmp_path / "bad.csv", rows)
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    text = str(caught.value)
+    assert "第3行, 列 community: 未知的社区代码 999999999" in text
+    assert "第4行, 列 q_anquan: '7' 不是题目 q_anquan 的选项代码" in text
+    assert "第5行, 列 respondent_id: 受访者编号 B001 重复（第2行已出现）" in text
+    assert "第6行, 列 sex:" in text and "第6行, 列 design_weight:" in text
+    assert await _count(wave_id) == 0
+
+
+async def test_missing_required_column_and_published_wave(demo_city: None, tmp_path: Path) -> None:
+    wave_id, community = await _setup()
+    header = [h for h in HEADER if h != "sex"]
+    row = {k: v for k, v in _row("C1", community).items() if k != "sex"}
+    path = _csv(tmp_path / "nosex.csv", [row], header)
+    with pytest.raises(ImportRejected, match="第1行, 列 sex: 缺少必需的列"):
+        await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    await Wave.update({Wave.status: "published"}).where(Wave.id == wave_id)
+    good = _csv(tmp_path / "good.csv", [_row("C1", community)])
+    with pytest.raises(ComputeError, match="已发布"):
+        await import_responses(wave_id, good, "liangshuaiyidu", username="t")
+    assert await _count(wave_id) == 0
+
+
+async def test_xlsx_with_a_mapping_of_columns_and_labels(demo_city: None, tmp_path: Path) -> None:
+    wave_id, community = await _setup()
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(
+        """
+[columns]
+respondent_id = "问卷编号"
+community = "社区代码"
+sex = "性别"
+age_group = "年龄"
+[items]
+q_anquan = "Q1"
+[values.q_anquan]
+"很安全" = 1
+"不安全" = 5
+""",
+        encoding="utf-8",
+    )
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    base = _row("X", community)
+    columns = ["问卷编号", "社区代码", "性别", "年龄", "Q1"] + [
+        h for h in HEADER if h.startswith(("q_z", "q_m", "d_", "s_"))
+    ]
+    sheet.append(columns)
+    for i, label in enumerate(["很安全", "不安全", "很安全"]):
+        sheet.append(
+            [f"X{i}", community, "女", "60+", label]
+            + [base[h] for h in columns[5:]]  # identity columns for the other items
+        )
+    path = tmp_path / "delivered.xlsx"
+    book.save(path)
+    summary = await import_responses(wave_id, path, "liangshuaiyidu", mapping, username="t")
+    assert summary.created == 3
+    rows = await Response.select(Response.answers, Response.sex, Response.mode).where(
+        Response.wave == wave_id
+    )
+    assert sorted('"q_anquan": 5' in r["answers"] for r in rows) == [False, False, True]
+    assert {r["sex"] for r in rows} == {"F"} and {r["mode"] for r in rows} == {"import"}
+
+
+async def test_bad_mapping_file_is_rejected_with_its_keys(demo_city: None, tmp_path: Path) -> None:
+    wave_id, community = await _setup()
+    mapping = tmp_path / "bad.toml"
+    mapping.write_text('[columns]\nphone = "电话"\n[items]\nq_nothing = "Q9"\n', encoding="utf-8")
+    path = _csv(tmp_path / "ok.csv", [_row("D1", community)])
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, path, "liangshuaiyidu", mapping, username="t")
+    assert "columns.phone" in str(caught.value) and "items.q_nothing" in str(caught.value)
+    assert await _count(wave_id) == 0
