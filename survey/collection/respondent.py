@@ -129,7 +129,6 @@ class WaveContext:
     departments: tuple[tuple[str, str], ...]
     streets: tuple[tuple[str, str], ...]
     communities: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    community_ids: Mapping[str, int] = field(default_factory=dict)
 
 
 # Registry data changes rarely (an admin import); every page needs it, so each worker keeps it
@@ -167,7 +166,6 @@ async def wave_context(wave_id: int) -> WaveContext | None:
     )
     street_ids = {s["id"]: s["code"] for s in streets}
     communities: dict[str, list[tuple[str, str]]] = {s["code"]: [] for s in streets}
-    community_ids: dict[str, int] = {}
     if street_ids:
         rows = (
             await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
@@ -176,7 +174,6 @@ async def wave_context(wave_id: int) -> WaveContext | None:
         )
         for row in rows:
             communities[street_ids[row["parent"]]].append((row["code"], row["name"]))
-            community_ids[row["code"]] = int(row["id"])
     context = WaveContext(
         wave_id=wave_id,
         open=wave["status"] == "collecting",
@@ -185,7 +182,6 @@ async def wave_context(wave_id: int) -> WaveContext | None:
         departments=tuple((d["code"], d["name"]) for d in departments),
         streets=tuple((s["code"], s["name"]) for s in streets),
         communities={k: tuple(v) for k, v in communities.items()},
-        community_ids=community_ids,
     )
     _wave_cache[wave_id] = (time.monotonic(), context)
     return context
@@ -257,6 +253,12 @@ async def _load(token: str) -> _Loaded | PageResult:
     return _Loaded(invitation, context, instrument, record)
 
 
+async def _unit_id(code: str) -> int | None:
+    # Looked up when written (not from the cache): ids must match the registry at this moment.
+    row = await Unit.select(Unit.id).where(Unit.code == code).first()
+    return int(row["id"]) if row else None
+
+
 def _page_items(instrument: Instrument, screen: str, answers: Mapping[str, Any]) -> list[Item]:
     if screen == SCREENING_PAGE:
         return list(instrument.screening.items)
@@ -312,6 +314,13 @@ def _item_view(item: Item, value: Any, raw: Sequence[str] | None, error: str) ->
     return ItemView(item.id, kind, item.text, item.note, item.required, tuple(options), error=error)
 
 
+def _short(text: str, limit: int = 14) -> str:
+    """A question's text shortened for the error summary, with a separator ('' if none)."""
+    if not text:
+        return ""
+    return (text if len(text) <= limit else text[: limit - 1] + "…") + "："
+
+
 def _progress(screens: list[str], screen: str) -> tuple[int, int]:
     return screens.index(screen), len(screens) - 1
 
@@ -353,7 +362,7 @@ def _question_view(
             tuple(OptionView(code, name, code == current) for code, name in choices),
             error=errors.get(level.id, ""), searchable=len(choices) > 8,
         )  # fmt: skip
-        messages = tuple(general) + tuple(errors.values())
+        messages = tuple(general) + tuple(errors.values())  # one question: no need to name it
         return SurveyView(
             "unit", instrument.title, "您居住的地方", items=(view,), errors=messages, **common
         )
@@ -369,7 +378,10 @@ def _question_view(
         heading = "参加条件"
     else:
         heading = next((p.title for p in instrument.pages if p.id == screen), instrument.title)
-    messages = tuple(general) + tuple(errors.values())
+    texts = {it.id: it.text for it in items}
+    messages = tuple(general) + tuple(
+        f"{_short(texts.get(key, ''))}{message}" for key, message in errors.items()
+    )
     return SurveyView(
         "questions", instrument.title, heading, items=views, errors=messages, **common
     )
@@ -482,7 +494,7 @@ async def _submit_screen(
                         community_id = None
             answers[level.id] = value[0]
             if level.level == "community":
-                community_id = loaded.context.community_ids.get(value[0])
+                community_id = await _unit_id(value[0])
     else:
         items = _page_items(instrument, screen, answers)
         expected = {it.id for it in items}
@@ -571,13 +583,8 @@ async def _finish(
             general=["还有题目没有回答，请补充后再提交"],
         )  # fmt: skip
         return PageResult(view)
-    if community_id is responses.UNCHANGED or community_id is None:
-        community = next(
-            (final.get(lv.id) for lv in instrument.unit.levels if lv.level == "community"), None
-        )
-        community_id = (
-            loaded.context.community_ids.get(community) if isinstance(community, str) else None
-        )
+    if isinstance(community_id, responses._Unchanged):
+        community_id = record.community_id  # stored when the community was picked
     await responses.ensure_instrument_frozen(loaded.invitation.wave_id, instrument)
     await responses.complete_response(record.id, final, instrument, community_id=community_id)
     return PageResult(redirect=f"/s/{token}")
