@@ -24,8 +24,8 @@ Estimators (``survey.estimation.estimators``), y a float array with NaN = missin
 
 * ``mean(design, y, *, domain=None, ci="normal"|"t", level=0.95, df=None) -> Estimate``;
 * ``total(design, y, *, domain, ci, level, df) -> Estimate``;
-* ``proportion(design, y, codes=None, *, domain, ci="logit"|"t"|"normal"|"beta"|"mean"|"arcsine",
-  level, df) -> Estimate`` — share of valid answers whose code is in ``codes``;
+* ``proportion(design, y, codes=None, *, domain, ci="logit"|"t"|"normal"|"beta"|"mean"|"arcsine"|
+  "likelihood", level, df) -> Estimate`` — share of valid answers whose code is in ``codes``;
 * ``distribution(design, y, categories=None, *, domain, ci, level, df) -> {code: Estimate}``;
 * ``mean_by(design, y, groups, *, n_groups=None, ci, level, df) -> DomainEstimates``, and
   ``total_by``, ``proportion_by(design, y, groups, codes=None, ...)``, ``distribution_by`` —
@@ -39,7 +39,8 @@ same fields as read-only column arrays (df ``inf`` = normal, NaN = undefined) an
 ``result[g] -> Estimate``.
 
 Intervals: ``normal``/``t`` as R ``confint`` (t uses the full design's df = PSUs − strata);
-``logit`` (default for proportions), ``mean``, ``arcsine`` and ``beta`` (Korn–Graubard) as R
+``logit`` (default for proportions), ``mean``, ``arcsine``, ``beta`` (Korn–Graubard) and
+``likelihood`` (profile likelihood of the quasibinomial svyglm) as R
 ``svyciprop`` with each domain's own df (PSUs with a valid answer in the domain minus their
 strata, as ``svyby(..., svyciprop)``). A share of exactly 0 or 1 gets SE 0, the interval [p, p]
 (beta: Clopper–Pearson on n) and deff None.

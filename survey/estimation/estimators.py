@@ -217,6 +217,10 @@ def _estimate_by(
         # calibrated design keeps every row (with weight zero), so there it is all rows.
         nrow = np.full(count, float(design.n)) if design.calibrations else n.astype(np.float64)
         lo, hi = intervals.korn_graubard(est, var, df_arr, nrow, level)
+    elif ci == "likelihood":
+        lo, hi = _likelihood_interval(
+            design, values, rows, g, w, y, est, var, df_arr, n, count, level
+        )
     else:
         raise EstimationError(f"未知的置信区间方法「{ci}」")
     if statistic == "proportion":
@@ -239,6 +243,48 @@ def _estimate_by(
         level=float(level),
         method=ci,
         statistic=statistic,
+    )
+
+
+def _likelihood_interval(
+    design: Design,
+    values: FloatArray,
+    rows: IntArray,
+    g: IntArray,
+    w: FloatArray,
+    y: FloatArray,
+    est: FloatArray,
+    var: FloatArray,
+    df_arr: FloatArray,
+    n: IntArray,
+    count: int,
+    level: float,
+) -> tuple[FloatArray, FloatArray]:
+    """R's ``svyciprop(method="likelihood")`` per domain (see ``intervals.profile_likelihood``).
+
+    The svyglm's model frame is the domain's valid rows, or — a subset of a calibrated design
+    keeps every row — all rows with an answer; its weights are rescaled to mean 1 over the
+    design's rows (all rows of a calibrated design, NA rows included).
+    """
+    if design.calibrations:
+        frame = np.full(count, float(np.count_nonzero(~np.isnan(values))))
+        total = np.full(count, float(design.n))
+    else:
+        frame = n.astype(np.float64)
+        total = frame
+    info = np.full(count, np.nan)
+    intercept = np.full(count, np.nan)
+    order = np.argsort(g, kind="stable")
+    starts = np.searchsorted(g[order], np.arange(count + 1))
+    w_sum = np.bincount(g, weights=w, minlength=count)
+    for k in range(count):
+        idx = order[starts[k] : starts[k + 1]]
+        if idx.size < 2 or not 0.0 < est[k] < 1.0:
+            continue
+        omega = w[idx] * total[k] / w_sum[k]
+        intercept[k], info[k] = intervals.glm_information(omega, y[idx])
+    return intervals.profile_likelihood(
+        est, var, df_arr, n.astype(np.float64), frame, total, info, intercept, level
     )
 
 
@@ -309,15 +355,16 @@ def proportion_by(
     codes: Sequence[float] | None = None,
     *,
     n_groups: int | None = None,
-    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine"] = "logit",
+    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine", "likelihood"] = "logit",
     level: float = 0.95,
     df: float | None = None,
 ) -> DomainEstimates:
     """Share of valid answers in ``codes`` (or of 1s in a 0/1 ``y``) in every domain.
 
     R ``svyby(~I(y %in% codes), ~g, design, svyciprop, method=...)`` on the valid answers.
-    ci: ``"logit"`` (default), ``"beta"`` (Korn–Graubard), ``"mean"`` (Wald), ``"arcsine"`` — all
-    with each domain's own df (PSUs with a valid answer in the domain minus their strata) — or
+    ci: ``"logit"`` (default), ``"beta"`` (Korn–Graubard), ``"mean"`` (Wald), ``"arcsine"``,
+    ``"likelihood"`` (R's profile likelihood of the quasibinomial svyglm) — all with each domain's
+    own df (PSUs with a valid answer in the domain minus their strata) — or
     ``"t"`` with the full design's df, or ``"normal"``. ``"beta"`` uses R's ``nrow(design)`` of
     the domain: its valid answers, or all rows of a calibrated design (R keeps them, weight 0,
     in subsets of calibrated designs). A domain whose share is exactly 0 or 1
@@ -336,7 +383,7 @@ def distribution_by(
     categories: Sequence[float] | None = None,
     *,
     n_groups: int | None = None,
-    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine"] = "logit",
+    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine", "likelihood"] = "logit",
     level: float = 0.95,
     df: float | None = None,
 ) -> dict[float, DomainEstimates]:
@@ -399,7 +446,7 @@ def proportion(
     codes: Sequence[float] | None = None,
     *,
     domain: npt.ArrayLike | None = None,
-    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine"] = "logit",
+    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine", "likelihood"] = "logit",
     level: float = 0.95,
     df: float | None = None,
 ) -> Estimate:
@@ -415,7 +462,7 @@ def distribution(
     categories: Sequence[float] | None = None,
     *,
     domain: npt.ArrayLike | None = None,
-    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine"] = "logit",
+    ci: Literal["logit", "t", "normal", "beta", "mean", "arcsine", "likelihood"] = "logit",
     level: float = 0.95,
     df: float | None = None,
 ) -> dict[float, Estimate]:

@@ -146,14 +146,13 @@ class _Operator:
         for j, (s, b, _) in enumerate(self.blocks):
             bj = self._block(s, b)
             if self.dense:
-                mats.append(
-                    np.hstack(
-                        [
-                            self._pair_table(j, k, bj.inner * self._block(s2, b2).scale)
-                            for k, (s2, b2, _) in enumerate(self.blocks)
-                        ]
-                    )
+                table = np.hstack(
+                    [
+                        self._pair_table(j, k, bj.inner * self._block(s2, b2).scale)
+                        for k, (s2, b2, _) in enumerate(self.blocks)
+                    ]
                 )
+                mats.append(_compact(table))
                 continue
             parts = []
             for s2, b2, _ in self.blocks:
@@ -206,21 +205,32 @@ class _Operator:
         """K = R' diag(c) R (dense from bincounts when every row is its own PSU)."""
         if self.dense and self.design.psu_is_row:
             c_row = self.design.stratum_scale[self.design.stratum]
-            return np.vstack(
-                [
-                    np.hstack(
-                        [
-                            self._pair_table(
-                                j, k, c_row * self._block(sj, bj).scale * self._block(sk, bk).scale
-                            )
-                            for k, (sk, bk, _) in enumerate(self.blocks)
-                        ]
-                    )
-                    for j, (sj, bj, _) in enumerate(self.blocks)
-                ]
+            return _compact(
+                np.vstack(
+                    [
+                        np.hstack(
+                            [
+                                self._pair_table(
+                                    j,
+                                    k,
+                                    c_row * self._block(sj, bj).scale * self._block(sk, bk).scale,
+                                )
+                                for k, (sk, bk, _) in enumerate(self.blocks)
+                            ]
+                        )
+                        for j, (sj, bj, _) in enumerate(self.blocks)
+                    ]
+                )
             )
         r = self.psu_loadings
         return (r.T @ sp.diags(self.psu_weight) @ r).tocsr()
+
+
+def _compact(table: FloatArray) -> FloatArray | sp.csr_matrix:
+    """A dense table, or CSR when it is mostly zeros (a margin's block with itself is diagonal)."""
+    if np.count_nonzero(table) < 0.25 * table.size:
+        return sp.csr_matrix(table)
+    return table
 
 
 def _operator(design: Design) -> _Operator:

@@ -111,7 +111,7 @@ def test_design_blocks(data: Platform, exp: dict[str, Any], name: str) -> None:
     w.check(["svyby_score_mean", "ci_t", "df"], design.df)
     by_block(w, ["svyby_aware_total"], est.total_by(design, data.aware, streets), labels)
     by_block(w, ["svyby_safe_mean"], est.mean_by(design, data.safe, streets), labels)
-    for method in ("logit", "beta"):
+    for method in ("logit", "beta", "likelihood"):
         city = est.proportion(design, data.safe, ci=method)  # type: ignore[arg-type]
         path = [f"svyciprop_safe_{method}"]
         for key in ("estimate", "ci_lower", "ci_upper", "df"):
