@@ -103,7 +103,7 @@ class ResultsController(Controller):
                     "status_names": STATUS_NAMES,
                 },
             )
-        return Redirect(f"/results/{wave_id}?msg=computed&n={result.n_results}")
+        return Redirect(f"/results/{wave_id}?msg=computed&n={result.n_results}", status_code=303)
 
     @get("/{wave_id:int}/report/{fmt:str}", guards=[requires(*VIEWERS)], name="results-report")
     async def report(
