@@ -232,3 +232,29 @@ def test_trimming_keeps_bounds_and_margins(data: Platform) -> None:
     # adjustment factor cannot meet the margins
     with pytest.raises(est.EstimationError, match="界限"):
         est.trim(design, margins, factor_upper=1.3, max_rounds=20)
+
+
+def test_splitting_a_stratum_into_identical_halves(data: Platform) -> None:
+    # Stratum C doubled: 2·n_C rows (two identical copies) with N = 2·N_C, versus the same rows as
+    # two strata C1, C2 (one copy each, fpc N_C each). f_h is the same, the within-stratum sums
+    # of squares add up, and only R's n_h/(n_h − 1) factor differs: with identical halves
+    # Var(split) = Var(one stratum) · (n − 1)/(n − 2), n = 2·n_C rows in the doubled stratum.
+    district = data.col("district")
+    c_rows = np.flatnonzero(district == "C")
+    rows = np.concatenate([np.arange(len(district)), c_rows])
+    copy = np.concatenate([np.zeros(len(district), dtype=int), np.ones(c_rows.size, dtype=int)])
+    w = data.num("w")[rows]
+    strata_one = district[rows]
+    strata_two = np.where((strata_one == "C") & (copy == 1), "C2", strata_one)
+    big_n = data.num("N")[rows]
+    fpc_one = np.where(strata_one == "C", 2 * big_n, big_n)
+    one = est.Design.from_arrays(w, strata=strata_one, fpc=fpc_one)
+    two = est.Design.from_arrays(w, strata=strata_two, fpc=big_n)
+    y = np.where(strata_one == "C", data.aware[rows], 0.0)  # a total over stratum C only
+    n = 2 * c_rows.size
+    assert est.total(two, y).var == pytest.approx(
+        est.total(one, y).var * (n - 1) / (n - 2), rel=1e-12
+    )
+    # strata that were not split keep exactly their contribution
+    y_ab = np.where(strata_one == "C", 0.0, data.aware[rows])
+    assert est.total(two, y_ab).var == pytest.approx(est.total(one, y_ab).var, rel=1e-12)
