@@ -326,7 +326,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         statistic, item = "total", args.total
     else:
         statistic, item = "proportion", args.proportion
-    ci = args.ci or ("logit" if statistic == "proportion" else "normal")
+    ci: Any = args.ci or ("logit" if statistic == "proportion" else "normal")
     if statistic != "proportion" and ci in ("logit", "beta"):
         raise CliInputError(f"--ci {ci} 只适用于 --proportion；均值与总量请用 normal 或 t")
     codes: list[Any] = []
@@ -367,7 +367,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 groups,
                 None,
                 n_groups=len(labels),
-                ci=ci,  # type: ignore[arg-type]
+                ci=ci,
                 level=args.level,
             )
         elif statistic == "mean":
@@ -376,7 +376,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 values,
                 groups,
                 n_groups=len(labels),
-                ci=ci,  # type: ignore[arg-type]
+                ci=ci,
                 level=args.level,
             )
         else:
@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 values,
                 groups,
                 n_groups=len(labels),
-                ci=ci,  # type: ignore[arg-type]
+                ci=ci,
                 level=args.level,
             )
     except EstimationError as exc:

@@ -189,7 +189,6 @@ def _check_margins(design: Design, margins: Sequence[Margin]) -> list[_Checked]:
 
 def _joint(cells: list[IntArray], sizes: list[int]) -> tuple[IntArray, list[IntArray]]:
     """Joint-cell code per row and, per margin, the margin cell of every joint cell."""
-    n = cells[0].size
     product = 1
     for s in sizes:
         product *= max(s, 1)
@@ -204,7 +203,6 @@ def _joint(cells: list[IntArray], sizes: list[int]) -> tuple[IntArray, list[IntA
         return joint, [np.asarray(p, dtype=np.intp) for p in per]
     stacked = np.stack(cells, axis=1)
     uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    del n
     return inverse.reshape(-1).astype(np.intp), [
         uniq[:, k].astype(np.intp) for k in range(len(cells))
     ]
@@ -356,7 +354,7 @@ def trim(
     if np.any(lo > hi) or np.any(hi <= 0):
         raise EstimationError("修剪界限矛盾：下界大于上界或上界不为正")
     result = rake(design, margins, tolerance=tolerance, max_iter=max_iter)
-    for rounds in range(max_rounds):
+    for _ in range(max_rounds):
         w = result.design.weights
         outside = (w < lo * (1 - bound_tolerance)) | (w > hi * (1 + bound_tolerance))
         if not outside.any():
@@ -378,7 +376,6 @@ def trim(
                 ),
             )
         clipped = np.clip(w, np.maximum(lo, 1e-300), hi)
-        del rounds
         result = rake(design.with_weights(clipped), margins, tolerance=tolerance, max_iter=max_iter)
     raise EstimationError(
         f"修剪后再加权 {max_rounds} 轮仍无法同时满足权重界限与边际：界限过紧，请放宽 lower/upper"
