@@ -114,3 +114,21 @@ def test_cross_cells() -> None:
     assert list(est.cross_cells([0, 1, 2], [1, 0, 1], sizes=(3, 2))) == [1, 2, 5]
     with pytest.raises(est.EstimationError, match=re.escape("第 2 个分类的代码超出 0..1")):
         est.cross_cells([0], [2], sizes=(3, 2))
+
+
+def test_designs_and_results_are_immutable() -> None:
+    import dataclasses
+
+    d = simple()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.weights = np.ones(8)  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        d.weights[0] = 1.0
+    r = est.mean_by(d, np.arange(8.0), np.array([0, 1] * 4))
+    with pytest.raises(ValueError, match="read-only"):
+        r.se[0] = 0.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r[0].estimate = 1.0  # type: ignore[misc]
+    raked = est.rake(d, [est.Margin(np.array([0, 1] * 4), [60.0, 40.0])])
+    assert raked.design is not d and np.all(d.weights == 10.0)  # calibration returns a new design
+    assert len(raked.design.calibrations) == 1 and d.calibrations == ()
