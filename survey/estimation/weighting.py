@@ -337,7 +337,9 @@ def trim(
     Bounds: absolute (``lower``/``upper``, in weight units) and/or on the adjustment factor
     relative to the design's weights (``factor_lower``/``factor_upper``). Stops when the raked
     weights meet the margins to ``tolerance`` and lie within the bounds up to a relative
-    ``bound_tolerance``. The returned design is the last re-rake (its SE uses that raking).
+    ``bound_tolerance``. The returned design is the last re-rake (its SE uses that raking);
+    re-rakes start from the trimmed weights as design weights, so calibrations the input design
+    already remembered are not carried over (trim an uncalibrated design).
     Raises :class:`EstimationError` when the bounds and the margins cannot both be met.
     """
     base = design.weights
