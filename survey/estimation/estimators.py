@@ -197,6 +197,14 @@ def _estimate_by(
             vsrs = vsrs * w_sum * w_sum
         deff = np.where((vsrs > 0) & np.isfinite(vsrs), var / vsrs, np.nan)
         n_eff = np.where(deff > 0, n / deff, np.nan)
+    if statistic == "proportion":
+        # a share of exactly 0 or 1 has no sampling variance (rounding may leave ~1e-35): SE 0,
+        # every interval [p, p] (beta: Clopper–Pearson), no design effect
+        edge = (est <= 0.0) | (est >= 1.0)
+        se = np.where(edge, 0.0, se)
+        var = np.where(edge, 0.0, var)
+        deff = np.where(edge, np.nan, deff)
+        n_eff = np.where(edge, np.nan, n_eff)
     # degrees of freedom
     if df is not None:
         df_arr = np.full(count, float(df))
@@ -223,12 +231,6 @@ def _estimate_by(
         )
     else:
         raise EstimationError(f"未知的置信区间方法「{ci}」")
-    if statistic == "proportion":
-        edge = (est <= 0.0) | (est >= 1.0)
-        se = np.where(edge, 0.0, se)
-        var = np.where(edge, 0.0, var)
-        deff = np.where(edge, np.nan, deff)
-        n_eff = np.where(edge, np.nan, n_eff)
     return DomainEstimates(
         estimate=_ro(np.asarray(est, dtype=np.float64)),
         se=_ro(np.asarray(se, dtype=np.float64)),

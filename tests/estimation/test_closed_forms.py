@@ -111,6 +111,14 @@ def test_share_of_exactly_one_has_zero_se_and_degenerate_intervals(data: Platfor
     assert rel(beta.ci_lower, 0.025 ** (1 / n)) < 1e-10 and beta.ci_upper == 1.0
     zero = est.proportion_by(design, 1 - everyone, codes, ci="logit")[g]
     assert (zero.estimate, zero.se, zero.ci_lower, zero.ci_upper) == (0.0, 0.0, 0.0, 0.0)
+    # on a raked design too (where rounding leaves a variance of ~1e-35 instead of 0)
+    raked = est.rake(
+        design, [data.margin("district_sex", "sex"), data.margin("district_age", "age")]
+    ).design
+    for method in ("logit", "mean", "arcsine", "t", "normal", "beta", "likelihood"):
+        r = est.proportion_by(raked, everyone, codes, ci=method)[g]  # type: ignore[arg-type]
+        assert (r.estimate, r.se, r.ci_upper, r.deff) == (1.0, 0.0, 1.0, None), method
+        assert r.ci_lower == 1.0 or method == "beta"
 
 
 def test_post_stratification_and_one_margin_raking_closed_form(data: Platform) -> None:
