@@ -23,6 +23,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "survey.design.cli",
     "survey.cati.cli",
     "survey.results.cli",
+    "survey.lifecycle.cli",
 )
 
 
