@@ -141,6 +141,8 @@ class Design:
             s_arr = np.asarray(strata).reshape(-1)
             if s_arr.size != n:
                 raise EstimationError(f"strata 长度 {s_arr.size} 与权重长度 {n} 不一致")
+            if s_arr.dtype.kind == "f" and np.isnan(s_arr).any():
+                raise EstimationError(f"strata 第 {int(np.argmax(np.isnan(s_arr))) + 1} 行缺失")
             s_codes, labels = factorize(s_arr)
             s_labels = tuple(labels.tolist())
         n_strata = len(s_labels)
@@ -152,6 +154,8 @@ class Design:
             p_arr = np.asarray(psu).reshape(-1)
             if p_arr.size != n:
                 raise EstimationError(f"psu 长度 {p_arr.size} 与权重长度 {n} 不一致")
+            if p_arr.dtype.kind == "f" and np.isnan(p_arr).any():
+                raise EstimationError(f"psu 第 {int(np.argmax(np.isnan(p_arr))) + 1} 行缺失")
             raw, raw_labels = factorize(p_arr)
             # PSUs are nested in strata (R's nest=TRUE): the same label in two strata is two PSUs.
             p_codes, pairs = factorize(s_codes.astype(np.int64) * raw_labels.size + raw)

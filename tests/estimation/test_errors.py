@@ -32,6 +32,8 @@ def simple(n: int = 8) -> est.Design:
         ({"weights": [1.0] * 3, "strata": ["a", "a", "b"]}, "层「b」只有 1 个 PSU"),
         ({"weights": [1.0] * 4, "psu": [1, 1, 2, 2], "strata": [0, 0, 1, 1]}, "只有 1 个 PSU"),
         ({"weights": [1.0] * 4, "lonely_psu": "remove"}, "lonely_psu 必须是"),
+        ({"weights": [1.0] * 4, "strata": [0.0, np.nan, 1.0, 1.0]}, "strata 第 2 行缺失"),
+        ({"weights": [1.0] * 4, "psu": [0.0, 1.0, 2.0, np.nan]}, "psu 第 4 行缺失"),
     ],
 )
 def test_design_errors(kwargs: dict, message: str) -> None:
