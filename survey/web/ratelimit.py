@@ -1,0 +1,210 @@
+"""Rate limits for the public routes: the residents' survey (``/s/<token>``) and the login form.
+
+Limits (per minute, fixed one-minute windows; each configurable, 0 switches one off):
+
+* ``PINGAN_RATE_SURVEY_IP`` (default 1200): requests to ``/s/…`` from one client address. High on
+  purpose: residents on mobile networks share carrier NAT addresses.
+* ``PINGAN_RATE_SURVEY_MISS_IP`` (default 30): ``/s/…`` requests from one address that named an
+  unknown, expired or finished invitation (status 404/410). Guessing tokens burns this quickly,
+  while a resident re-opening a finished link a few times never reaches it. Once over, every
+  ``/s/…`` request from that address is refused for the rest of the window.
+* ``PINGAN_RATE_SURVEY_TOKEN`` (default 120): requests naming one token (a resident answers a
+  page every few seconds at most).
+* ``PINGAN_RATE_LOGIN_IP`` (default 20): ``POST /login`` from one address (the per-account lockout
+  after 5 failures lives in ``survey.accounts``).
+
+A refused request gets ``429`` with ``Retry-After`` and a short Chinese page (or JSON for
+``/api/``). Counters live in a bounded in-process store (at most ``MAX_KEYS`` keys, oldest evicted
+first), not in the database: a limit must not cost a database write on the hot path in the
+month-end rush. Workers are stateless and do not share counters, so with N workers behind one
+address the effective limit is at most N × the configured one (2 × with ``--workers 2``); the
+kernel spreads connections over workers, so in practice it lies between 1× and 2×. The client
+address is the ASGI ``client`` (behind a proxy run uvicorn with ``--proxy-headers
+--forwarded-allow-ips`` so it is the resident's address).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+
+MAX_KEYS = 100_000  # bounded memory: about 100 bytes a key → ≈ 10 MB at most per worker
+WINDOW_S = 60
+SURVEY_PREFIX = "/s/"
+RETRY_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<title>请稍后再试</title><link rel="stylesheet" href="/static/app.css"></head>'
+    '<body><main class="page"><h1>请稍后再试</h1>'
+    "<p>您的操作过于频繁，请在一分钟后重新打开链接。已填写的答案不会丢失。</p>"
+    "</main></body></html>"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Requests allowed per one-minute window (0 = no limit)."""
+
+    survey_ip: int = 1200
+    survey_miss_ip: int = 30
+    survey_token: int = 120
+    login_ip: int = 20
+
+    @classmethod
+    def from_env(cls) -> RateLimits:
+        """Limits from ``PINGAN_RATE_*`` (see module docstring); a bad value is an error."""
+        defaults = cls()
+
+        def read(name: str, default: int) -> int:
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit():
+                raise ValueError(f"{name} 应为非负整数，而不是 {raw!r}")
+            return int(raw)
+
+        return cls(
+            survey_ip=read("PINGAN_RATE_SURVEY_IP", defaults.survey_ip),
+            survey_miss_ip=read("PINGAN_RATE_SURVEY_MISS_IP", defaults.survey_miss_ip),
+            survey_token=read("PINGAN_RATE_SURVEY_TOKEN", defaults.survey_token),
+            login_ip=read("PINGAN_RATE_LOGIN_IP", defaults.login_ip),
+        )
+
+
+class WindowCounter:
+    """Counts per key in fixed windows of ``window_s`` seconds, holding at most ``max_keys``
+    keys (least recently touched evicted first: an evicted key simply starts again at 0)."""
+
+    def __init__(
+        self,
+        max_keys: int = MAX_KEYS,
+        window_s: int = WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._max_keys = max_keys
+        self._window_s = window_s
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def _window(self) -> int:
+        return int(self._clock() // self._window_s)
+
+    def get(self, key: str) -> int:
+        """The count of ``key`` in the current window."""
+        entry = self._counts.get(key)
+        if entry is None or entry[0] != self._window():
+            return 0
+        return entry[1]
+
+    def add(self, key: str) -> int:
+        """Count one more for ``key``; returns the new count in the current window."""
+        window = self._window()
+        entry = self._counts.pop(key, None)
+        count = entry[1] + 1 if entry is not None and entry[0] == window else 1
+        self._counts[key] = (window, count)
+        while len(self._counts) > self._max_keys:
+            self._counts.popitem(last=False)
+        return count
+
+    def retry_after(self) -> int:
+        """Seconds until the current window ends (at least 1)."""
+        now = self._clock()
+        return max(1, int(self._window_s - now % self._window_s) + 1)
+
+
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _token_of(path: str) -> str:
+    rest = path[len(SURVEY_PREFIX) :]
+    return rest.split("/", 1)[0]
+
+
+async def _refuse(send: Send, retry_after: int, json_body: bool) -> None:
+    if json_body:
+        body = '{"error":"请求过于频繁，请稍后再试"}'.encode()
+        content_type = b"application/json"
+    else:
+        body = RETRY_PAGE.encode()
+        content_type = b"text/html; charset=utf-8"
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(retry_after).encode()),
+            (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def rate_limit_middleware_factory(
+    limits: RateLimits | None = None, counter: WindowCounter | None = None
+) -> Callable[[ASGIApp], ASGIApp]:
+    """A Litestar middleware (``Litestar(middleware=[…])``) applying ``limits`` (default: from
+    the environment). Each app instance gets its own counters."""
+    limits = limits or RateLimits.from_env()
+    store = counter or WindowCounter()
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            path = str(scope.get("path", ""))
+            method = str(scope.get("method", "GET"))
+            ip = _client_ip(scope)
+            if path == "/login" and method == "POST" and limits.login_ip:
+                if store.add(f"login:{ip}") > limits.login_ip:
+                    await _refuse(send, store.retry_after(), json_body=False)
+                    return
+                await app(scope, receive, send)
+                return
+            if not path.startswith(SURVEY_PREFIX):
+                await app(scope, receive, send)
+                return
+            token = _token_of(path)
+            over = (
+                (limits.survey_miss_ip and store.get(f"miss:{ip}") >= limits.survey_miss_ip)
+                or (limits.survey_ip and store.add(f"ip:{ip}") > limits.survey_ip)
+                or (limits.survey_token and store.add(f"tok:{token}") > limits.survey_token)
+            )
+            if over:
+                await _refuse(send, store.retry_after(), json_body=False)
+                return
+
+            async def watch(message: Message) -> None:
+                if message["type"] == "http.response.start" and message["status"] in (404, 410):
+                    store.add(f"miss:{ip}")
+                await send(message)
+
+            await app(scope, receive, watch)
+
+        return handle
+
+    return middleware
+
+
+def describe(limits: RateLimits) -> dict[str, Any]:
+    """The limits as a plain mapping (for docs and the load script's report)."""
+    return {
+        "survey_ip": limits.survey_ip,
+        "survey_miss_ip": limits.survey_miss_ip,
+        "survey_token": limits.survey_token,
+        "login_ip": limits.login_ip,
+    }
