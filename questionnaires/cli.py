@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
 
 from questionnaires.loader import load_instrument
-from questionnaires.model import InstrumentError
+from questionnaires.model import InstrumentError, Problem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,24 +31,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=_list)
 
 
-def _check(args: argparse.Namespace) -> int:
+class _Loaded(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def short_hash(self) -> str: ...
+
+
+class _ProblemsError(Protocol):
+    problems: list[Problem]
+
+
+def check_files_command(
+    paths: Sequence[str], load: Callable[[str], _Loaded], error: type[Exception]
+) -> int:
+    """Load each file with ``load``: print ``OK <id> v<version> <hash>`` or each of its problems;
+    raise ``CommandError`` (exit 1) when any file has problems. Shared by every data-file check."""
     from survey.cli import CommandError
 
     bad_files = 0
     n_problems = 0
-    for path in args.files:
+    for path in paths:
         try:
-            instrument = load_instrument(path)
-        except InstrumentError as exc:
+            loaded = load(path)
+        except error as exc:
+            problems = cast(_ProblemsError, exc).problems
             bad_files += 1
-            n_problems += len(exc.problems)
-            for problem in exc.problems:
+            n_problems += len(problems)
+            for problem in problems:
                 print(problem)
             continue
-        print(f"OK {instrument.id} v{instrument.version} {instrument.short_hash}")
+        print(f"OK {loaded.id} v{loaded.version} {loaded.short_hash}")
     if bad_files:
         raise CommandError(f"{bad_files} 个文件共有 {n_problems} 个问题（见上）")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    return check_files_command(args.files, load_instrument, InstrumentError)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1285,21 +1285,27 @@ def load_instrument_text(text: str, name: str = "<text>") -> Instrument:
     return build_instrument(text, name)
 
 
-def load_instrument(path: str | Path) -> Instrument:
-    """Load an instrument file (UTF-8 TOML). Raises ``InstrumentError`` with every problem found."""
+def read_source(path: str | Path) -> tuple[str, list[Problem]]:
+    """The UTF-8 text of a data file, or the problem that stops it being read (unreadable file,
+    not UTF-8 — with the line of the first bad byte). Shared by every TOML loader."""
     name = str(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise InstrumentError(
-            [Problem(name, None, None, f"无法读取文件: {exc.strerror or exc}")]
-        ) from None
+        return "", [Problem(name, None, None, f"无法读取文件: {exc.strerror or exc}")]
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InstrumentError([Problem(name, line, None, "文件不是 UTF-8 编码")]) from None
-    return build_instrument(text, name)
+        return "", [Problem(name, line, None, "文件不是 UTF-8 编码")]
+
+
+def load_instrument(path: str | Path) -> Instrument:
+    """Load an instrument file (UTF-8 TOML). Raises ``InstrumentError`` with every problem found."""
+    text, problems = read_source(path)
+    if problems:
+        raise InstrumentError(problems)
+    return build_instrument(text, str(path))
 
 
 def check_files(paths: Iterable[str | Path]) -> list[Problem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from questionnaires.cli import check_files_command
 from survey.ranking.policy import PolicyError, load_policy, policies_dir
 
 
@@ -29,23 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
-
-    bad_files = 0
-    n_problems = 0
-    for path in args.files:
-        try:
-            policy = load_policy(path)
-        except PolicyError as exc:
-            bad_files += 1
-            n_problems += len(exc.problems)
-            for problem in exc.problems:
-                print(problem)
-            continue
-        print(f"OK {policy.id} v{policy.version} {policy.short_hash}")
-    if bad_files:
-        raise CommandError(f"{bad_files} 个文件共有 {n_problems} 个问题（见上）")
-    return 0
+    return check_files_command(args.files, load_policy, PolicyError)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from questionnaires.loader import (
     _sorted,
     _toml_problem,
     _unknown_keys,
+    read_source,
 )
 from questionnaires.model import Problem
 from survey.ranking.records import LEVEL_NAMES, SANCTION_LEVELS, SanctionLevel
@@ -851,19 +852,10 @@ def load_policy_text(text: str, name: str = "<text>") -> Policy:
 
 def load_policy(path: str | Path) -> Policy:
     """Load a policy file (UTF-8 TOML). Raises ``PolicyError`` with every problem found."""
-    name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PolicyError(
-            [Problem(name, None, None, f"无法读取文件: {exc.strerror or exc}")]
-        ) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise PolicyError([Problem(name, line, None, "文件不是 UTF-8 编码")]) from None
-    return build_policy(text, name)
+    text, problems = read_source(path)
+    if problems:
+        raise PolicyError(problems)
+    return build_policy(text, str(path))
 
 
 def policies_dir() -> Path:
