@@ -99,7 +99,7 @@ class PreparedWave:
     modes: tuple[str, ...]
     interviewers: tuple[int | None, ...]
     durations: tuple[int | None, ...]
-    patterns: tuple[str, ...]
+    answers: tuple[tuple[Any, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -463,11 +463,9 @@ def prepare_wave(registry: Registry, responses: Sequence[Mapping[str, Any]]) -> 
         }
         for (iid, version, h), count in sorted(versions.items())
     )
-    patterns = tuple(
-        json.dumps(
-            {k: v for k, v in sorted(a.items()) if k not in ("street", "community")},
-            ensure_ascii=False,
-        )
+    keys = sorted({k for a in answers for k in a if k not in ("street", "community")})
+    vectors = tuple(
+        tuple(tuple(v) if isinstance(v, list) else v for v in (a.get(k) for k in keys))
         for a in answers
     )
     return PreparedWave(
@@ -480,7 +478,7 @@ def prepare_wave(registry: Registry, responses: Sequence[Mapping[str, Any]]) -> 
         modes=tuple(r["mode"] for r in kept),
         interviewers=tuple(r["interviewer"] for r in kept),
         durations=tuple(r["duration_seconds"] for r in kept),
-        patterns=patterns,
+        answers=vectors,
     )
 
 
@@ -617,7 +615,11 @@ def _display_ci(e: UnitEstimate) -> tuple[float | None, float | None, str]:
 
 
 def _result_row(
-    wave_id: int, row: _Row, instrument: tuple[str, int], targets: Mapping[str, float]
+    wave_id: int,
+    row: _Row,
+    instrument: tuple[str, int],
+    targets: Mapping[str, float],
+    counts: Mapping[tuple[str, str], tuple[int, int]],
 ) -> IndexResult:
     e = row.estimate
     o = row.outcome
@@ -628,6 +630,9 @@ def _result_row(
         evidence["points"] = [asdict(p) for p in o.points]
         evidence["targets"] = [asdict(t) for t in o.targets]
         evidence["published"] = o.published
+    if (e.index_id, e.unit_code) in counts:
+        # unweighted (don't-know, answered) counts: next wave's don't-know collapse test
+        evidence["dk_counts"] = list(counts[(e.index_id, e.unit_code)])
     status = "not_ranked"
     if o is not None:
         status = o.status
@@ -720,23 +725,22 @@ async def compute_wave(
     run_seed = SEED_BASE + wave.id if seed is None else seed
     history = await _history(wave, prepared.index_levels)
     rows = rank_results(wave.month, policy, stats, prepared.index_levels, history, run_seed)
+    previous, previous_dk = await _previous_wave(wave)
     flags = integrity.wave_flags(
         integrity.FlagInput(
             estimates=stats.estimates,
-            previous={
-                (h.index, h.unit_code): (h.estimate, None)
-                for h in history
-                if h.wave == max((x.wave for x in history), default="")
-            },
-            previous_dk=await _previous_dk(wave),
+            previous=previous,
+            previous_dk=previous_dk,
+            response_ids=prepared.response_ids,
             modes=prepared.modes,
             interviewers=prepared.interviewers,
             durations=prepared.durations,
-            patterns=prepared.patterns,
+            answers=prepared.answers,
             indices=prepared.data.indices,
             levels=prepared.data.levels,
         )
     )
+    counts = integrity.dk_counts(prepared.data.indices, prepared.data.levels)
     main_instrument = max(prepared.instruments, key=lambda x: x["responses"])
     instrument = (str(main_instrument["id"]), int(main_instrument["version"] or 0))
     method = {
@@ -757,7 +761,7 @@ async def compute_wave(
     sanctions = sum(1 for r in rows if r.outcome is not None and r.outcome.sanctions)
     praises = sum(1 for r in rows if r.outcome is not None and r.outcome.praises)
     targets = {t.index: t.at_least for t in policy.targets}
-    result_rows = [_result_row(wave.id, r, instrument, targets) for r in rows]
+    result_rows = [_result_row(wave.id, r, instrument, targets, counts) for r in rows]
     async with write_transaction():
         await _lock_wave(wave.id)
         await IndexResult.delete().where(IndexResult.wave == wave.id)
@@ -800,8 +804,11 @@ async def compute_wave(
     )
 
 
-async def _previous_dk(wave: WaveRef) -> dict[tuple[str, str], float]:
-    """Don't-know rates (0–1) of the programme's latest earlier wave with results."""
+async def _previous_wave(
+    wave: WaveRef,
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], tuple[int, int]]]:
+    """Estimates and (don't-know, answered) counts by (index, unit) of the programme's latest
+    earlier wave with results (empty before the first)."""
     earlier = (
         await IndexResult.select(IndexResult.wave.month.as_alias("month"))
         .where(
@@ -812,15 +819,20 @@ async def _previous_dk(wave: WaveRef) -> dict[tuple[str, str], float]:
         .first()
     )
     if earlier is None:
-        return {}
+        return {}, {}
     rows = await IndexResult.select(
-        IndexResult.index_id, IndexResult.unit_code, IndexResult.dk_rate
+        IndexResult.index_id, IndexResult.unit_code, IndexResult.estimate, IndexResult.evidence
     ).where(
         (IndexResult.wave.programme == wave.programme_id)
         & (IndexResult.wave.month == earlier["month"])
     )
-    return {
-        (r["index_id"], r["unit_code"]): r["dk_rate"] / 100.0
-        for r in rows
-        if r["dk_rate"] is not None
-    }
+    estimates: dict[tuple[str, str], float] = {}
+    dk: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in rows:
+        key = (r["index_id"], r["unit_code"])
+        if r["estimate"] is not None:
+            estimates[key] = r["estimate"]
+        counts = json.loads(r["evidence"] or "{}").get("dk_counts")
+        if counts:
+            dk[key] = (int(counts[0]), int(counts[1]))
+    return estimates, dk

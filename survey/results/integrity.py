@@ -1,50 +1,47 @@
-"""Integrity flags for the analyst (数据质量提示): signs of coached, bought or invented answers.
+"""Integrity flags of a wave (数据质量预警) for the analyst, from the ranking core's tests.
 
-Pure (numpy only). Each flag names what, where and the numbers, so the analyst can look; a
-flag is a prompt to check, not a verdict. Thresholds are ``FlagSettings`` (configurable):
-
-- ``jump``: a unit's estimate moves by more than ``jump_points`` (on the 0–100 scale) from the
-  previous wave, or reaches 100 % from below;
-- ``dk_collapse``: the don't-know rate falls to a third or less of the previous wave's
-  (from at least ``dk_min`` before);
-- ``short``: an interviewer (or a mode without interviewers) with at least ``min_group``
-  interviews of which more than ``short_share`` are shorter than ``short_factor`` × the median;
-- ``identical``: an interviewer whose most frequent complete answer string covers more than
-  ``identical_share`` of at least ``min_group`` interviews;
-- ``interviewer`` / ``mode``: one interviewer's or mode's unweighted share of a headline share
-  index differs from everyone else's by more than ``z_limit`` standard errors.
+This module only gathers the wave's data into the shapes ``survey.ranking``'s flag functions
+take and labels each flag with its index and unit; the tests and thresholds are the ranking
+core's (``survey.ranking.integrity``: jumps and jumps to 100, don't-know collapse with a z-test,
+interviews far shorter than the median and interviewers with many of them, answer strings
+repeated beyond chance, interviewers' and modes' results far from the others'). The jump
+threshold is configurable (``FlagSettings``). A flag asks a person to look; it is not a verdict.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from survey.ranking import (
+    flag_dk_collapse,
+    flag_group_outliers,
+    flag_identical_answers,
+    flag_jumps,
+    flag_short_interviews,
+)
 from survey.results.statistics import IndexValues, LevelUnits, UnitEstimate
 
 MODE_NAMES = {"web": "网页", "phone": "电话", "import": "第三方导入"}
+MAX_IDENTICAL_FLAGS = 5
 
 
 @dataclass(frozen=True)
 class FlagSettings:
-    """Thresholds of the integrity flags (see the module docstring)."""
+    """Configurable thresholds: ``jump_points`` (0–100 scale) for a jump between waves,
+    ``short_ratio`` of the median duration for a short interview and ``short_share`` of an
+    interviewer's interviews that may be short."""
 
     jump_points: float = 10.0
-    dk_min: float = 0.05
-    short_factor: float = 0.4
-    short_share: float = 0.3
-    identical_share: float = 0.2
-    min_group: int = 5
-    z_limit: float = 3.0
+    short_ratio: float = 1 / 3
+    short_share: float = 0.2
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One integrity flag: ``kind``, the index and unit (or interviewer/mode) and a message."""
+    """One integrity flag: ``kind``, the index (or ""), the unit/interviewer/mode and a message."""
 
     kind: str
     index_id: str
@@ -55,155 +52,126 @@ class Flag:
 
 @dataclass(frozen=True)
 class FlagInput:
-    """What the flags read: this wave's estimates, the previous wave's estimates and
-    don't-know rates (0–1) by (index, unit), and per-interview mode, interviewer id, duration
-    (seconds) and answer string."""
+    """This wave's estimates; the previous wave's estimates and (don't-know, answered) counts by
+    (index, unit); and per interview: id, mode, interviewer id, duration (s), answer vector."""
 
     estimates: Sequence[UnitEstimate]
-    previous: Mapping[tuple[str, str], tuple[float | None, float | None]]
-    previous_dk: Mapping[tuple[str, str], float]
+    previous: Mapping[tuple[str, str], float]
+    previous_dk: Mapping[tuple[str, str], tuple[int, int]]
+    response_ids: Sequence[int]
     modes: Sequence[str]
     interviewers: Sequence[int | None]
     durations: Sequence[int | None]
-    patterns: Sequence[str]
+    answers: Sequence[Sequence[Hashable]]
     indices: Sequence[IndexValues]
     levels: Mapping[str, LevelUnits]
 
 
-def _unit_flags(data: FlagInput, s: FlagSettings) -> list[Flag]:
-    flags: list[Flag] = []
-    for e in data.estimates:
-        key = (e.index_id, e.unit_code)
-        before = data.previous.get(key, (None, None))[0]
-        if e.estimate is not None and before is not None:
-            if abs(e.estimate - before) > s.jump_points:
-                flags.append(
-                    Flag(
-                        "jump",
-                        e.index_id,
-                        e.unit_code,
-                        e.unit_name,
-                        f"{e.index_name}由上期 {before:.1f} 变为 {e.estimate:.1f}"
-                        f"（变化超过 {s.jump_points:g}）",
-                    )
-                )
-            elif e.scale == "%" and e.estimate >= 100.0 and before < 100.0:
-                flags.append(
-                    Flag(
-                        "jump",
-                        e.index_id,
-                        e.unit_code,
-                        e.unit_name,
-                        f"{e.index_name}由上期 {before:.1f}% 升至 100%",
-                    )
-                )
-        dk_before = data.previous_dk.get(key)
-        if (
-            e.dk_rate is not None
-            and dk_before is not None
-            and dk_before >= s.dk_min
-            and e.dk_rate <= dk_before / 3
-        ):
-            flags.append(
-                Flag(
-                    "dk_collapse",
-                    e.index_id,
-                    e.unit_code,
-                    e.unit_name,
-                    f"“说不清/不了解”比例由上期 {dk_before:.1%} 降至 {e.dk_rate:.1%}",
-                )
-            )
-    return flags
-
-
-def _group_label(interviewer: int | None, mode: str) -> str:
-    return f"访员 #{interviewer}" if interviewer is not None else MODE_NAMES.get(mode, mode)
-
-
-def _interview_flags(data: FlagInput, s: FlagSettings) -> list[Flag]:
-    flags: list[Flag] = []
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, (who, mode) in enumerate(zip(data.interviewers, data.modes, strict=True)):
-        groups[_group_label(who, mode)].append(i)
-    durations = np.array([np.nan if d is None else float(d) for d in data.durations])
-    known = durations[np.isfinite(durations)]
-    median = float(np.median(known)) if known.size else math.nan
-    for label, rows in sorted(groups.items()):
-        if len(rows) < s.min_group:
+def dk_counts(
+    indices: Sequence[IndexValues], levels: Mapping[str, LevelUnits]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(don't-know answers, all answers) per (index, unit) for single-item indices, at the
+    index's level and per district (unweighted counts, as the z-test needs)."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for index in indices:
+        if index.dk is None or index.answered is None:
             continue
-        if math.isfinite(median) and median > 0:
-            d = durations[rows]
-            d = d[np.isfinite(d)]
-            if d.size >= s.min_group:
-                short = float(np.mean(d < s.short_factor * median))
-                if short > s.short_share:
-                    flags.append(
-                        Flag(
-                            "short",
-                            "",
-                            label,
-                            label,
-                            f"{label}有 {short:.0%} 的访问短于全体中位数 {median:.0f} 秒的 "
-                            f"{s.short_factor:.0%}",
-                        )
-                    )
-        if not label.startswith("访员"):
-            continue
-        top, count = Counter(data.patterns[i] for i in rows).most_common(1)[0]
-        del top
-        if count >= s.min_group and count / len(rows) > s.identical_share:
-            flags.append(
-                Flag(
-                    "identical",
-                    "",
-                    label,
-                    label,
-                    f"{label}的 {len(rows)} 份问卷中有 {count} 份答案完全相同",
-                )
-            )
-    return flags
-
-
-def _difference_flags(data: FlagInput, s: FlagSettings) -> list[Flag]:
-    flags: list[Flag] = []
-    interviewer_groups = np.array(
-        [_group_label(who, "") if who is not None else "" for who in data.interviewers]
-    )
-    mode_groups = np.array([MODE_NAMES.get(m, m) for m in data.modes])
-    for index in data.indices:
-        if index.kind != "share" or index.values is None:
-            continue
-        y = index.values
-        valid = np.isfinite(y)
-        for kind, labels in (("interviewer", interviewer_groups), ("mode", mode_groups)):
-            names = sorted({str(x) for x in labels[valid] if x})
-            if len(names) < 2:
+        for level_name in {index.unit_level, "district"}:
+            level = levels.get(level_name)
+            if level is None:
                 continue
-            for name in names:
-                inside = valid & (labels == name)
-                rest = valid & (labels != name)
-                n_in, n_rest = int(inside.sum()), int(rest.sum())
-                if n_in < 4 * s.min_group or n_rest < 4 * s.min_group:
-                    continue
-                p_in, p_rest = float(y[inside].mean()), float(y[rest].mean())
-                pooled = float(y[valid].mean())
-                se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n_in + 1 / n_rest))
-                z = (p_in - p_rest) / se
-                if abs(z) > s.z_limit:
-                    flags.append(
-                        Flag(
-                            kind,
-                            index.id,
-                            name,
-                            name,
-                            f"{index.name}：{name} {p_in:.1%}（{n_in} 份），其他 {p_rest:.1%}"
-                            f"（{n_rest} 份），相差 {abs(z):.1f} 个标准误",
-                        )
-                    )
-    return flags
+            inside = level.row_unit >= 0
+            count = len(level.codes)
+            dk = np.bincount(level.row_unit[inside], weights=index.dk[inside], minlength=count)
+            answered = np.bincount(
+                level.row_unit[inside], weights=index.answered[inside], minlength=count
+            )
+            for g, code in enumerate(level.codes):
+                out[(index.id, code)] = (int(dk[g]), int(answered[g]))
+    return out
+
+
+def _interviewer_label(interviewer: int | None) -> str:
+    return f"访员 #{interviewer}"
 
 
 def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Flag]:
-    """Every integrity flag of a wave, units first, then interviews, then group differences."""
+    """Every integrity flag of a wave: units first, then interviews, then group differences."""
     s = settings or FlagSettings()
-    return [*_unit_flags(data, s), *_interview_flags(data, s), *_difference_flags(data, s)]
+    flags: list[Flag] = []
+    by_index: dict[str, list[UnitEstimate]] = {}
+    for e in data.estimates:
+        by_index.setdefault(e.index_id, []).append(e)
+    for index_id, members in by_index.items():
+        names = {e.unit_code: e.unit_name for e in members}
+        current = {e.unit_code: e.estimate for e in members if e.estimate is not None}
+        previous = {
+            code: value
+            for (idx, code), value in data.previous.items()
+            if idx == index_id and code in names
+        }
+        for f in flag_jumps(previous, current, max_change=s.jump_points, names=names):
+            flags.append(Flag(f.kind, index_id, f.subject, names[f.subject], f.message))
+    current_dk = dk_counts(data.indices, data.levels)
+    for index in data.indices:
+        now = {code: c for (idx, code), c in current_dk.items() if idx == index.id}
+        before = {code: c for (idx, code), c in data.previous_dk.items() if idx == index.id}
+        names = {e.unit_code: e.unit_name for e in by_index.get(index.id, [])}
+        for f in flag_dk_collapse(before, now, names=names):
+            flags.append(
+                Flag(f.kind, index.id, f.subject, names.get(f.subject, f.subject), f.message)
+            )
+    timed = [i for i, d in enumerate(data.durations) if d is not None]
+    if timed:
+        groups = [
+            _interviewer_label(data.interviewers[i])
+            if data.interviewers[i] is not None
+            else MODE_NAMES.get(data.modes[i], data.modes[i])
+            for i in timed
+        ]
+        for f in flag_short_interviews(
+            [float(data.durations[i] or 0) for i in timed],
+            [str(data.response_ids[i]) for i in timed],
+            ratio=s.short_ratio,
+            groups=groups,
+            max_share=s.short_share,
+        ):
+            if f.kind == "short_group":  # single short interviews are listed in the export
+                flags.append(Flag(f.kind, "", f.subject, f.subject, f.message))
+    identical = flag_identical_answers(data.answers, [str(i) for i in data.response_ids])
+    for f in identical[:MAX_IDENTICAL_FLAGS]:
+        flags.append(Flag(f.kind, "", "", "答案雷同", f.message))
+    if len(identical) > MAX_IDENTICAL_FLAGS:
+        flags.append(
+            Flag(
+                "identical_answers",
+                "",
+                "",
+                "答案雷同",
+                f"另有 {len(identical) - MAX_IDENTICAL_FLAGS} 组完全相同的答案超出偶然所能解释",
+            )
+        )
+    for index in data.indices:
+        if index.values is None:
+            continue
+        valid = np.isfinite(index.values)
+        rows = [i for i in range(len(valid)) if valid[i]]
+        with_interviewer = [i for i in rows if data.interviewers[i] is not None]
+        groupings: list[tuple[str, list[int], list[str]]] = [
+            (
+                "interviewer",
+                with_interviewer,
+                [_interviewer_label(data.interviewers[i]) for i in with_interviewer],
+            ),
+            ("mode", rows, [MODE_NAMES.get(data.modes[i], data.modes[i]) for i in rows]),
+        ]
+        for kind, chosen, labels in groupings:
+            if not chosen:
+                continue
+            for f in flag_group_outliers(
+                [float(index.values[i]) for i in chosen], labels, kind=kind
+            ):
+                flags.append(
+                    Flag(f.kind, index.id, f.subject, f.subject, f"{index.name}：{f.message}")
+                )
+    return flags

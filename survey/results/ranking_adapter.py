@@ -1,7 +1,7 @@
 """The one place the results service reaches into the pure ranking core (``survey.ranking``).
 
-The ranking package was built at the same time as this app; this adapter keeps the imports from
-its submodules in one file, so a change of its public API touches only this module.
+The ranking package was built at the same time as this app; this adapter keeps every use of its
+public API (``survey.ranking``) in one file, so a change there touches only this module.
 """
 
 from __future__ import annotations
@@ -10,18 +10,24 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from survey.ranking.ladder import evaluate_wave
-from survey.ranking.policy import Policy, PolicyError, default_policy, load_policy, policies_dir
-from survey.ranking.records import (
+from survey.ranking import (
     INSUFFICIENT,
     LEVEL_NAMES,
+    MODEL_LABEL,
     RANKED,
+    Policy,
+    PolicyError,
     UnitOutcome,
     UnitResult,
     WaveEvaluation,
+    default_policy,
+    display_interval,
+    effective_se,
+    evaluate_wave,
+    fay_herriot,
+    load_policy,
+    policies_dir,
 )
-from survey.ranking.small_area import MODEL_LABEL, fay_herriot
-from survey.ranking.uncertainty import display_interval, effective_se
 
 __all__ = [
     "INSUFFICIENT",
