@@ -235,14 +235,14 @@ class _Loaded:
 
 
 async def _load(token: str) -> _Loaded | PageResult:
-    invitation = await responses.find_invitation(token)
-    if invitation is None:
+    link = await responses.find_link(token)
+    if link is None:
         return _problem("unknown")
+    invitation, record = link
     context = await wave_context(invitation.wave_id)
     instrument = instrument_for(invitation.instrument_id, context) if context else None
     if context is None or instrument is None:
         return _problem("unknown")
-    record = await responses.response_for_invitation(invitation.id)
     if record is not None and record.status != "in_progress":
         return _done(instrument, record)
     problem = responses.link_problem(invitation, datetime.datetime.now(datetime.UTC))

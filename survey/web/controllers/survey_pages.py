@@ -18,6 +18,14 @@ from survey.web.auth import PUBLIC_OPT
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
+def _no_session(request: Request[Any, Any, Any]) -> None:
+    """Residents are anonymous: an empty session is dropped instead of stored (the session
+    middleware would otherwise write a session row for every survey page view). A signed-in
+    user's session is left alone."""
+    if not request.scope.get("session"):
+        request.clear_session()
+
+
 def _render(result: respondent.PageResult) -> Template | Redirect:
     if result.redirect is not None:
         return Redirect(result.redirect, status_code=303, headers=NO_STORE)
@@ -31,7 +39,10 @@ def _render(result: respondent.PageResult) -> Template | Redirect:
 
 
 @get("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-show")
-async def show_survey(token: FromPath[str], p: FromQuery[str | None] = None) -> Template | Redirect:
+async def show_survey(
+    request: Request[Any, Any, Any], token: FromPath[str], p: FromQuery[str | None] = None
+) -> Template | Redirect:
+    _no_session(request)
     return _render(await respondent.show(token, p))
 
 
@@ -39,6 +50,7 @@ async def show_survey(token: FromPath[str], p: FromQuery[str | None] = None) -> 
 async def submit_survey(
     request: Request[Any, Any, Any], token: FromPath[str]
 ) -> Template | Redirect:
+    _no_session(request)
     form = await request.form()
     fields: dict[str, list[str]] = {}
     for key, value in form.multi_items():
