@@ -3,7 +3,8 @@ period has passed, leaving answers, weights and results untouched.
 
 Phone numbers live in four places: ``Contact.phone`` (and the invitation ``token`` beside it,
 which with the number identifies a resident), ``FrameRow.phone``, ``SampledElement.phone`` and
-the CATI ``Case.phone``. Purging blanks these columns (rows stay, so counts of invitations sent,
+the CATI ``Case.phone``. Purging blanks these columns (a CATI case keeps the placeholder
+``已删除#<id>``, since numbers are unique per campaign) (rows stay, so counts of invitations sent,
 cases called and frame sizes remain right) in one write transaction and writes one audit row.
 
 A wave is eligible when its status is 结束 or 发布 and ``closes_on + retention_days <= today``;
@@ -25,6 +26,9 @@ from survey.db.tables import Wave
 from survey.design.tables import Frame, FrameRow, Sample, SampledElement
 
 CLOSED_STATUSES: tuple[str, ...] = ("closed", "published")
+# CATI cases are unique per (campaign, phone): a purged case keeps a placeholder that names no
+# number and stays unique ("已删除#<case id>").
+PURGED_CASE_PREFIX = "已删除#"
 DEFAULT_RETENTION_DAYS = 30
 
 
@@ -108,7 +112,11 @@ async def _count_nonblank(wave_id: int) -> tuple[int, int, int, int]:
     sampled = await SampledElement.count().where(
         SampledElement.sample.is_in(samples) & (SampledElement.phone != "")
     )
-    cases = await Case.count().where(Case.campaign.is_in(campaigns) & (Case.phone != ""))
+    cases = await Case.count().where(
+        Case.campaign.is_in(campaigns)
+        & (Case.phone != "")
+        & Case.phone.not_like(PURGED_CASE_PREFIX + "%")
+    )
     return contacts, frame_rows, sampled, cases
 
 
@@ -152,7 +160,12 @@ async def purge_wave_contacts(
         await SampledElement.update({SampledElement.phone: ""}).where(
             SampledElement.sample.is_in(samples)
         )
-        await Case.update({Case.phone: ""}).where(Case.campaign.is_in(campaigns))
+        await Case.raw(
+            "UPDATE cati_case SET phone = {} || CAST(id AS TEXT) WHERE campaign IN ("
+            + ", ".join(str(int(c)) for c in campaigns)
+            + ")",
+            PURGED_CASE_PREFIX,
+        )
         await record(
             username,
             "contacts.purge",
