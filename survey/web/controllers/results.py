@@ -14,6 +14,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from survey.audit import record
 from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
 from survey.results.export import export_microdata, export_results
@@ -130,6 +131,7 @@ class ResultsController(Controller):
         await _visible_wave(request, wave_id)
         if fmt not in ("json", "csv", "xlsx"):
             raise NotFoundException("导出格式只有 json、csv 和 xlsx")
+        await record(current_user(request).username, "results.export", f"wave={wave_id} fmt={fmt}")
         return _download(*await export_results(wave_id, fmt))
 
     @get(
@@ -143,6 +145,7 @@ class ResultsController(Controller):
         await _visible_wave(request, wave_id)
         if fmt not in ("csv", "xlsx"):
             raise NotFoundException("微观数据只能导出为 csv 或 xlsx")
+        await record(current_user(request).username, "results.microdata", f"wave={wave_id}.{fmt}")
         try:
             return _download(*await export_microdata(wave_id, fmt))
         except ComputeError as exc:
