@@ -92,7 +92,7 @@ async def _count(wave_id: int) -> int:
 
 
 async def test_identity_import_then_reimport_changes_nothing(
-    demo_city: None, tmp_path: Path
+    small_city: None, tmp_path: Path
 ) -> None:
     wave_id, community = await _setup()
     path = _csv(tmp_path / "delivered.csv", [_row(f"A{i:03d}", community) for i in range(5)])
@@ -109,7 +109,7 @@ async def test_identity_import_then_reimport_changes_nothing(
 
 
 async def test_bad_rows_are_all_reported_and_nothing_is_stored(
-    demo_city: None, tmp_path: Path
+    small_city: None, tmp_path: Path
 ) -> None:
     wave_id, community = await _setup()
     rows = [
@@ -130,7 +130,7 @@ async def test_bad_rows_are_all_reported_and_nothing_is_stored(
     assert await _count(wave_id) == 0
 
 
-async def test_missing_required_column_and_published_wave(demo_city: None, tmp_path: Path) -> None:
+async def test_missing_required_column_and_published_wave(small_city: None, tmp_path: Path) -> None:
     wave_id, community = await _setup()
     header = [h for h in HEADER if h != "sex"]
     row = {k: v for k, v in _row("C1", community).items() if k != "sex"}
@@ -144,7 +144,7 @@ async def test_missing_required_column_and_published_wave(demo_city: None, tmp_p
     assert await _count(wave_id) == 0
 
 
-async def test_xlsx_with_a_mapping_of_columns_and_labels(demo_city: None, tmp_path: Path) -> None:
+async def test_xlsx_with_a_mapping_of_columns_and_labels(small_city: None, tmp_path: Path) -> None:
     wave_id, community = await _setup()
     mapping = tmp_path / "map.toml"
     mapping.write_text(
@@ -186,7 +186,7 @@ q_anquan = "Q1"
     assert {r["sex"] for r in rows} == {"F"} and {r["mode"] for r in rows} == {"import"}
 
 
-async def test_bad_mapping_file_is_rejected_with_its_keys(demo_city: None, tmp_path: Path) -> None:
+async def test_bad_mapping_file_is_rejected_with_its_keys(small_city: None, tmp_path: Path) -> None:
     wave_id, community = await _setup()
     mapping = tmp_path / "bad.toml"
     mapping.write_text('[columns]\nphone = "电话"\n[items]\nq_nothing = "Q9"\n', encoding="utf-8")

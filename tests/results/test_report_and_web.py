@@ -20,6 +20,7 @@ from survey.results import report as report_module
 from survey.results.export import RESULT_COLUMNS, export_microdata, export_results
 from survey.results.report import ReportError, render_report
 from tests.helpers import csrf_token, login
+from tests.results.test_compute import check_demo_ladder
 
 pytestmark = pytest.mark.anyio
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -70,10 +71,6 @@ async def test_pdf_report_text_fonts_and_pages(demo_city: None, tmp_path: Path) 
     for page in pages:
         shutil.copy(page, SCREENSHOTS / f"results-report-{page.name}")
 
-
-async def test_html_report_and_missing_pdf_backend(
-    demo_city: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
     waves = await _waves()
     content, media, _name = await render_report(waves["2026-09"], "html")
     html = content.decode("utf-8")
@@ -81,6 +78,9 @@ async def test_html_report_and_missing_pdf_backend(
     assert "data:image/svg+xml;base64," in html and "<script" not in html
     with pytest.raises(ReportError, match="尚未计算"):
         await render_report(waves["2026-11"], "html")
+
+
+def test_missing_pdf_backend_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     from weasyprint.text import ffi
 
     monkeypatch.setattr(ffi, "harfbuzz_subset", None)
@@ -88,7 +88,8 @@ async def test_html_report_and_missing_pdf_backend(
         report_module.check_pdf_backend()
 
 
-async def test_exports_have_the_issue_columns_and_no_phone(demo_city: None) -> None:
+async def test_demo_ladder_and_exports(demo_city: None) -> None:
+    await check_demo_ladder()
     wave_id = (await _waves())["2026-10"]
     content, _media, _name = await export_results(wave_id, "json")
     payload = json.loads(content)

@@ -1,0 +1,28 @@
+"""Fixtures of the results tests: the demo registry and programme without the areas' demo data
+(cheaper than ``demo_city`` where the three demo waves are not needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from survey.db.tables import Programme, Unit
+from survey.demo import DISTRICT, registry_csv
+from survey.registry.service import import_registry_table
+from survey.tabular import read_table
+
+
+@pytest.fixture()
+async def small_city(db: None) -> None:
+    """The demo registry (南城区) and its programme ``nancheng-lsyd``; no waves, no users."""
+    await import_registry_table(read_table("demo-registry.csv", registry_csv()), username="test")
+    district = await Unit.select(Unit.id).where(Unit.code == DISTRICT[0]).first()
+    assert district is not None
+    await Programme.insert(
+        Programme(
+            code="nancheng-lsyd",
+            name="南城区两率一度月度测评",
+            region=district["id"],
+            instruments='["liangshuaiyidu"]',
+            policy="default",
+        )
+    )
