@@ -46,6 +46,19 @@ class Region:
 
 @pytest.fixture()
 async def region(db: None) -> Region:
+    """The region, its programme and waves, built in the test's event loop."""
+    return await build_region()
+
+
+@pytest.fixture()
+def region_sync(db: None) -> Region:
+    """The same for synchronous tests (CLI commands run their own event loop)."""
+    from tests.conftest import run_async
+
+    return run_async(build_region)
+
+
+async def build_region() -> Region:
     await import_registry_file("registry.csv", REGISTRY.encode())
     district = await Unit.select(Unit.id).where(Unit.code == "110101").first()
     assert district is not None
