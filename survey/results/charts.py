@@ -156,7 +156,7 @@ def funnel(
     ax.set_xlabel("有效样本量")
     ax.set_ylabel(unit)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return _svg(fig)
