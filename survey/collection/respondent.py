@@ -123,7 +123,6 @@ class WaveContext:
     """The wave's district and its registry data needed by the pages (cached briefly)."""
 
     wave_id: int
-    open: bool
     region_id: int
     region_name: str
     departments: tuple[tuple[str, str], ...]
@@ -143,7 +142,7 @@ async def wave_context(wave_id: int) -> WaveContext | None:
     if hit is not None and time.monotonic() - hit[0] < _CACHE_SECONDS:
         return hit[1]
     wave = (
-        await Wave.select(Wave.status, Wave.programme._.region._.id, Wave.programme._.region._.name)
+        await Wave.select(Wave.programme._.region._.id, Wave.programme._.region._.name)
         .where(Wave.id == wave_id)
         .first()
     )
@@ -176,7 +175,6 @@ async def wave_context(wave_id: int) -> WaveContext | None:
             communities[street_ids[row["parent"]]].append((row["code"], row["name"]))
     context = WaveContext(
         wave_id=wave_id,
-        open=wave["status"] == "collecting",
         region_id=region_id,
         region_name=wave["programme.region.name"],
         departments=tuple((d["code"], d["name"]) for d in departments),
@@ -248,7 +246,7 @@ async def _load(token: str) -> _Loaded | PageResult:
     problem = responses.link_problem(invitation, datetime.datetime.now(datetime.UTC))
     if problem is not None:
         return _problem(problem)
-    if not context.open:
+    if not invitation.wave_open:
         return _problem("closed")
     return _Loaded(invitation, context, instrument, record)
 

@@ -73,6 +73,7 @@ class InvitationRecord:
     stratum: str
     design_weight: float | None
     open_link: bool
+    wave_open: bool = True  # the wave is collecting (read with the link, never cached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +182,10 @@ _LINK_SQL = (
     " i.expires_at, i.status AS inv_status, i.stratum AS inv_stratum,"
     " i.design_weight AS inv_weight, i.open_link, r.id, r.wave, r.invitation, r.mode, r.status,"
     " r.answers, r.current_page, r.community, r.instrument_id, r.instrument_version,"
-    " r.instrument_hash, r.started_at, r.completed_at, r.duration_seconds"
-    " FROM invitation i LEFT JOIN response r ON r.invitation = i.id WHERE i.token_hash = {}"
+    " r.instrument_hash, r.started_at, r.completed_at, r.duration_seconds,"
+    " w.status AS wave_status"
+    " FROM invitation i JOIN wave w ON w.id = i.wave"
+    " LEFT JOIN response r ON r.invitation = i.id WHERE i.token_hash = {}"
 )
 
 
@@ -205,6 +208,7 @@ async def find_link(token: str) -> tuple[InvitationRecord, ResponseRecord | None
         stratum=row["inv_stratum"],
         design_weight=row["inv_weight"],
         open_link=bool(row["open_link"]),
+        wave_open=row["wave_status"] == "collecting",
     )
     if row["id"] is None:
         return invitation, None
