@@ -11,8 +11,7 @@ from survey.registry.service import import_registry_table
 from survey.tabular import read_table
 
 
-@pytest.fixture()
-async def small_city(db: None) -> None:
+async def build_small_city() -> None:
     """The demo registry (南城区) and its programme ``nancheng-lsyd``; no waves, no users."""
     await import_registry_table(read_table("demo-registry.csv", registry_csv()), username="test")
     district = await Unit.select(Unit.id).where(Unit.code == DISTRICT[0]).first()
@@ -26,3 +25,9 @@ async def small_city(db: None) -> None:
             policy="default",
         )
     )
+
+
+@pytest.fixture()
+async def small_city(db: None) -> None:
+    """``build_small_city`` in the test database."""
+    await build_small_city()
