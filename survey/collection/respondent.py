@@ -314,6 +314,7 @@ def _item_view(item: Item, value: Any, raw: Sequence[str] | None, error: str) ->
 
 def _short(text: str, limit: int = 14) -> str:
     """A question's text shortened for the error summary, with a separator ('' if none)."""
+    text = text.rstrip("？?。：:")
     if not text:
         return ""
     return (text if len(text) <= limit else text[: limit - 1] + "…") + "："
