@@ -13,7 +13,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from survey.accounts import CurrentUser
@@ -142,7 +142,7 @@ async def _sample_wave_or_404(user: CurrentUser, sample_id: int) -> int:
 
 async def _wave_page(
     user: CurrentUser,
-    wave_id: int,
+    wave_id: FromPath[int],
     *,
     form: DesignForm | None = None,
     plan: DesignPlan | None = None,
@@ -197,7 +197,7 @@ class DesignController(Controller):
         )
 
     @get("/waves/{wave_id:int}", name="design-wave")
-    async def wave(self, request: Request[Any, Any, Any], wave_id: int) -> Template:
+    async def wave(self, request: Request[Any, Any, Any], wave_id: FromPath[int]) -> Template:
         user = current_user(request)
         await _wave_or_404(user, wave_id)
         return await _wave_page(user, wave_id)
@@ -206,7 +206,7 @@ class DesignController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        wave_id: int,
+        wave_id: FromPath[int],
         data: Annotated[FrameUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Template:
         user = current_user(request)
@@ -236,7 +236,7 @@ class DesignController(Controller):
     async def plan(
         self,
         request: Request[Any, Any, Any],
-        wave_id: int,
+        wave_id: FromPath[int],
         data: Annotated[DesignForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = current_user(request)
@@ -261,7 +261,7 @@ class DesignController(Controller):
 
     @get("/samples/{sample_id:int}", name="design-sample")
     async def sample(
-        self, request: Request[Any, Any, Any], sample_id: int, drawn: int = 0
+        self, request: Request[Any, Any, Any], sample_id: FromPath[int], drawn: int = 0
     ) -> Template:
         user = current_user(request)
         await _sample_wave_or_404(user, sample_id)
@@ -272,7 +272,7 @@ class DesignController(Controller):
     async def release(
         self,
         request: Request[Any, Any, Any],
-        sample_id: int,
+        sample_id: FromPath[int],
         data: Annotated[ReleaseForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
         user = current_user(request)
@@ -290,7 +290,7 @@ class DesignController(Controller):
         return await _sample_page(user, sample_id, message=result.describe())
 
     @post("/samples/{sample_id:int}/verify", status_code=200)
-    async def verify(self, request: Request[Any, Any, Any], sample_id: int) -> Template:
+    async def verify(self, request: Request[Any, Any, Any], sample_id: FromPath[int]) -> Template:
         user = current_user(request)
         await _sample_wave_or_404(user, sample_id)
         result = await verify_sample(sample_id)
