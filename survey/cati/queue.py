@@ -93,13 +93,16 @@ async def next_case(
     with ``case_id`` None and a reason when the campaign is paused, outside calling hours or
     has nothing to call."""
     now = whole_seconds(now or utc_now())
-    rules = await campaign_rules(campaign_id)
-    if rules.status != "running":
-        return Assignment(None, reason="该呼叫任务已暂停或已结束")
-    if not rules.policy.hours.allows(now):
-        return Assignment(None, reason=f"当前不在呼叫时段：{rules.policy.hours.describe()}")
+    # The rules are read inside the transaction: one connection per hand-out, not two.
     async with write_transaction():
-        assignment = await _assign(rules, pollster_id, now)
+        rules = await campaign_rules(campaign_id)
+        if rules.status != "running":
+            assignment = Assignment(None, reason="该呼叫任务已暂停或已结束")
+        elif not rules.policy.hours.allows(now):
+            hours = rules.policy.hours.describe()
+            assignment = Assignment(None, reason=f"当前不在呼叫时段：{hours}")
+        else:
+            assignment = await _assign(rules, pollster_id, now)
     return assignment
 
 
