@@ -25,7 +25,7 @@ import numpy as np
 
 from questionnaires import Instrument, default_instruments, score_departments, score_responses
 from questionnaires.scoring import composite_weights
-from survey.collection.tables import Response
+from survey.collection.tables import Invitation, Response
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import (
     AGE_GROUPS,
@@ -755,6 +755,7 @@ async def compute_wave(
         "min_n_eff": policy.min_n_eff,
         "small_area": ranking.MODEL_LABEL,
         "non_probability": "计入" if include_non_probability else "不计入（开放链接等非概率样本）",
+        "response_rate": await _invitation_response_rate(wave.id),
         "excluded": prepared.excluded,
         "n_responses": len(prepared.response_ids),
     }
@@ -802,6 +803,23 @@ async def compute_wave(
         sanctions=sanctions,
         praises=praises,
     )
+
+
+async def _invitation_response_rate(wave_id: int) -> float | None:
+    """Completed interviews per invitation sent (web links; open links excluded), or None when
+    the wave sent no invitations. Telephone response rates (AAPOR) belong to the CATI reports."""
+    sent = await Invitation.count().where(
+        (Invitation.wave == wave_id) & (Invitation.open_link == False)  # noqa: E712
+    )
+    if not sent:
+        return None
+    done = await Response.count().where(
+        (Response.wave == wave_id)
+        & (Response.status == "completed")
+        & Response.invitation.is_not_null()
+        & (Response.non_probability == False)  # noqa: E712
+    )
+    return done / sent
 
 
 async def _previous_wave(

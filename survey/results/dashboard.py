@@ -114,6 +114,17 @@ def _warnings(r: ResultRow) -> list[dict[str, str]]:
         )
     for p in r.praises:
         out.append({"css": "praise", "name": p["name"], "reason": p["reason"]})
+    for p in r.evidence.get("points", []):
+        points = float(p.get("points", 0.0))
+        if points:
+            label = f"{'扣' if points < 0 else '加'}{abs(points):g}分"
+            out.append(
+                {
+                    "css": "warn" if points < 0 else "praise",
+                    "name": label,
+                    "reason": str(p.get("reason", "")),
+                }
+            )
     if r.status == "insufficient":
         out.append(
             {"css": "muted", "name": "样本不足", "reason": f"有效样本量 {r.n_eff:.0f}，不参与排名"}
