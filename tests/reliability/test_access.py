@@ -112,9 +112,9 @@ def _concrete(template: str, ids: dict[str, list[str]]) -> list[str]:
 def _routes(method: str) -> list[str]:
     out: set[str] = set()
     for route in create_app().routes:
-        if isinstance(route, HTTPRoute) and method in route.methods:
-            if not route.path.startswith(SKIP_PREFIXES):
-                out.add(route.path)
+        usable = isinstance(route, HTTPRoute) and method in route.methods
+        if usable and not route.path.startswith(SKIP_PREFIXES):
+            out.add(route.path)
     return sorted(out)
 
 
