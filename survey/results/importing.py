@@ -99,15 +99,24 @@ class ImportSummary:
         return f"已导入 {self.created} 份问卷（批次 {self.batch[:12]}）。"
 
 
-def load_mapping(path: str | Path | None, instrument: Instrument) -> ColumnMapping:
-    """The mapping file, or the identity mapping; ``ImportRejected`` naming bad keys."""
+def load_mapping(
+    path: str | Path | None, instrument: Instrument, *, content: bytes | None = None
+) -> ColumnMapping:
+    """The mapping file (``content`` for uploads, else read from ``path``), or the identity
+    mapping when there is none; ``ImportRejected`` naming every bad key."""
     identity_items = {it.id: it.id for it in instrument.iter_items()}
     if path is None:
         return ColumnMapping({f: f for f in FIELDS}, identity_items)
     name = str(path)
     try:
-        text = Path(name).read_text(encoding="utf-8")
+        text = (
+            content.decode("utf-8")
+            if content is not None
+            else Path(name).read_text(encoding="utf-8")
+        )
         data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(name, [Problem(0, "", "对照文件必须是 UTF-8 编码")]) from exc
     except OSError as exc:
         raise ImportRejected(name, [Problem(0, "", f"无法读取对照文件: {exc.strerror}")]) from exc
     except tomllib.TOMLDecodeError as exc:
@@ -308,6 +317,7 @@ async def import_responses(
     *,
     username: str,
     data: bytes | None = None,
+    mapping_data: bytes | None = None,
 ) -> ImportSummary:
     """Validate and import a delivered file into wave ``wave_ref`` (all rows or none).
 
@@ -325,7 +335,7 @@ async def import_responses(
         instrument = instrument.with_departments(list(registry.departments))
     raw = data if data is not None else Path(path).read_bytes() if Path(path).exists() else None
     table: Table = read_table(path, raw)
-    mapping = load_mapping(mapping_path, instrument)
+    mapping = load_mapping(mapping_path, instrument, content=mapping_data)
     batch = hashlib.sha256(
         b"\n".join([raw or b"", instrument.content_hash.encode(), mapping.text.encode("utf-8")])
     ).hexdigest()

@@ -9,6 +9,8 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/results"): VIEWERS,
     ("GET", "/results/{wave_id:int}"): VIEWERS,
     ("POST", "/results/{wave_id:int}/compute"): ANALYSTS,
+    ("GET", "/results/{wave_id:int}/import"): ANALYSTS,
+    ("POST", "/results/{wave_id:int}/import"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/report/{fmt:str}"): VIEWERS,
     ("GET", "/results/{wave_id:int}/export/{fmt:str}"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/microdata/{fmt:str}"): ANALYSTS,

@@ -161,3 +161,44 @@ async def test_dashboard_roles_compute_button_and_district_limit(
     assert (await client.get(f"/results/{wave_id}")).status_code == 404
     listing = await client.get("/results")
     assert listing.status_code == 200 and "2026-10" not in listing.text
+
+
+async def test_delivered_data_upload_form(small_city: None, client: httpx.AsyncClient) -> None:
+    from tests.results.test_importing import HEADER, _row
+
+    programme = await Programme.select(Programme.id).first()
+    assert programme is not None
+    wave = await Wave.insert(
+        Wave(programme=programme["id"], month="2026-12", status="collecting")
+    ).returning(Wave.id)
+    wave_id = wave[0]["id"]
+    await create_user("analyst", "pingan2026", frozenset({"analyst"}), "王分析", None)
+    community = (
+        await Unit.select(Unit.code).where(Unit.level == "community").order_by(Unit.code).first()
+    )
+    assert community is not None
+    assert (await login(client, "analyst")).status_code == 303
+    page = await client.get(f"/results/{wave_id}/import")
+    assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    token = await csrf_token(client)
+
+    def upload(rows: list[dict[str, str]]) -> dict[str, tuple[str, bytes, str]]:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+        return {"file": ("delivered.csv", out.getvalue().encode("utf-8"), "text/csv")}
+
+    bad = await client.post(
+        f"/results/{wave_id}/import",
+        data={"_csrf_token": token, "instrument": "liangshuaiyidu"},
+        files=upload([_row("W1", community["code"]), _row("W1", community["code"])]),
+    )
+    assert bad.status_code == 422
+    assert "第3行, 列 respondent_id: 受访者编号 W1 重复（第2行已出现）" in bad.text
+    good = await client.post(
+        f"/results/{wave_id}/import",
+        data={"_csrf_token": token, "instrument": "liangshuaiyidu"},
+        files=upload([_row("W1", community["code"]), _row("W2", community["code"])]),
+    )
+    assert good.status_code == 200 and "已导入 2 份问卷" in good.text

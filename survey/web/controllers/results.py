@@ -7,19 +7,25 @@ covering their district, and only their district's units.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
+from questionnaires import default_instruments
 from survey.audit import record
 from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
 from survey.results.export import export_microdata, export_results
+from survey.results.importing import import_responses
 from survey.results.queries import WaveSummary, district_code_of, waves_for_user
 from survey.results.report import ReportError, render_report
+from survey.tabular import ImportRejected
 from survey.web.auth import current_user, requires
 
 VIEWERS = ("committee", "analyst", "admin")
@@ -38,6 +44,19 @@ async def _visible_wave(request: Request[Any, Any, Any], wave_id: int) -> WaveSu
         if wave.id == wave_id:
             return wave
     raise NotFoundException("没有找到该测评期，或您无权查看")
+
+
+@dataclass
+class DeliveredUpload:
+    """The delivered-data form: the data file, the instrument id and an optional mapping."""
+
+    file: UploadFile
+    instrument: str = ""
+    mapping: UploadFile | None = None
+
+
+def _instrument_choices() -> list[tuple[str, str]]:
+    return [(i.id, i.title) for i in default_instruments().values()]
 
 
 def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
@@ -105,6 +124,64 @@ class ResultsController(Controller):
                 },
             )
         return Redirect(f"/results/{wave_id}?msg=computed&n={result.n_results}", status_code=303)
+
+    @get("/{wave_id:int}/import", guards=[requires(*ANALYSTS)], name="results-import")
+    async def import_page(
+        self, request: Request[Any, Any, Any], wave_id: FromPath[int]
+    ) -> Template:
+        summary = await _visible_wave(request, wave_id)
+        return Template(
+            "results/import.html",
+            context={
+                "user": current_user(request),
+                "summary": summary,
+                "instruments": _instrument_choices(),
+                "result": None,
+                "problems": [],
+            },
+        )
+
+    @post("/{wave_id:int}/import", guards=[requires(*ANALYSTS)], status_code=200)
+    async def import_file(
+        self,
+        request: Request[Any, Any, Any],
+        wave_id: FromPath[int],
+        data: Annotated[DeliveredUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> Template:
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        result = None
+        problems: list[str] = []
+        status = 200
+        mapping = data.mapping if data.mapping is not None and data.mapping.filename else None
+        try:
+            done = await import_responses(
+                wave_id,
+                data.file.filename or "upload.csv",
+                data.instrument,
+                mapping.filename if mapping is not None else None,
+                username=user.username,
+                data=await data.file.read(),
+                mapping_data=await mapping.read() if mapping is not None else None,
+            )
+            result = done.describe()
+        except ImportRejected as exc:
+            problems = [str(p) for p in exc.problems] or [str(exc)]
+            status = 422
+        except ComputeError as exc:
+            problems = [str(exc)]
+            status = 422
+        return Template(
+            "results/import.html",
+            status_code=status,
+            context={
+                "user": user,
+                "summary": summary,
+                "instruments": _instrument_choices(),
+                "result": result,
+                "problems": problems,
+            },
+        )
 
     @get("/{wave_id:int}/report/{fmt:str}", guards=[requires(*VIEWERS)], name="results-report")
     async def report(
