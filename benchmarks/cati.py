@@ -175,9 +175,9 @@ async def main() -> None:
     await engine.start_connection_pool(min_size=POOL, max_size=POOL)
     try:
         results = []
-        for name, pause in PHASES:
+        for number, (name, pause) in enumerate(PHASES):
             latencies, handed, elapsed = await phase(
-                campaign, users, args.seconds, pause, now, name[:3]
+                campaign, users, args.seconds, pause, now, f"phase{number}"
             )
             results.append((name, latencies, handed, elapsed))
         held = await engine.run_ddl(
