@@ -171,15 +171,22 @@ def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
     strata = np.where(data.stratum >= 0, data.stratum, -1 - district)
     codes, _labels = est.factorize(strata)
     design = est.Design.from_arrays(base, strata=codes)
+    # Districts without a single interview this wave cannot be weighted: they are left out of
+    # the margins (their units get no estimate) instead of failing the whole wave.
+    present = np.flatnonzero(np.bincount(district, minlength=n_districts) > 0)
+    position = np.full(n_districts, -1, dtype=np.int64)
+    position[present] = np.arange(present.size)
+    local = position[district]
+    population = data.population[present]
     margins = [
         est.Margin(
-            est.cross_cells(district, data.sex, sizes=(n_districts, 2)),
-            data.population.sum(axis=2).reshape(-1),
+            est.cross_cells(local, data.sex, sizes=(present.size, 2)),
+            population.sum(axis=2).reshape(-1),
             "区县×性别",
         ),
         est.Margin(
-            est.cross_cells(district, data.age, sizes=(n_districts, 4)),
-            data.population.sum(axis=1).reshape(-1),
+            est.cross_cells(local, data.age, sizes=(present.size, 4)),
+            population.sum(axis=1).reshape(-1),
             "区县×年龄段",
         ),
     ]

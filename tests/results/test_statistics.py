@@ -256,3 +256,28 @@ def test_computing_twice_gives_identical_numbers() -> None:
     first = compute_wave_statistics(data)
     second = compute_wave_statistics(data)
     assert first.estimates == second.estimates
+
+
+def test_a_district_without_interviews_gets_no_estimate_and_does_not_block_the_wave() -> None:
+    data, _extra = _fixture()
+    n = data.sex.size
+    two = np.concatenate([data.population, data.population * 2])
+    levels = dict(data.levels)
+    levels["district"] = LevelUnits(
+        "district", ("D1", "D2"), ("一区", "二区"), ("D1", "D2"), np.zeros(n, np.int64)
+    )
+    patched = WaveInput(
+        **{
+            **data.__dict__,
+            "districts": ("D1", "D2"),
+            "district_names": ("一区", "二区"),
+            "population": two,
+            "levels": levels,
+        }
+    )
+    stats = compute_wave_statistics(patched)
+    by_key = {(e.index_id, e.level, e.unit_code): e for e in stats.estimates}
+    assert by_key[("anquangan", "district", "D2")].estimate is None
+    assert by_key[("anquangan", "district", "D2")].n == 0
+    np.testing.assert_allclose(stats.weights, _closed_form_weights(data), rtol=1e-9)
+    assert by_key[("anquangan", "district", "D1")].estimate is not None
