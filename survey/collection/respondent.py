@@ -228,8 +228,14 @@ def _done(instrument: Instrument | None, record: ResponseRecord) -> PageResult:
 class _Loaded:
     invitation: InvitationRecord
     context: WaveContext
-    instrument: Instrument
+    instrument: Instrument  # with the district's departments: what the resident sees
     response: ResponseRecord | None
+
+    @property
+    def identity(self) -> Instrument:
+        """The instrument as shipped (the file): its id, version and content hash are stored
+        with the response and frozen per wave; department names are registry data."""
+        return default_instruments()[self.instrument.id]
 
 
 async def _load(token: str) -> _Loaded | PageResult:
@@ -431,7 +437,7 @@ async def submit(token: str, form: Mapping[str, Sequence[str]]) -> PageResult:
             inv = loaded.invitation
             await responses.start_response(
                 wave_id=inv.wave_id,
-                instrument=loaded.instrument,
+                instrument=loaded.identity,
                 mode="web",
                 invitation_id=inv.id,
                 stratum=inv.stratum,
@@ -584,8 +590,8 @@ async def _finish(
         return PageResult(view)
     if isinstance(community_id, responses._Unchanged):
         community_id = record.community_id  # stored when the community was picked
-    await responses.ensure_instrument_frozen(loaded.invitation.wave_id, instrument)
-    await responses.complete_response(record.id, final, instrument, community_id=community_id)
+    await responses.ensure_instrument_frozen(loaded.invitation.wave_id, loaded.identity)
+    await responses.complete_response(record.id, final, loaded.identity, community_id=community_id)
     return PageResult(redirect=f"/s/{token}")
 
 
@@ -603,5 +609,5 @@ async def _screening_choice(
     if outcome.status != "not_eligible":
         return PageResult(redirect=f"/s/{token}")
     kept = {it.id: answers[it.id] for it in loaded.instrument.screening.items if it.id in answers}
-    await responses.complete_response(record.id, kept, loaded.instrument, status="screened_out")
+    await responses.complete_response(record.id, kept, loaded.identity, status="screened_out")
     return PageResult(redirect=f"/s/{token}")

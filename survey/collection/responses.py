@@ -12,7 +12,11 @@ invitation). The guarantees live in the database:
 - answers are only written while the response is in progress (a replayed page never changes a
   completed interview).
 
-Every response records the instrument id, version and content hash it was answered with;
+Every response records the instrument id, version and content hash it was answered with — of
+the instrument as shipped (``default_instruments()[id]``, the file), not of its
+``with_departments`` form: department names are registry data, and web and phone interviews of
+one wave must record the same identity. Pass that instrument to ``start_response``,
+``complete_response`` and ``ensure_instrument_frozen``;
 ``ensure_instrument_frozen`` refuses an instrument whose content changed under the same version
 while the wave has responses with it (an instrument in use is versioned, never edited).
 
