@@ -12,8 +12,9 @@ web workers with 10 each). Each simulated pollster asks for the next case (timed
 
 * saturation — every pollster asks again as soon as the previous outcome is stored (a closed
   loop: latency here is queueing for the two cores, ≈ pollsters / throughput);
-* paced — each pollster waits 2 s or 5 s between an outcome and the next request (50 and 20
-  hand-outs/s offered: still 20–50× a real call centre, where a call lasts minutes);
+* paced — each pollster waits a random time (exponential, mean 2 s or 5 s; random start)
+  between an outcome and the next request (≈ 50 and 20 hand-outs/s offered: still 20–50× a
+  real call centre, where a call lasts minutes);
 * one pollster alone — the latency floor of a hand-out.
 
 Target: next-case p99 < 50 ms.
@@ -131,6 +132,8 @@ async def phase(
     async def pollster(index: int, user: int) -> None:
         nonlocal handed
         k = 0
+        if pause > 0:  # start at a random moment, so pollsters do not ask in lock-step
+            await asyncio.sleep(float(rng.uniform(0, pause)))
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
             assignment = await next_case(campaign, user, now)
@@ -142,8 +145,8 @@ async def phase(
                     assignment.case_id, user, outcome, f"{tag}-{index:03d}-{k:07d}", now=now
                 )
             k += 1
-            if pause > 0:
-                await asyncio.sleep(pause)
+            if pause > 0:  # think time: exponential with mean ``pause`` (a Poisson stream)
+                await asyncio.sleep(float(rng.exponential(pause)))
 
     start = time.perf_counter()
     if pause < 0:  # a single pollster alone: the latency floor
