@@ -58,7 +58,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         wave = await resolve_wave(args.wave)
         if args.microdata:
             return await export_microdata(wave.id, args.format)
-        return await export_results(wave.id, args.format)
+        return await export_results(wave.id, args.format, table=args.table)
 
     try:
         content, _media, name = _run(go)
@@ -125,6 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
     p.add_argument("--format", choices=("json", "csv", "xlsx"), default="csv")
     p.add_argument("--microdata", action="store_true", help="导出加权微观数据（含设计变量）")
+    p.add_argument(
+        "--table",
+        choices=("results", "weighting", "flags"),
+        default="results",
+        help="CSV 导出哪张表：指标结果、加权诊断或数据质量提示（xlsx 总是包含全部）",
+    )
     p.add_argument("--output", "-o", help="输出文件（默认按测评期命名，写到当前目录）")
     p.set_defaults(func=cmd_export)
 

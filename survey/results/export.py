@@ -145,13 +145,29 @@ def _run_sheets(run: RunInfo) -> list[tuple[str, Sequence[str], Sequence[dict[st
     ]
 
 
-async def export_results(wave_id: int, fmt: str) -> tuple[bytes, str, str]:
-    """``(content, media type, file name)`` of the results in ``json``/``csv``/``xlsx``."""
+RESULT_TABLES: tuple[str, ...] = ("results", "weighting", "flags")
+
+
+async def export_results(
+    wave_id: int, fmt: str, *, table: str = "results"
+) -> tuple[bytes, str, str]:
+    """``(content, media type, file name)`` of the results in ``json``/``csv``/``xlsx``.
+
+    ``table`` picks the CSV's table: ``results`` (index × unit), ``weighting`` (diagnostics per
+    district) or ``flags`` (integrity flags); the XLSX always holds all three as sheets."""
     wave = await wave_by_id(wave_id)
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
     records = result_records(rows)
     stem = f"results-{wave.programme_code}-{wave.month}"
+    if table not in RESULT_TABLES:
+        raise ValueError(f"未知的结果表 {table}（{'、'.join(RESULT_TABLES)}）")
+    if fmt == "csv" and table != "results":
+        chosen = dict(zip(("weighting", "flags"), _run_sheets(run), strict=True)) if run else {}
+        if table not in chosen:
+            return b"", "text/csv; charset=utf-8", f"{stem}-{table}.csv"
+        _title, columns, data = chosen[table]
+        return to_csv(columns, data), "text/csv; charset=utf-8", f"{stem}-{table}.csv"
     if fmt == "json":
         payload = {
             "wave": wave.month,

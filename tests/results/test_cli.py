@@ -85,6 +85,12 @@ def test_import_compute_export_report(
     assert main(["results", "export", "2026-12", "--format", "csv", "-o", str(out)]) == 0
     header = out.read_text(encoding="utf-8-sig").splitlines()[0]
     assert header.startswith("index,index_name,level,unit_code,unit_name,estimate,se")
+    weighting = tmp_path / "weighting.csv"
+    assert main(["results", "export", "2026-12", "--table", "weighting", "-o", str(weighting)]) == 0  # fmt: skip
+    lines = weighting.read_text(encoding="utf-8-sig").splitlines()
+    assert (
+        "kish_deff" in lines[0] and "converged" in lines[0] and len(lines) == 3
+    )  # all + 1 district
     micro = tmp_path / "micro.xlsx"
     assert main(["results", "export", "2026-12", "--format", "xlsx", "--microdata", "-o", str(micro)]) == 0  # fmt: skip
     assert micro.stat().st_size > 0

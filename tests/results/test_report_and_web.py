@@ -151,6 +151,8 @@ async def test_dashboard_roles_compute_button_and_district_limit(
     assert "已重新计算" in page.text and "数据质量提示" in page.text
     export = await client.get(f"/results/{wave_id}/export/csv")
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+    flags = await client.get(f"/results/{wave_id}/export/csv?table=flags")
+    assert flags.status_code == 200 and flags.text.lstrip("\ufeff").startswith("kind,index_id")
     await client.post("/logout", data={"_csrf_token": token})
 
     city = await Unit.select(Unit.id).where(Unit.code == "990100").first()

@@ -14,14 +14,14 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from questionnaires import default_instruments
 from survey.audit import record
 from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
-from survey.results.export import export_microdata, export_results
+from survey.results.export import RESULT_TABLES, export_microdata, export_results
 from survey.results.importing import import_responses
 from survey.results.queries import WaveSummary, district_code_of, waves_for_user
 from survey.results.report import ReportError, render_report
@@ -203,13 +203,19 @@ class ResultsController(Controller):
 
     @get("/{wave_id:int}/export/{fmt:str}", guards=[requires(*ANALYSTS)], name="results-export")
     async def export(
-        self, request: Request[Any, Any, Any], wave_id: FromPath[int], fmt: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        wave_id: FromPath[int],
+        fmt: FromPath[str],
+        table: FromQuery[str] = "results",
     ) -> Response[bytes]:
         await _visible_wave(request, wave_id)
         if fmt not in ("json", "csv", "xlsx"):
             raise NotFoundException("导出格式只有 json、csv 和 xlsx")
+        if table not in RESULT_TABLES:
+            raise NotFoundException("结果表只有 results、weighting 和 flags")
         await record(current_user(request).username, "results.export", f"wave={wave_id} fmt={fmt}")
-        return _download(*await export_results(wave_id, fmt))
+        return _download(*await export_results(wave_id, fmt, table=table))
 
     @get(
         "/{wave_id:int}/microdata/{fmt:str}",
