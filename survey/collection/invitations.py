@@ -128,6 +128,17 @@ def web_instrument_for(programme_instruments: str) -> str:
     return FALLBACK_INSTRUMENT
 
 
+async def _check_wave_open(wave_id: int) -> None:
+    """Invitations only for a wave in design or collection (not a closed or published one)."""
+    wave = await Wave.select(Wave.status, Wave.month).where(Wave.id == wave_id).first()
+    if wave is None:
+        raise InvitationError(f"测评期 {wave_id} 不存在")
+    if wave["status"] not in ("design", "collecting"):
+        raise InvitationError(
+            f"测评期 {wave['month']} 已结束（状态 {wave['status']}），不能再发邀请"
+        )
+
+
 async def _wave_expiry(wave_id: int) -> datetime.datetime:
     """The default expiry: the end of the wave's closing day, else 30 days from now (UTC)."""
     wave = await Wave.select(Wave.closes_on, Wave.status).where(Wave.id == wave_id).first()
@@ -171,10 +182,9 @@ async def create_invitations(
             cleaned.append(phone)
     if problems:
         raise InvitationError("；".join(problems[:20]))
+    await _check_wave_open(wave_id)
     if expires_at is None:
         expires_at = await _wave_expiry(wave_id)
-    elif not await Wave.exists().where(Wave.id == wave_id):
-        raise InvitationError(f"测评期 {wave_id} 不存在")
     created: list[CreatedInvitation] = []
     skipped: list[str] = []
     async with write_transaction():

@@ -69,6 +69,11 @@ async def test_create_invitations_stores_only_the_hash_and_skips_repeats(
     with pytest.raises(InvitationError, match="问卷 “nope” 不存在"):
         await create_invitations(wave_id, ["13900005555"], "nope", None)
     assert await Contact.count().where(Contact.phone.like("1390000%")) == 4  # nothing half-written
+    from survey.db.tables import Wave
+
+    await Wave.update({Wave.status: "closed"}).where(Wave.id == wave_id)
+    with pytest.raises(InvitationError, match="测评期 2026-11 已结束"):
+        await create_invitations(wave_id, ["13900005555"], "anquangan", None)
 
 
 def test_read_phone_file_reports_every_bad_line(tmp_path: Path) -> None:
@@ -220,3 +225,24 @@ def test_cli_create_and_export(
     bad.write_text("1234\n", encoding="utf-8")
     assert cli_main(["invitations", "create", "nancheng-lsyd/2026-11", "--phones", str(bad)]) == 1
     assert "bad.txt 第1行, 列 1" in capsys.readouterr().err
+
+
+async def test_phone_and_web_interviews_of_a_wave_share_the_instrument_identity(
+    demo_city: None, client: httpx.AsyncClient
+) -> None:
+    """A phone interview (CATI) stored through the same service, then a web one: both record
+    the shipped file's hash, so the frozen-instrument check lets both through."""
+    wave_id = await demo_wave_id()
+    shipped = default_instruments()["liangshuaiyidu"]
+    phone = await responses.start_response(wave_id=wave_id, instrument=shipped, mode="phone")
+    assert await responses.complete_response(
+        phone.id, {"s_age": 1, "s_resident": 1, "d_sex": 2, "d_age_group": 4}, shipped
+    )
+    [token] = await invite("liangshuaiyidu")
+    await walk(client, token)
+    rows = await Response.select(Response.mode, Response.instrument_hash, Response.sex).where(
+        Response.status == "completed"
+    )
+    assert sorted(r["mode"] for r in rows) == ["phone", "web"]
+    assert {r["instrument_hash"] for r in rows} == {shipped.content_hash}
+    assert {r["mode"]: r["sex"] for r in rows} == {"phone": "F", "web": "M"}
