@@ -290,3 +290,25 @@ async def test_numbers_of_earlier_waves_are_excluded(region: Region) -> None:
         region.wave_id, DesignSpec(blocks.frame_id, total=11, exclude_last_waves=0)
     )
     assert plan.strata[0].population == 10_000 - 10  # only this wave's own sample is excluded
+
+
+async def test_two_releases_at_once_release_two_batches(region: Region) -> None:
+    # "Release the next batch" twice at the same moment: the sample row is locked (PostgreSQL)
+    # or the write transaction is immediate (SQLite), so the second sees the first's release.
+    import anyio
+
+    frame_id = await frame(region)
+    drawn = await draw_sample(
+        region.wave_id, DesignSpec(frame_id, total=54, batch_shares=(0.5, 0.3, 0.2)), seed=8
+    )
+    results: list[int] = []
+
+    async def release() -> None:
+        results.append((await release_batches(drawn.sample_id)).released_batches)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(release)
+        tg.start_soon(release)
+    assert sorted(results) == [1, 2]
+    rows = await elements(drawn.sample_id)
+    assert {int(e["batch"]) for e in rows if e["released"]} == {1, 2}  # type: ignore[call-overload]
