@@ -742,7 +742,8 @@ async def compute_wave(
     )
     counts = integrity.dk_counts(prepared.data.indices, prepared.data.levels)
     main_instrument = max(prepared.instruments, key=lambda x: x["responses"])
-    instrument = (str(main_instrument["id"]), int(main_instrument["version"] or 0))
+    version = str(main_instrument["version"] or "0")
+    instrument = (str(main_instrument["id"]), int(version) if version.isdigit() else 0)
     method = {
         "weighting": stats.weighting.method,
         "weighting_note": stats.weighting.note,
@@ -756,6 +757,12 @@ async def compute_wave(
         "small_area": ranking.MODEL_LABEL,
         "non_probability": "计入" if include_non_probability else "不计入（开放链接等非概率样本）",
         "response_rate": await _invitation_response_rate(wave.id),
+        "instrument_note": "；".join(
+            f"{i['responses']} 份回答使用问卷 {i['id']} 第 {i['version']} 版"
+            f"（内容 {str(i['hash'])[:12]}），按当前第 {i['current_version']} 版的指标定义计分"
+            for i in prepared.instruments
+            if i["hash"] != i["current_hash"]
+        ),
         "excluded": prepared.excluded,
         "n_responses": len(prepared.response_ids),
     }
