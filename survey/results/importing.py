@@ -43,7 +43,7 @@ from typing import Any
 
 import asyncpg
 
-from questionnaires import Instrument, default_instruments, validate_answers
+from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from survey.collection.tables import Response
 from survey.db import write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
@@ -298,7 +298,8 @@ def _parse_row(
             )
     if len(problems) > start:
         return None
-    record["answers"] = answers
+    # Stored like a web or phone interview: answers to items the skip logic hides are dropped.
+    record["answers"] = drop_hidden(instrument, answers)
     return record
 
 
