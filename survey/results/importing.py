@@ -292,7 +292,12 @@ def _parse_row(
             continue
         answers[item.id] = value
     if len(problems) == start:
+        # The polling company screened its respondents: a delivered complete without screening
+        # answers is not incomplete (but screening answers it does carry are checked).
+        screening = {it.id for it in instrument.screening.items}
         for error in validate_answers(instrument, answers, partial=False):
+            if error.item in screening and error.item not in answers:
+                continue
             problems.append(
                 Problem(number, item_columns.get(error.item, error.item), error.message_zh)
             )

@@ -186,6 +186,23 @@ q_anquan = "Q1"
     assert {r["sex"] for r in rows} == {"F"} and {r["mode"] for r in rows} == {"import"}
 
 
+async def test_screening_columns_may_be_absent_but_other_required_items_not(
+    small_city: None, tmp_path: Path
+) -> None:
+    wave_id, community = await _setup()
+    header = [h for h in HEADER if h not in ("s_age", "s_resident")]
+    rows = [{k: v for k, v in _row(f"E{i}", community).items() if k in header} for i in range(2)]
+    rows[1]["q_zhixiao"] = ""
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, _csv(tmp_path / "a.csv", rows, header), "liangshuaiyidu", username="t")  # fmt: skip
+    assert [str(p) for p in caught.value.problems] == ["第3行, 列 q_zhixiao: 此题为必答题，请作答"]
+    rows[1]["q_zhixiao"] = "2"
+    summary = await import_responses(
+        wave_id, _csv(tmp_path / "b.csv", rows, header), "liangshuaiyidu", username="t"
+    )
+    assert summary.created == 2
+
+
 async def test_bad_mapping_file_is_rejected_with_its_keys(small_city: None, tmp_path: Path) -> None:
     wave_id, community = await _setup()
     mapping = tmp_path / "bad.toml"
