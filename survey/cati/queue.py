@@ -1,9 +1,9 @@
 """The call queue in the database: hand a pollster the next case, atomically.
 
-Same order as ``survey.cati.selection.pick_case`` (see there). Handing out happens in one write
-transaction: on PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED`` (a
-concurrent pollster skips it and takes the next); on SQLite ``BEGIN IMMEDIATE`` serialises
-writers. Holding a case sets ``held_by`` and moves ``next_call_at`` to the hold's expiry, so a
+Same order as ``survey.cati.selection.pick_case`` (see there). On PostgreSQL the hand-out is
+one statement: candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` (a concurrent pollster
+skips them and takes the next) and the chosen one is marked held, atomically; on SQLite
+``BEGIN IMMEDIATE`` serialises the hand-outs. Holding a case sets ``held_by`` and moves ``next_call_at`` to the hold's expiry, so a
 case whose pollster disappeared returns to the queue by itself after ``hold_minutes``.
 """
 
@@ -93,7 +93,9 @@ async def next_case(
     with ``case_id`` None and a reason when the campaign is paused, outside calling hours or
     has nothing to call."""
     now = whole_seconds(now or utc_now())
-    # The rules are read inside the transaction: one connection per hand-out, not two.
+    if is_postgres():
+        return await _next_case_postgres(campaign_id, pollster_id, now)
+    # SQLite: BEGIN IMMEDIATE serialises hand-outs; the rules are read in the same transaction.
     async with write_transaction():
         rules = await campaign_rules(campaign_id)
         if rules.status != "running":
@@ -106,9 +108,68 @@ async def next_case(
     return assignment
 
 
+# One statement on PostgreSQL (atomic on its own): the pollster's current hold, else the first
+# due appointment, else the first ready case of the first stratum in ``order`` that has one.
+# Candidates are locked with FOR UPDATE SKIP LOCKED, so concurrent statements take other rows.
+_PG_HANDOUT = """
+WITH held AS (
+  SELECT id FROM cati_case WHERE held_by = {} AND campaign = {} AND state = 'open'
+  AND next_call_at > {} ORDER BY id LIMIT 1
+), due AS (
+  SELECT id FROM cati_case WHERE campaign = {} AND state = 'open'
+  AND appointment_at IS NOT NULL AND appointment_at <= {} AND next_call_at <= {}
+  AND attempts < {} AND (appointment_user IS NULL OR appointment_user = {} OR appointment_at <= {})
+  AND stratum = ANY({}::text[]) AND NOT EXISTS (SELECT 1 FROM held)
+  ORDER BY appointment_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+), retry AS (
+  SELECT x.id FROM unnest({}::text[]) WITH ORDINALITY AS s(name, rank)
+  CROSS JOIN LATERAL (
+    SELECT id FROM cati_case WHERE campaign = {} AND stratum = s.name AND state = 'open'
+    AND appointment_at IS NULL AND next_call_at <= {} AND attempts < {}
+    ORDER BY next_call_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+  ) x
+  WHERE NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM due)
+  ORDER BY s.rank LIMIT 1
+), taken AS (
+  UPDATE cati_case SET held_by = {}, held_at = {}, next_call_at = {}
+  WHERE state = 'open' AND id = (SELECT id FROM due UNION ALL SELECT id FROM retry LIMIT 1)
+  RETURNING id
+)
+SELECT (SELECT id FROM held) AS held, (SELECT id FROM taken) AS taken
+"""
+# A row changed by a concurrent hand-out between snapshot and lock is skipped, which can leave a
+# LIMIT 1 scan empty although other rows qualify: try again before reporting an empty queue.
+_PG_TRIES = 3
+
+
+async def _next_case_postgres(campaign_id: int, pollster_id: int, now: dt.datetime) -> Assignment:
+    rules = await campaign_rules(campaign_id)
+    if rules.status != "running":
+        return Assignment(None, reason="该呼叫任务已暂停或已结束")
+    if not rules.policy.hours.allows(now):
+        return Assignment(None, reason=f"当前不在呼叫时段：{rules.policy.hours.describe()}")
+    order = stratum_order(await stratum_progress(campaign_id, rules.wave_id))
+    if not order:
+        return Assignment(None, reason="所有层的目标样本量均已完成")
+    max_attempts = rules.policy.max_attempts
+    grace_edge = now - rules.policy.personal_grace
+    for _ in range(_PG_TRIES):
+        rows = await Case.raw(
+            _PG_HANDOUT,
+            *(pollster_id, campaign_id, now),
+            *(campaign_id, now, now, max_attempts, pollster_id, grace_edge, order),
+            *(order, campaign_id, now, max_attempts),
+            *(pollster_id, now, now + rules.hold),
+        )
+        if rows and rows[0]["held"] is not None:
+            return Assignment(int(rows[0]["held"]), resumed=True)
+        if rows and rows[0]["taken"] is not None:
+            return Assignment(int(rows[0]["taken"]))
+    return Assignment(None, reason="暂时没有到期可拨的号码，请稍后再试")
+
+
 async def _assign(rules: CampaignRules, pollster_id: int, now: dt.datetime) -> Assignment:
     campaign_id = rules.id
-    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     held = await Case.raw(
         "SELECT id FROM cati_case WHERE held_by = {} AND campaign = {} AND state = 'open' "
         "AND next_call_at > {} ORDER BY id LIMIT 1",
@@ -130,7 +191,7 @@ async def _assign(rules: CampaignRules, pollster_id: int, now: dt.datetime) -> A
         "AND attempts < {} "
         "AND (appointment_user IS NULL OR appointment_user = {} OR appointment_at <= {}) "
         f"AND stratum IN ({_placeholders(len(order))}) "
-        f"ORDER BY appointment_at, id LIMIT 1{lock}",
+        "ORDER BY appointment_at, id LIMIT 1",
         campaign_id,
         now,
         now,
@@ -146,7 +207,7 @@ async def _assign(rules: CampaignRules, pollster_id: int, now: dt.datetime) -> A
             found = await Case.raw(
                 "SELECT id FROM cati_case WHERE campaign = {} AND stratum = {} "
                 "AND state = 'open' AND appointment_at IS NULL AND next_call_at <= {} "
-                f"AND attempts < {{}} ORDER BY next_call_at, id LIMIT 1{lock}",
+                "AND attempts < {} ORDER BY next_call_at, id LIMIT 1",
                 campaign_id,
                 stratum,
                 now,
