@@ -135,6 +135,33 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_open_link(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.collection.invitations import (
+        InvitationError,
+        create_open_link,
+        web_instrument_for,
+    )
+    from survey.db.tables import Wave
+
+    base_url = args.base_url or os.environ.get("PINGAN_PUBLIC_URL", DEFAULT_BASE_URL)
+
+    async def go() -> str:
+        wave_id = await resolve_wave(args.wave)
+        instrument = args.instrument
+        if not instrument:
+            row = await Wave.select(Wave.programme._.instruments).where(Wave.id == wave_id).first()
+            instrument = web_instrument_for(row["programme.instruments"] if row else "[]")
+        return await create_open_link(wave_id, instrument, _expiry(args.expires))
+
+    try:
+        token = _run(go)
+    except InvitationError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"公开链接（非概率样本，默认不计入正式指标）: {base_url.rstrip('/')}/s/{token}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("invitations", help="问卷邀请：生成一次性链接、导出短信")
     sub = p.add_subparsers(dest="invitations_command", metavar="ACTION")
@@ -155,6 +182,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--base-url", help=base_help)
     e.add_argument("--output", "-o", help="输出文件（默认打印到屏幕）")
     e.set_defaults(func=cmd_export)
+
+    o = sub.add_parser("open-link", help="公开链接（二维码，非概率样本，默认不计入正式指标）")
+    o.add_argument("wave", help=wave_help)
+    o.add_argument("--instrument", help="问卷 id（默认：方案中的网页问卷，否则 liangshuaiyidu）")
+    o.add_argument("--expires", help="有效期至（YYYY-MM-DD）")
+    o.add_argument("--base-url", help=base_help)
+    o.set_defaults(func=cmd_open_link)
 
     s = sub.add_parser("send", help="经短信网关发送（文件网关：追加到 CSV 文件）")
     s.add_argument("wave", help=wave_help)

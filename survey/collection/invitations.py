@@ -10,6 +10,9 @@ API
 ``create_invitations(wave_id, phones, instrument_id, expires_at, *, stratum="",
 design_weight=None, batch=0) -> CreationSummary`` — one invitation and contact per phone number
 (numbers already invited in the wave are skipped; a bad number rejects the whole list).
+``create_open_link(wave_id, instrument_id, expires_at=None) -> str`` — an anonymous public link
+(QR code; optional, non-probability): returns its token; each visitor gets a personal invitation.
+``personal_from_open(open_invitation_id) -> str`` — that personal invitation (a new token).
 ``invite_sample(sample_id, *, expires_at=None) -> int`` — invitations for the released sampled
 elements of a sample that have none yet. ``new_token()``, ``token_hash(token)``,
 ``read_phone_file(path) -> list[str]``, ``web_instrument_for(programme_instruments)``.
@@ -233,6 +236,61 @@ async def _insert_invitation(
     return int(rows[0]["id"])
 
 
+async def create_open_link(
+    wave_id: int, instrument_id: str, expires_at: datetime.datetime | None = None
+) -> str:
+    """An anonymous public link for a wave (a QR code in public places); returns its token.
+
+    Answers through it are a non-probability sample: every visitor who consents gets a personal
+    invitation (``personal_from_open``) whose response is flagged ``non_probability`` and is
+    excluded from the official indices by default. Nothing is stored with a phone number."""
+    if instrument_id not in default_instruments():
+        raise InvitationError(f"问卷 “{instrument_id}” 不存在")
+    await _check_wave_open(wave_id)
+    if expires_at is None:
+        expires_at = await _wave_expiry(wave_id)
+    token = new_token()
+    async with write_transaction():
+        await Invitation.insert(
+            Invitation(
+                wave=wave_id,
+                token_hash=token_hash(token),
+                instrument_id=instrument_id,
+                expires_at=expires_at,
+                status="open",
+                stratum="open",
+                open_link=True,
+            )
+        )
+    return token
+
+
+async def personal_from_open(open_invitation_id: int) -> str:
+    """A new personal invitation (token returned) for one visitor of an open link: same wave,
+    instrument and expiry, ``open_link`` set."""
+    row = (
+        await Invitation.select(Invitation.wave, Invitation.instrument_id, Invitation.expires_at)
+        .where((Invitation.id == open_invitation_id) & (Invitation.status == "open"))
+        .first()
+    )
+    if row is None:
+        raise InvitationError("公开链接不存在或已停用")
+    token = new_token()
+    async with write_transaction():
+        await Invitation.insert(
+            Invitation(
+                wave=row["wave"],
+                token_hash=token_hash(token),
+                instrument_id=row["instrument_id"],
+                expires_at=row["expires_at"],
+                status="pending",
+                stratum="open",
+                open_link=True,
+            )
+        )
+    return token
+
+
 async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None = None) -> int:
     """Invitations for every released sampled element of a sample that has none yet.
 
@@ -293,9 +351,11 @@ __all__ = [
     "CreationSummary",
     "InvitationError",
     "create_invitations",
+    "create_open_link",
     "invite_sample",
     "new_token",
     "normalise_phone",
+    "personal_from_open",
     "read_phone_file",
     "token_hash",
     "web_instrument_for",

@@ -33,6 +33,7 @@ from questionnaires import (
 )
 from questionnaires.model import SCREENING_PAGE, UNIT_PAGE, AreaPrompt, Item
 from survey.collection import responses
+from survey.collection.invitations import personal_from_open
 from survey.collection.responses import InstrumentChanged, InvitationRecord, ResponseRecord
 from survey.db.tables import Department, Unit, Wave
 
@@ -431,6 +432,12 @@ async def submit(token: str, form: Mapping[str, Sequence[str]]) -> PageResult:
     screen = (form.get("_screen") or [""])[0]
     nav = (form.get("_nav") or ["next"])[0]
     try:
+        if loaded.invitation.status == "open":
+            # A public link: each consenting visitor continues on a personal link of their own.
+            if screen != INTRO:
+                return PageResult(redirect=f"/s/{token}")
+            personal = await personal_from_open(loaded.invitation.id)
+            return await submit(personal, {"_screen": [INTRO], "_nav": ["next"]})
         if loaded.response is None:
             if screen != INTRO:
                 return PageResult(redirect=f"/s/{token}")

@@ -19,7 +19,11 @@ from piccolo.table import Table
 
 from survey.db.tables import AppUser, Unit, Wave
 
-INVITATION_STATUSES: tuple[str, ...] = ("pending", "started", "completed", "expired", "revoked")
+# "open": an anonymous public link (QR code) of a wave; each visitor who consents gets a personal
+# invitation of their own (open_link = True), whose response is marked non-probability.
+INVITATION_STATUSES: tuple[str, ...] = (
+    "pending", "started", "completed", "expired", "revoked", "open",
+)  # fmt: skip
 RESPONSE_STATUSES: tuple[str, ...] = ("in_progress", "completed", "partial", "screened_out", "void")
 MODES: tuple[str, ...] = ("web", "phone", "import")
 

@@ -246,3 +246,17 @@ async def test_phone_and_web_interviews_of_a_wave_share_the_instrument_identity(
     assert sorted(r["mode"] for r in rows) == ["phone", "web"]
     assert {r["instrument_hash"] for r in rows} == {shipped.content_hash}
     assert {r["mode"]: r["sex"] for r in rows} == {"phone": "F", "web": "M"}
+
+
+def test_cli_open_link(
+    db: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.collection.conftest import COLLECTION_ONLY
+    from tests.conftest import run_async
+
+    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
+    run_async(build_demo)
+    args = ["invitations", "open-link", "nancheng-lsyd/2026-11", "--base-url", "https://x.cn"]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"非概率样本.*https://x\.cn/s/[A-Za-z0-9_-]{22}$", out.strip())

@@ -281,3 +281,30 @@ async def test_page_weight_under_30_kb(demo_city: None, client: httpx.AsyncClien
         assert "/static/app.css" not in page.text
     assert "您已完成本次调查" in page.text
     assert max(sizes.values()) + len(css.content) < 30 * 1024, sizes
+
+
+async def test_open_link_gives_each_visitor_a_personal_non_probability_response(
+    demo_city: None, client: httpx.AsyncClient
+) -> None:
+    from survey.collection.invitations import create_open_link
+    from tests.collection._support import demo_wave_id
+
+    token = await create_open_link(await demo_wave_id(), "zhixiaolv")
+    personal: list[str] = []
+    for _visitor in range(2):
+        page = await client.get(f"/s/{token}")
+        assert "同意并开始" in page.text
+        consent = await post(client, token, "intro", {})
+        assert consent.status_code == 303
+        location = consent.headers["location"]
+        assert location.endswith("?p=screening") and token not in location
+        personal.append(location.removeprefix("/s/").split("?")[0])
+        await walk(client, personal[-1])
+    assert personal[0] != personal[1]
+    rows = await Response.select(Response.non_probability, Response.status).where(
+        Response.mode == "web"
+    )
+    assert rows == [{"non_probability": True, "status": "completed"}] * 2
+    # The public link itself never gets a response and stays open for the next visitor.
+    again = await client.get(f"/s/{token}")
+    assert "同意并开始" in again.text
