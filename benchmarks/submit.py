@@ -83,8 +83,10 @@ def full_answers() -> tuple[dict[str, Any], list[str], str, dict[str, str]]:
     for _ in range(10):  # first option everywhere, until the visible set stops growing
         for item in visible_items(instrument, answers):
             if item.id not in answers:
-                answers[item.id] = [item.options[0].code] if item.type == "multiple" else (
-                    item.options[0].code if item.options else "无"
+                answers[item.id] = (
+                    [item.options[0].code]
+                    if item.type == "multiple"
+                    else (item.options[0].code if item.options else "无")
                 )
     screens = screen_ids(instrument, answers)
     last = screens[-1]

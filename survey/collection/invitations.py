@@ -65,6 +65,8 @@ class CreationSummary:
 
 def new_token() -> str:
     """A fresh URL-safe token with 128 bits of randomness (22 characters)."""
+    # The OS CSPRNG, not a seeded numpy Generator: a link token must be unguessable (the demo's
+    # reproducible tokens are HMACs of the seed, see survey.collection.demo).
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
