@@ -57,9 +57,10 @@ def _expiry(text: str | None) -> datetime.datetime | None:
         day = datetime.date.fromisoformat(text)
     except ValueError as exc:
         raise CommandError(f"--expires “{text}” 不是日期（应为 YYYY-MM-DD）") from exc
+    from survey.collection.invitations import CHINA_TIME
+
     # Valid through the whole given day (China Standard Time, UTC+8).
-    cst = datetime.timezone(datetime.timedelta(hours=8))
-    return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), cst)
+    return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), CHINA_TIME)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ TOKEN_BYTES = 16  # 128 bits of randomness
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 PHONE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
 DEFAULT_VALID_DAYS = 30
+CHINA_TIME = datetime.timezone(datetime.timedelta(hours=8))
 FALLBACK_INSTRUMENT = "liangshuaiyidu"
 
 
@@ -145,14 +146,15 @@ async def _check_wave_open(wave_id: int) -> None:
 
 
 async def _wave_expiry(wave_id: int) -> datetime.datetime:
-    """The default expiry: the end of the wave's closing day, else 30 days from now (UTC)."""
+    """The default expiry: the end of the wave's closing day (China time), else 30 days on."""
     wave = await Wave.select(Wave.closes_on, Wave.status).where(Wave.id == wave_id).first()
     if wave is None:
         raise InvitationError(f"测评期 {wave_id} 不存在")
     closes_on = wave["closes_on"]
     if closes_on is not None:
+        # Valid through the whole closing day, China Standard Time (UTC+8).
         return datetime.datetime.combine(
-            closes_on + datetime.timedelta(days=1), datetime.time(), tzinfo=datetime.UTC
+            closes_on + datetime.timedelta(days=1), datetime.time(), tzinfo=CHINA_TIME
         )
     return datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=DEFAULT_VALID_DAYS)
 

@@ -260,3 +260,24 @@ def test_cli_open_link(
     assert cli_main(args) == 0
     out = capsys.readouterr().out
     assert re.search(r"非概率样本.*https://x\.cn/s/[A-Za-z0-9_-]{22}$", out.strip())
+
+
+async def test_default_expiry_is_the_end_of_the_closing_day_china_time(demo_city: None) -> None:
+    import datetime
+
+    from survey.db.tables import Wave
+
+    wave_id = await demo_wave_id()
+    await Wave.update({Wave.closes_on: datetime.date(2026, 11, 30)}).where(Wave.id == wave_id)
+    summary = await create_invitations(wave_id, ["13900006666"], "anquangan", None)
+    row = (
+        await Invitation.select(Invitation.expires_at)
+        .where(Invitation.id == summary.created[0].invitation_id)
+        .first()
+    )
+    assert row is not None
+    expires = row["expires_at"]
+    if expires.tzinfo is None:  # SQLite hands back naive UTC
+        expires = expires.replace(tzinfo=datetime.UTC)
+    # 2026-12-01 00:00 in UTC+8 is 2026-11-30 16:00 UTC.
+    assert expires == datetime.datetime(2026, 11, 30, 16, 0, tzinfo=datetime.UTC)
