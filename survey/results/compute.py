@@ -757,6 +757,7 @@ async def compute_wave(
         "small_area": ranking.MODEL_LABEL,
         "non_probability": "计入" if include_non_probability else "不计入（开放链接等非概率样本）",
         "response_rate": await _invitation_response_rate(wave.id),
+        "ladder_note": await _uncomputed_earlier_waves(wave),
         "instrument_note": "；".join(
             f"{i['responses']} 份回答使用问卷 {i['id']} 第 {i['version']} 版"
             f"（内容 {str(i['hash'])[:12]}），按当前第 {i['current_version']} 版的指标定义计分"
@@ -810,6 +811,26 @@ async def compute_wave(
         sanctions=sanctions,
         praises=praises,
     )
+
+
+async def _uncomputed_earlier_waves(wave: WaveRef) -> str:
+    """A warning naming earlier closed/published waves without results: the ladder counts
+    consecutive waves from stored results, so a missing computation shortens the streaks."""
+    earlier = await Wave.select(Wave.id, Wave.month).where(
+        (Wave.programme == wave.programme_id)
+        & (Wave.month < wave.month)
+        & Wave.status.is_in(["closed", "published"])
+    )
+    computed = {
+        r["wave"]
+        for r in await ResultRun.select(ResultRun.wave).where(
+            ResultRun.wave.is_in([r["id"] for r in earlier] or [-1])
+        )
+    }
+    missing = sorted(r["month"] for r in earlier if r["id"] not in computed)
+    if not missing:
+        return ""
+    return f"较早的测评期 {'、'.join(missing)} 尚未计算结果，连续期数可能少算：请先计算这些测评期"
 
 
 async def _invitation_response_rate(wave_id: int) -> float | None:

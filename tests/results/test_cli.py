@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from survey.cli import main
+from survey.collection.tables import Response
 from survey.db.tables import AGE_GROUPS, Programme, StationCommunity, Wave
 from tests.conftest import run_async
 from tests.results.conftest import build_small_city
@@ -99,5 +100,25 @@ def test_import_compute_export_report(
     assert "结果通报" in report.read_text(encoding="utf-8")
     capsys.readouterr()
 
+    # A later wave while 2026-12 has results but 2027-01 is closed and not computed: the
+    # streaks would be short, and the method box says so.
+    async def later() -> str:
+        from survey.results.compute import compute_wave, resolve_wave
+        from survey.results.queries import run_for_wave
+
+        programme = await Programme.select(Programme.id).first()
+        assert programme is not None
+        await Wave.insert(Wave(programme=programme["id"], month="2027-01", status="closed"))
+        feb = await Wave.insert(
+            Wave(programme=programme["id"], month="2027-02", status="closed")
+        ).returning(Wave.id)
+        dec = await resolve_wave("2026-12")
+        await Response.update({Response.wave: feb[0]["id"]}).where(Response.wave == dec.id)
+        await compute_wave(feb[0]["id"], username="t")
+        run = await run_for_wave(feb[0]["id"])
+        assert run is not None
+        return str(run.method["ladder_note"])
+
+    assert "2027-01 尚未计算结果" in run_async(later)
     assert main(["results", "compute", "2099-01"]) == 1
     assert "没有找到测评期 2099-01" in capsys.readouterr().err

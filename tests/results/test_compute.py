@@ -159,6 +159,7 @@ async def test_fixture_wave_matches_closed_forms_and_recomputes_identically(
             assert r.ci_lower <= r.estimate <= r.ci_upper  # type: ignore[operator]
     run = await ResultRun.select().where(ResultRun.wave == wave_id).first()
     assert run is not None and json.loads(run["weighting"])[0]["converged"]
+    assert json.loads(run["method"])["ladder_note"] == ""  # no earlier closed wave
 
     # Recomputing gives the same numbers (P(bottom k) included) and never touches answers.
     await compute_wave(wave_id, username="test")
