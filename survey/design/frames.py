@@ -21,6 +21,7 @@ from pathlib import Path
 from sampling import block_problem, frame_fingerprint, normalize_number, number_problem, parse_block
 from survey.db import write_transaction
 from survey.db.tables import AuditLog
+from survey.design.bulk import bulk_insert
 from survey.design.regions import (
     STRATIFY_BY,
     DesignError,
@@ -36,7 +37,6 @@ from survey.tabular import ImportRejected, Problem, Table, read_table, require_c
 FRAME_KINDS: dict[str, str] = {"household": "住户名单", "phone": "电话号码名单"}
 FRAME_HEADER = ("unit", "stratum", "household_id", "phone")
 BLOCK_HEADER = ("prefix", "carrier", "district")
-_CHUNK = 500  # rows per INSERT (keeps the bound parameters far below SQLite's limit)
 _MAX_TEXT = 60
 
 
@@ -272,21 +272,14 @@ async def _store(
             )
         ).returning(Frame.id)
         frame_id = int(result[0]["id"])
-        for start in range(0, len(rows), _CHUNK):
-            await FrameRow.insert(
-                *[
-                    FrameRow(
-                        frame=frame_id,
-                        row_number=r.row_number,
-                        unit=r.unit_id,
-                        stratum=r.stratum,
-                        phone=r.phone,
-                        household_id=r.household_id,
-                        extra=r.extra,
-                    )
-                    for r in rows[start : start + _CHUNK]
-                ]
-            )
+        await bulk_insert(
+            FrameRow,
+            ("frame", "row_number", "unit", "stratum", "phone", "household_id", "extra"),
+            [
+                (frame_id, r.row_number, r.unit_id, r.stratum, r.phone, r.household_id, r.extra)
+                for r in rows
+            ],
+        )
         await AuditLog.insert(
             AuditLog(
                 username=username,

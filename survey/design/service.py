@@ -40,6 +40,7 @@ import sampling
 from sampling import SamplingError
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import AuditLog, PopulationCount, Unit, Wave
+from survey.design.bulk import bulk_insert
 from survey.design.frames import BLOCK_HEADER, FRAME_HEADER
 from survey.design.regions import (
     DesignError,
@@ -701,24 +702,16 @@ async def draw_sample(
             )
         ).returning(Sample.id)
         sample_id = int(result[0]["id"])
-        for start in range(0, len(elements), _CHUNK):
-            await SampledElement.insert(
-                *[
-                    SampledElement(
-                        sample=sample_id,
-                        position=start + offset,
-                        frame_row=e.frame_row,
-                        stratum=e.stratum,
-                        unit=e.unit,
-                        phone=e.phone,
-                        inclusion_prob=e.inclusion_prob,
-                        design_weight=0.0,
-                        batch=e.batch,
-                        released=False,
-                    )
-                    for offset, e in enumerate(elements[start : start + _CHUNK])
-                ]
-            )
+        await bulk_insert(
+            SampledElement,
+            ("sample", "position", "frame_row", "stratum", "unit", "phone", "inclusion_prob",
+             "design_weight", "batch", "released"),
+            [
+                (sample_id, position, e.frame_row, e.stratum, e.unit, e.phone, e.inclusion_prob,
+                 0.0, e.batch, False)
+                for position, e in enumerate(elements)
+            ],
+        )  # fmt: skip
         await _save_targets(plan)
         await AuditLog.insert(
             AuditLog(
