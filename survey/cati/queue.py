@@ -228,26 +228,6 @@ async def _assign(rules: CampaignRules, pollster_id: int, now: dt.datetime) -> A
     return Assignment(case_id)
 
 
-async def extend_hold(case_id: int, pollster_id: int, now: dt.datetime | None = None) -> bool:
-    """Push the pollster's hold on a case to now + hold time (called on every saved page, so a
-    long interview keeps its case). False when the pollster no longer holds it."""
-    now = whole_seconds(now or utc_now())
-    async with write_transaction():
-        held = await _extend(case_id, pollster_id, now)
-    return held
-
-
-async def _extend(case_id: int, pollster_id: int, now: dt.datetime) -> bool:
-    row = (
-        await Case.select(Case.campaign, Case.held_by, Case.state).where(Case.id == case_id).first()
-    )
-    if row is None or row["held_by"] != pollster_id or row["state"] != "open":
-        return False
-    rules = await campaign_rules(int(row["campaign"]))
-    await Case.update({Case.next_call_at: now + rules.hold}).where(Case.id == case_id)
-    return True
-
-
 async def release_case(case_id: int, pollster_id: int) -> bool:
     """Give a held case back to the queue at once, without an attempt (e.g. wrong click)."""
     now = utc_now()

@@ -219,6 +219,9 @@ async def test_interview_page_by_page_to_complete(db: None) -> None:
     assert result.errors == {"s_resident": "此题为必答题，请作答"}
     # The valid answer was stored even though the screen was incomplete: nothing typed is lost.
     assert (await load_interview(case_id)).answers == {"s_age": 1}
+    # Every saved screen renews the hold (30 minutes from the save).
+    held = await Case.select(Case.next_call_at).where(Case.id == case_id).first()
+    assert held is not None and held["next_call_at"] == t + dt.timedelta(minutes=30)
     # The form posts every field of the screen (the stored answer comes back pre-selected).
     result = await save_screen(
         case_id, p1, "screening", {"s_age": ["1"], "s_resident": ["1"]}, now=t
