@@ -13,7 +13,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from survey.accounts import CurrentUser
@@ -261,7 +261,7 @@ class DesignController(Controller):
 
     @get("/samples/{sample_id:int}", name="design-sample")
     async def sample(
-        self, request: Request[Any, Any, Any], sample_id: FromPath[int], drawn: int = 0
+        self, request: Request[Any, Any, Any], sample_id: FromPath[int], drawn: FromQuery[int] = 0
     ) -> Template:
         user = current_user(request)
         await _sample_wave_or_404(user, sample_id)
