@@ -312,3 +312,26 @@ async def test_two_releases_at_once_release_two_batches(region: Region) -> None:
     assert sorted(results) == [1, 2]
     rows = await elements(drawn.sample_id)
     assert {int(e["batch"]) for e in rows if e["released"]} == {1, 2}  # type: ignore[call-overload]
+
+
+async def test_web_mode_needs_mobile_numbers(region: Region) -> None:
+    data = b"unit,phone\nC1,13900000001\nC3,0571-87650001\nC4,13900000002\n"
+    summary = await import_frame_file(region.wave_id, "mixed.csv", data)
+    with pytest.raises(DesignRejected) as info:
+        await plan_design(region.wave_id, DesignSpec(summary.frame_id, mode="web", total=3))
+    assert info.value.problems == ["第3行是固话号码：手机网页调查需要手机号码（短信邀请）"]
+    plan = await plan_design(region.wave_id, DesignSpec(summary.frame_id, mode="phone", total=3))
+    assert plan.total == 3
+
+
+async def test_do_not_call_numbers_are_never_drawn(region: Region) -> None:
+    blocks = await import_blocks_file(
+        region.wave_id, "b.csv", "prefix,carrier,district\n1391234,中国移动,110101\n".encode()
+    )
+    allowed = {"13912340007", "13912344321", "13912349999"}
+    refused = tuple(f"1391234{k:04d}" for k in range(10_000) if f"1391234{k:04d}" not in allowed)
+    spec = DesignSpec(blocks.frame_id, total=3, do_not_call=refused)
+    drawn = await draw_sample(region.wave_id, spec, seed=12)
+    assert {str(e["phone"]) for e in await elements(drawn.sample_id)} == allowed
+    check = await verify_sample(drawn.sample_id)
+    assert check.identical and check.exclusions_match
