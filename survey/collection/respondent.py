@@ -31,6 +31,7 @@ from questionnaires import (
     visible_items,
     visible_pages,
 )
+from questionnaires.answers import is_answered
 from questionnaires.model import SCREENING_PAGE, UNIT_PAGE, AreaPrompt, Item
 from survey.collection import responses
 from survey.collection.invitations import personal_from_open
@@ -522,8 +523,8 @@ async def _submit_screen(
         problems = validate_answers(instrument, _as_answers(answers), partial=True, page=screen)
         for problem in problems:
             if problem.item in expected and problem.item not in errors:
-                if nav == "back" and problem.message_zh == "此题为必答题，请作答":
-                    continue
+                if nav == "back" and not is_answered(answers.get(problem.item)):
+                    continue  # going back: an unanswered question is not an error yet
                 errors[problem.item] = problem.message_zh
     unknown = sorted(k for k in form if k not in CONTROL_FIELDS and k not in expected)
     if unknown:

@@ -41,13 +41,13 @@ def new_link(db: None, live_server: str, monkeypatch: pytest.MonkeyPatch) -> Cal
 
 
 @pytest.fixture()
-def phone(browser: Any, live_server: str) -> Iterator[Callable[[], Any]]:
+def phone(browser: Any, live_server: str) -> Iterator[Callable[..., Any]]:
     """Opens pages in fresh phone-sized contexts; fails the test on any external request."""
     contexts: list[Any] = []
     external: list[str] = []
 
-    def open_page() -> Any:
-        context = browser.new_context(locale="zh-CN", **PHONE)
+    def open_page(javascript: bool = True) -> Any:
+        context = browser.new_context(locale="zh-CN", java_script_enabled=javascript, **PHONE)
         contexts.append(context)
         page = context.new_page()
         page.on(
@@ -80,7 +80,7 @@ def next_button(page: Any) -> Any:
 
 @pytest.mark.parametrize("instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"])
 def test_resident_completes_each_instrument(
-    new_link: Callable[[str], str], phone: Callable[[], Any], instrument_id: str
+    new_link: Callable[[str], str], phone: Callable[..., Any], instrument_id: str
 ) -> None:
     from playwright.sync_api import expect
 
@@ -118,7 +118,7 @@ def test_resident_completes_each_instrument(
 
 
 def test_resident_stops_halfway_resumes_and_the_used_link_is_closed(
-    new_link: Callable[[str], str], phone: Callable[[], Any]
+    new_link: Callable[[str], str], phone: Callable[..., Any]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -159,7 +159,7 @@ def test_resident_stops_halfway_resumes_and_the_used_link_is_closed(
 
 
 def test_invalid_answer_is_reshown_with_its_error(
-    new_link: Callable[[str], str], phone: Callable[[], Any]
+    new_link: Callable[[str], str], phone: Callable[..., Any]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -184,3 +184,23 @@ def test_invalid_answer_is_reshown_with_its_error(
     page.get_by_label("30～44岁").check()
     page.get_by_role("button", name="提交").click()
     expect(page.get_by_role("heading", name="您已完成本次调查")).to_be_visible()
+
+
+def test_works_without_javascript(
+    new_link: Callable[[str], str], phone: Callable[..., Any]
+) -> None:
+    from playwright.sync_api import expect
+
+    page = phone(javascript=False)
+    page.goto(new_link("anquangan"))
+    page.get_by_role("button", name="同意并开始").click()
+    answer_screen(page)
+    next_button(page).click()
+    expect(page.get_by_placeholder("输入名称查找")).to_be_hidden()  # no search box without JS
+    page.get_by_label("北山街道").check()
+    next_button(page).click()
+    expect(page.locator('input[name="community"]')).not_to_have_count(0)
+    while not page.get_by_role("heading", name="您已完成本次调查").count():
+        answer_screen(page)
+        next_button(page).click()
+    expect(page.get_by_text("您的回答已经提交")).to_be_visible()
