@@ -100,12 +100,6 @@ async def _record(
             raise CatiError("预约时间不能晚于两个月之后")
         if not rules.policy.hours.allows(appointment_at):
             raise CatiError(f"预约时间不在呼叫时段内：{rules.policy.hours.describe()}")
-    history = [
-        r["disposition"]
-        for r in await CallAttempt.select(CallAttempt.disposition)
-        .where(CallAttempt.call_case == case_id)
-        .order_by(CallAttempt.id)
-    ]
     attempts = int(case["attempts"]) + 1
     disposition = outcome.aapor
     values: dict[str, object] = {
@@ -121,6 +115,12 @@ async def _record(
     if final:
         if outcome.action != "final":
             # Attempt limit reached: the most informative outcome so far decides.
+            history = [
+                r["disposition"]
+                for r in await CallAttempt.select(CallAttempt.disposition)
+                .where(CallAttempt.call_case == case_id)
+                .order_by(CallAttempt.id)
+            ]
             disposition = case_disposition([*history, outcome.aapor])
         values.update(state="final", disposition=disposition)
     elif outcome.action == "retry":
