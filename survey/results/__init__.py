@@ -1,8 +1,18 @@
 """Wave results: weighted indices per unit, rankings with their uncertainty, reports, exports.
 
-Services (database + pure cores): ``compute`` (a wave's indices, weights, rankings and their
-evidence, stored as ``IndexResult`` rows), ``importing`` (delivered interview files),
-``export`` (results and weighted microdata as JSON/CSV/XLSX), ``charts`` (server-side SVG),
-``report`` (the monthly 通报 as HTML and PDF). The web controller is
-``survey.web.controllers.results``; the CLI is ``survey.results.cli``.
+Modules (``docs/results.md`` describes the method and the file formats):
+
+- ``statistics`` — pure: weights (scale, rake, trim) and every index per unit over arrays;
+- ``compute`` — a wave from the database: responses → scoring → ``statistics`` → the ranking
+  core (ranks, P(bottom k), rank intervals, ladder, Fay–Herriot) → stored ``IndexResult`` rows,
+  in one locked write transaction; ``resolve_wave`` for CLI wave references;
+- ``ranking_adapter`` / ``integrity`` — the uses of ``survey.ranking`` (policy, evidence,
+  small-area estimates, integrity flags) in one place each;
+- ``importing`` — delivered interview files (CSV/XLSX, TOML column mapping), all rows or none;
+- ``queries`` — stored runs and results as records; ``dashboard`` — what the committee
+  dashboard and the report show; ``charts`` — server-side SVG (matplotlib);
+- ``report`` — the monthly 通报 as HTML and PDF (WeasyPrint); ``export`` — results and weighted
+  microdata as JSON/CSV/XLSX;
+- ``cli`` (``survey results compute|export``, ``survey report``, ``survey responses import``),
+  ``demo`` (three published demo waves); web pages in ``survey.web.controllers.results``.
 """
