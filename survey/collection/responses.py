@@ -7,8 +7,10 @@ invitation). The guarantees live in the database:
 - at most one response per invitation: a unique constraint on ``response.invitation`` and an
   ``INSERT … ON CONFLICT DO NOTHING`` when starting, so two tabs starting at once share a row;
 - exactly one completion: ``complete_response`` updates the row only ``WHERE status =
-  'in_progress'`` inside a write transaction (a row lock on PostgreSQL, ``BEGIN IMMEDIATE`` on
-  SQLite), so of 50 simultaneous final submits one completes and the rest see it completed;
+  'in_progress'`` — on PostgreSQL one statement (a CTE that also marks the invitation; the row
+  lock makes concurrent callers wait and then match nothing), on SQLite inside a ``BEGIN
+  IMMEDIATE`` transaction — so of 50 simultaneous final submits one completes and the rest see
+  it completed;
 - answers are only written while the response is in progress (a replayed page never changes a
   completed interview).
 
@@ -23,6 +25,8 @@ while the wave has responses with it (an instrument in use is versioned, never e
 API
 ---
 ``find_invitation(token) -> InvitationRecord | None`` (timing-safe lookup by hash),
+``find_link(token) -> (InvitationRecord, ResponseRecord | None) | None`` (the same, with the
+response and the wave's status, in one query),
 ``link_problem(invitation, now) -> str | None`` (``"expired"``, ``"revoked"`` or None),
 ``response_for_invitation(invitation_id) -> ResponseRecord | None``,
 ``get_response(response_id) -> ResponseRecord | None``,
