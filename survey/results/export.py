@@ -19,6 +19,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -149,15 +150,25 @@ RESULT_TABLES: tuple[str, ...] = ("results", "weighting", "flags")
 
 
 async def export_results(
-    wave_id: int, fmt: str, *, table: str = "results"
+    wave_id: int, fmt: str, *, table: str = "results", district_code: str | None = None
 ) -> tuple[bytes, str, str]:
     """``(content, media type, file name)`` of the results in ``json``/``csv``/``xlsx``.
 
     ``table`` picks the CSV's table: ``results`` (index × unit), ``weighting`` (diagnostics per
-    district) or ``flags`` (integrity flags); the XLSX always holds all three as sheets."""
+    district) or ``flags`` (integrity flags); the XLSX always holds all three as sheets.
+    ``district_code`` limits everything to one district (district-limited users)."""
     wave = await wave_by_id(wave_id)
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
+    if district_code is not None:
+        rows = [r for r in rows if r.district_code == district_code]
+        if run is not None:
+            codes = {r.unit_code for r in rows}
+            run = replace(
+                run,
+                weighting=[w for w in run.weighting if w.get("district") == district_code],
+                flags=[f for f in run.flags if f.get("unit_code") in codes],
+            )
     records = result_records(rows)
     stem = f"results-{wave.programme_code}-{wave.month}"
     if table not in RESULT_TABLES:
@@ -196,9 +207,14 @@ async def export_results(
 
 
 async def export_microdata(
-    wave_id: int, fmt: str, *, include_non_probability: bool = False
+    wave_id: int,
+    fmt: str,
+    *,
+    include_non_probability: bool = False,
+    district_code: str | None = None,
 ) -> tuple[bytes, str, str]:
-    """The weighted microdata of the wave (the rows and weights ``compute_wave`` uses)."""
+    """The weighted microdata of the wave (the rows and weights ``compute_wave`` uses);
+    ``district_code`` keeps only that district's interviews."""
     wave = await wave_by_id(wave_id)
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
@@ -232,6 +248,11 @@ async def export_microdata(
     ]
     records: list[dict[str, Any]] = []
     for i, response_id in enumerate(prepared.response_ids):
+        if (
+            district_code is not None
+            and levels["district"].codes[data.district[i]] != district_code
+        ):
+            continue
         source = by_id[response_id]
         row: dict[str, Any] = {
             "response_id": response_id,

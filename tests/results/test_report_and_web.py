@@ -120,6 +120,11 @@ async def test_demo_ladder_and_exports(demo_city: None) -> None:
     assert len(micro) == 720
     assert {"stratum", "psu", "weight", "anquangan", "manyidu_bumen_gongan"} <= set(micro[0])
     assert not any("phone" in key for key in micro[0])
+    # District-limited users get their district only (another district here: nothing).
+    other, _m, _n = await export_results(wave_id, "json", district_code="990199")
+    assert json.loads(other)["results"] == []
+    content, _media, _name = await export_microdata(wave_id, "csv", district_code="990199")
+    assert content.decode("utf-8-sig").strip().count("\n") == 0  # header only
     total = sum(float(r["weight"]) for r in micro)
     district = await Unit.select(Unit.id).where(Unit.code == "990102").first()
     assert district is not None and total > 100_000  # raked to the adult population

@@ -215,7 +215,8 @@ class ResultsController(Controller):
         if table not in RESULT_TABLES:
             raise NotFoundException("结果表只有 results、weighting 和 flags")
         await record(current_user(request).username, "results.export", f"wave={wave_id} fmt={fmt}")
-        return _download(*await export_results(wave_id, fmt, table=table))
+        district = await district_code_of(current_user(request).district_id)
+        return _download(*await export_results(wave_id, fmt, table=table, district_code=district))
 
     @get(
         "/{wave_id:int}/microdata/{fmt:str}",
@@ -230,7 +231,8 @@ class ResultsController(Controller):
             raise NotFoundException("微观数据只能导出为 csv 或 xlsx")
         await record(current_user(request).username, "results.microdata", f"wave={wave_id}.{fmt}")
         try:
-            return _download(*await export_microdata(wave_id, fmt))
+            district = await district_code_of(current_user(request).district_id)
+            return _download(*await export_microdata(wave_id, fmt, district_code=district))
         except ComputeError as exc:
             raise NotFoundException(str(exc)) from exc
 
