@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from survey.collection.tables import Contact
+from survey.db import write_transaction
 from survey.db.tables import Wave
 
 SMS_LIMIT = 70  # characters of one SMS with Chinese text (longer ones are split and cost more)
@@ -113,6 +114,15 @@ async def export_sms_csv(wave_id: int, base_url: str) -> str:
 
 
 async def send_invitations(wave_id: int, base_url: str, gateway: SmsGateway) -> int:
-    """Hand every sendable invitation's message to ``gateway``; returns the number accepted."""
-    messages = [SmsMessage(p, t) for p, _i, _l, t in await wave_messages(wave_id, base_url)]
-    return gateway.send(messages)
+    """Hand every sendable invitation's message to ``gateway``; returns the number accepted.
+
+    Once the gateway has accepted them, the plain tokens are erased from ``Contact`` (only
+    their hashes remain, in ``Invitation``), so a copy of the database cannot open the links;
+    a message that must be sent again needs a new invitation."""
+    rows = await wave_messages(wave_id, base_url)
+    accepted = gateway.send([SmsMessage(p, t) for p, _i, _l, t in rows])
+    sent = [invitation for _p, invitation, _l, _t in rows[:accepted]]
+    if sent:
+        async with write_transaction():
+            await Contact.update({Contact.token: ""}).where(Contact.invitation.is_in(sent))
+    return accepted

@@ -24,7 +24,13 @@ from survey.collection.invitations import (
     read_phone_file,
     token_hash,
 )
-from survey.collection.sms import FileGateway, export_sms_csv, send_invitations, sms_text
+from survey.collection.sms import (
+    EXPORT_COLUMNS,
+    FileGateway,
+    export_sms_csv,
+    send_invitations,
+    sms_text,
+)
 from survey.collection.tables import Contact, Invitation, Response
 from survey.demo import build_demo
 from tests.collection._support import demo_wave_id, invite, walk
@@ -114,7 +120,15 @@ async def test_export_and_send_sms(demo_city: None, tmp_path: Path) -> None:
     out = tmp_path / "gateway.csv"
     sent = await send_invitations(wave_id, "https://pa.example.cn", FileGateway(out))
     assert sent == len(rows)
-    assert out.read_text(encoding="utf-8").splitlines()[0] == "phone,text"
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "phone,text"
+    assert f"13900001111,{demo_rows[0]['text']}" in lines
+    # Sent: the plain tokens are gone, only their hashes remain; nothing left to export.
+    tokens = {r["phone"]: r["token"] for r in await Contact.select(Contact.phone, Contact.token)}
+    assert tokens["13900001111"] == ""
+    assert tokens["13900002222"] == done.token  # completed, so never sent
+    again = await export_sms_csv(wave_id, "https://pa.example.cn/")
+    assert again.lstrip("\ufeff").splitlines() == [",".join(EXPORT_COLUMNS)]
 
 
 async def test_invite_sample_copies_the_design_and_is_idempotent(demo_city: None) -> None:
