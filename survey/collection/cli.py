@@ -191,7 +191,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--base-url", help=base_help)
     o.set_defaults(func=cmd_open_link)
 
-    s = sub.add_parser("send", help="经短信网关发送（文件网关：追加到 CSV 文件）")
+    s = sub.add_parser(
+        "send", help="经短信网关发送（文件网关：追加到 CSV 文件），发送后删除明文链接令牌"
+    )
     s.add_argument("wave", help=wave_help)
     s.add_argument("--gateway-file", required=True, help="文件网关写入的 CSV 文件")
     s.add_argument("--base-url", help=base_help)
