@@ -15,7 +15,6 @@ numbers.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -692,10 +691,6 @@ def _diagnostics_json(stats: WaveStatistics) -> list[dict[str, Any]]:
     return out
 
 
-def _finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 async def _lock_wave(wave_id: int) -> None:
     """Serialise computations of one wave (the SQLite write lock is already held)."""
     if is_postgres():
@@ -717,7 +712,10 @@ async def compute_wave(
         policy = ranking.load_programme_policy(wave.policy)
     except (FileNotFoundError, ranking.PolicyError) as exc:
         raise ComputeError(f"测评结果运用办法无法读取：{exc}") from exc
-    prepared = prepare_wave(registry, responses)
+    try:
+        prepared = prepare_wave(registry, responses)
+    except ValueError as exc:  # a stored answer that is not a code of its item
+        raise ComputeError(f"问卷计分失败：{exc}") from exc
     try:
         stats = compute_wave_statistics(prepared.data)
     except EstimationError as exc:
