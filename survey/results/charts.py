@@ -119,7 +119,8 @@ def funnel(
 ) -> str:
     """Funnel plot: estimate against effective n with 95 % and 99.8 % control limits around the
     target (binomial for shares: target ± z·√(p(1−p)/n)·100; for scores the limits use the
-    units' pooled standard deviation). Units outside the 99.8 % limits are drawn in red."""
+    units' pooled standard deviation). Units below the 99.8 % limits are drawn in red; units
+    outside the 95 % limits or under a warning are named."""
     _setup()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     if not points:
@@ -146,13 +147,16 @@ def funnel(
         ax.plot(ns, lower, color=GREY, linestyle=style, linewidth=1)
     ax.axhline(target, color=AMBER, linewidth=1, label=f"目标 {target:g}{unit}")
     for p in points:
-        limit = 3.09 * sd / math.sqrt(max(p.n_eff, 1.0))
-        outside = p.estimate < target - limit
+        spread = sd / math.sqrt(max(p.n_eff, 1.0))
+        outside = p.estimate < target - 3.09 * spread
         ax.plot(
             [p.n_eff], [p.estimate], "o", color=RED if outside else BLUE, markersize=5, alpha=0.85
         )
-        ax.annotate(p.label, (p.n_eff, p.estimate), fontsize=7, xytext=(3, 2),
-                    textcoords="offset points")  # fmt: skip
+        # Name only the units that stand out (outside the 95 % limits, or warned): labels of
+        # units inside the funnel would pile up on each other.
+        if p.flagged or abs(p.estimate - target) > 1.96 * spread:
+            ax.annotate(p.label, (p.n_eff, p.estimate), fontsize=7, xytext=(3, 2),
+                        textcoords="offset points")  # fmt: skip
     ax.set_xlabel("有效样本量")
     ax.set_ylabel(unit)
     ax.set_title(title, fontsize=10, loc="left")
