@@ -8,7 +8,7 @@ from typing import Any
 
 from piccolo.table import Table
 
-from survey.db import write_transaction
+from survey.db import is_postgres, write_transaction
 from survey.db.tables import (
     AuditLog,
     Department,
@@ -68,6 +68,8 @@ async def import_registry_file(
 
 async def import_registry_table(table: RowTable, username: str = "") -> ImportSummary:
     async with write_transaction():
+        if is_postgres():  # two imports at once queue here instead of colliding on unit codes
+            await Unit.raw('LOCK TABLE "region_unit" IN SHARE ROW EXCLUSIVE MODE')
         existing = await load_existing()
         plan, problems = validate_registry(table, existing)
         if problems:
