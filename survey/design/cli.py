@@ -76,14 +76,20 @@ async def _spec(args: argparse.Namespace, wave_id: int) -> DesignSpec:
     )
 
 
+def _pad(text: str, width: int) -> str:
+    """Left-align ``text`` in ``width`` terminal columns (a Chinese character takes two)."""
+    used = sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+    return text + " " * max(width - used, 1)
+
+
 def _plan_table(plan: DesignPlan) -> str:
-    lines = [
-        f"{'层':<14}{'名称':<12}{'N_h':>9}{'最低':>7}{'发放':>7}{'目标完成':>9}{'预期误差':>9}"
-    ]
+    right = [("最低", 7), ("发放", 7), ("目标完成", 9), ("预期误差", 9)]
+    header = _pad("层", 18) + _pad("名称", 12) + f"{'N_h':>9}"
+    lines = [header + "".join(" " * (w - 2 * len(t)) + t for t, w in right)]
     for s in plan.strata:
         margin = f"±{s.margin * 100:.1f}" if s.margin is not None else "—"
         lines.append(
-            f"{s.stratum:<15}{s.name:<12}{s.population:>9}{s.minimum:>7}{s.size:>7}"
+            f"{s.stratum:<17} {_pad(s.name, 12)}{s.population:>9}{s.minimum:>7}{s.size:>7}"
             f"{s.target:>9}{margin:>9}"
         )
     lines.append(f"合计: 发放 {plan.total}，目标完成 {plan.target_total}")
