@@ -330,3 +330,51 @@ async def sample_detail(sample_id: int) -> SampleDetailView | None:
         allocation_name=ALLOCATIONS.get(params.get("allocation", ""), ""),
         strata=tuple(strata),
     )
+
+
+ELEMENT_COLUMNS = (
+    "position",
+    "stratum",
+    "batch",
+    "released",
+    "inclusion_prob",
+    "design_weight",
+    "frame_row",
+)
+
+
+async def sample_elements_csv(sample_id: int) -> str:
+    """The sample's elements in draw order, as CSV, without contact data: the frame row (the
+    spreadsheet row of the imported frame or block list) identifies each one."""
+    import csv
+    import io
+
+    rows = (
+        await SampledElement.select(
+            SampledElement.position,
+            SampledElement.stratum,
+            SampledElement.batch,
+            SampledElement.released,
+            SampledElement.inclusion_prob,
+            SampledElement.design_weight,
+            SampledElement.frame_row.row_number,
+        )
+        .where(SampledElement.sample == sample_id)
+        .order_by(SampledElement.position)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ELEMENT_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                r["position"] + 1,
+                r["stratum"],
+                r["batch"],
+                1 if r["released"] else 0,
+                repr(float(r["inclusion_prob"])),
+                repr(float(r["design_weight"])),
+                r["frame_row.row_number"],
+            ]
+        )
+    return out.getvalue()

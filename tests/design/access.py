@@ -10,6 +10,7 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/design/waves/{wave_id:int}/frames"): DESIGNERS,
     ("POST", "/design/waves/{wave_id:int}/plan"): DESIGNERS,
     ("GET", "/design/samples/{sample_id:int}"): DESIGNERS,
+    ("GET", "/design/samples/{sample_id:int}/elements.csv"): DESIGNERS,
     ("POST", "/design/samples/{sample_id:int}/release"): DESIGNERS,
     ("POST", "/design/samples/{sample_id:int}/verify"): DESIGNERS,
 }

@@ -32,6 +32,19 @@ async def test_analyst_sees_the_demo_design(demo_city: None, client: httpx.Async
     assert "抽样设计" in wave.text and "示范电话名单.csv" in wave.text and "号段表" in wave.text
     sample = await client.get("/design/samples/1")
     assert "复现信息" in sample.text and "释放第 2 批" in sample.text
+    export = await client.get("/design/samples/1/elements.csv")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    lines = export.text.lstrip("\ufeff").splitlines()
+    assert lines[0] == "position,stratum,batch,released,inclusion_prob,design_weight,frame_row"
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) == await SampledElement.count().where(SampledElement.sample == 1)
+    phones = {r["phone"] for r in await SampledElement.select(SampledElement.phone)}
+    assert not any(field in phones for row in rows for field in row)  # no contact data
+    assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
+    for _position, stratum, batch, released, pi, weight, frame_row in rows:
+        # released elements carry 1/(π · released share); the rest weigh nothing
+        assert (float(weight) > 1 / float(pi) - 1e-9) if released == "1" else float(weight) == 0
+        assert int(frame_row) >= 2 and batch in ("1", "2") and stratum.startswith("990102")
 
 
 async def test_upload_with_bad_rows_lists_them_and_stores_nothing(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -267,6 +267,18 @@ class DesignController(Controller):
         await _sample_wave_or_404(user, sample_id)
         message = "样本已抽取并保存。释放第 1 批后才会生成邀请或电话任务。" if drawn else ""
         return await _sample_page(user, sample_id, message=message)
+
+    @get("/samples/{sample_id:int}/elements.csv", name="design-sample-elements")
+    async def elements(
+        self, request: Request[Any, Any, Any], sample_id: FromPath[int]
+    ) -> Response[str]:
+        user = current_user(request)
+        await _sample_wave_or_404(user, sample_id)
+        return Response(
+            "\ufeff" + await queries.sample_elements_csv(sample_id),  # BOM: Excel reads UTF-8
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="sample-{sample_id}.csv"'},
+        )
 
     @post("/samples/{sample_id:int}/release", status_code=200)
     async def release(
