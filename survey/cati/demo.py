@@ -31,6 +31,7 @@ EXTRA_POLLSTERS = (("pollster3", "王访问员"), ("pollster4", "刘访问员"))
 PER_STREET = 40  # numbers drawn per street (3 of 4 released, 1 of 4 held in reserve)
 TARGET_PER_STREET = 12
 TARGET_SHARE = 0.3  # target completes per stratum as a share of its released numbers
+SIMULATED_DAYS = 2  # the two days before yesterday; the campaign started three days ago
 CALL_MINUTES = 10  # simulated calling each morning per pollster
 ZONE = ZoneInfo("Asia/Shanghai")
 # Outcome of a dial in the simulation (before interviews): (code, probability).
@@ -42,10 +43,30 @@ DIAL_OUTCOMES = (
 
 
 async def _pollsters(context: DemoContext) -> dict[str, int]:
+    template = (
+        await AppUser.select(AppUser.password_hash, AppUser.district)
+        .where(AppUser.username == "pollster1")
+        .first()
+    )
     for username, name in EXTRA_POLLSTERS:
-        if not await AppUser.exists().where(AppUser.username == username):
+        if await AppUser.exists().where(AppUser.username == username):
+            continue
+        if template is None:
             await create_user(
                 username, DEMO_PASSWORD, frozenset({"pollster"}), name, context.district_code
+            )
+            continue
+        # Same demo password as pollster1: reuse its argon2 hash instead of hashing again
+        # (hashing costs ≈ 0.3 s a user, and the demo city is built by many tests).
+        async with write_transaction():
+            await AppUser.insert(
+                AppUser(
+                    username=username,
+                    display_name=name,
+                    password_hash=template["password_hash"],
+                    roles="pollster",
+                    district=template["district"],
+                )
             )
     rows = await AppUser.select(AppUser.id, AppUser.username).where(
         AppUser.username.is_in(["pollster1", "pollster2", *(u for u, _ in EXTRA_POLLSTERS)])
@@ -203,7 +224,7 @@ async def extend_demo(context: DemoContext) -> list[str]:
     probs = np.array([p for _, p in DIAL_OUTCOMES])
     names = sorted(users)
     calls = 0
-    for day in range(3):
+    for day in range(SIMULATED_DAYS):
         date = start_day + dt.timedelta(days=day)
         for who_index, username in enumerate(names):
             pollster = users[username]
