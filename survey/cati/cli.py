@@ -94,7 +94,16 @@ def cmd_rates(args: argparse.Namespace) -> int:
 
     if args.e is not None and not 0 <= args.e <= 1:
         raise _error("--e 应在 0 到 1 之间")
-    report = asyncio.run(campaign_rates(args.campaign, args.e))
+    from survey.cati.queue import campaign_rules
+
+    async def go() -> Any:
+        await campaign_rules(args.campaign)  # CatiError when there is no such campaign
+        return await campaign_rates(args.campaign, args.e)
+
+    try:
+        report = asyncio.run(go())
+    except CatiError as exc:
+        raise _error(str(exc)) from exc
     groups: list[tuple[str, Any]] = [("总体", report.overall)]
     if args.by == "stratum":
         groups += list(report.by_stratum.items())
