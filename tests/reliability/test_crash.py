@@ -1,0 +1,76 @@
+"""A small crash test on SQLite (the full one is scripts/reliability/crash.py): residents submit
+surveys to a uvicorn server that is killed with SIGKILL mid-way and restarted. Every response a
+resident saw acknowledged is stored exactly once, and nothing half-written counts as complete.
+Runs its own SQLite file (WAL), so it is not a ``db`` test; about 20 s."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.live import NO_LIMITS, Outcome, Server, free_port, prepare, resident, verify
+
+RESIDENTS = 16
+
+
+@pytest.fixture()
+def sqlite_env(tmp_path: Path, db_engine_name: str) -> dict[str, str]:
+    if db_engine_name != "sqlite":
+        pytest.skip("SQLite crash test (PostgreSQL: scripts/reliability/crash.py)")
+    import os
+
+    env = {**os.environ, **NO_LIMITS}
+    env["PINGAN_DATABASE_URL"] = f"sqlite:///{tmp_path / 'crash.sqlite'}"
+    env["PINGAN_VERIFY_FILE"] = str(tmp_path / "verify.json")
+    return env
+
+
+def test_kill_9_during_submits_loses_no_acknowledged_response(
+    sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    prepared = prepare(sqlite_env, RESIDENTS, areas=("survey.collection.demo",))
+    tokens: list[str] = prepared["tokens"]
+    server = Server(sqlite_env, free_port(), workers=1, log_path=tmp_path / "server.log")
+    server.start()
+    killed: list[int] = []
+
+    async def run() -> list[Outcome]:
+        tasks = [
+            asyncio.create_task(
+                resident(server.base, t, retries=200, pause=0.2, think=0.05, timeout=10)
+            )
+            for t in tokens
+        ]
+        await asyncio.sleep(1.0)  # residents are mid-survey
+        killed.extend(await asyncio.to_thread(server.kill9))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(server.start)
+        return list(await asyncio.wait_for(asyncio.gather(*tasks), timeout=60))
+
+    started = time.monotonic()
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        server.stop()
+    assert killed
+    assert sum(o.errors for o in outcomes) > 0, "the kill hit no request: not a crash test"
+    acknowledged = [o.token for o in outcomes if o.acknowledged]
+    assert len(acknowledged) == RESIDENTS  # every resident finished after the restart
+    assert not any(o.traces for o in outcomes)
+    report = verify(sqlite_env, acknowledged, tokens)
+    assert report["acknowledged_lost"] == 0, report
+    assert report["duplicated"] == 0, report
+    assert report["half_written_counted_complete"] == 0, report
+    assert report["stored_complete"] == RESIDENTS, report
+    database = sqlite_env["PINGAN_DATABASE_URL"].removeprefix("sqlite:///")
+    con = sqlite3.connect(database)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        con.close()
+    assert time.monotonic() - started < 60
