@@ -98,5 +98,19 @@
   document.addEventListener("DOMContentLoaded", function () {
     var q = activeQuestion();
     if (q) mark(q);
+    // Supervisor view: reload the live figures periodically, unless a form is being filled in.
+    var live = document.querySelector("[data-autorefresh]");
+    if (live) {
+      var edited = false;
+      document.addEventListener("input", function () { edited = true; });
+      var seconds = parseInt(live.getAttribute("data-autorefresh"), 10) || 60;
+      setInterval(function () {
+        var el = document.activeElement;
+        if (!edited && !submitted && !(el && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName))) {
+          // The canonical URL, not reload(): after a POST, reload() would post again.
+          window.location.assign(live.getAttribute("data-url") || window.location.pathname);
+        }
+      }, seconds * 1000);
+    }
   });
 })();
