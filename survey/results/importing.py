@@ -291,6 +291,14 @@ def _parse_row(
             )
             continue
         answers[item.id] = value
+    for demographic in instrument.demographics:
+        # The weighting fields are required columns: when the file has no column for the
+        # instrument's own sex / age item, its answer is the same fact in the item's codes.
+        if demographic.item in answers or item_columns[demographic.item] in raw:
+            continue
+        code = _demographic_code(instrument, demographic.variable, demographic.item, record)
+        if code is not None:
+            answers[demographic.item] = code
     if len(problems) == start:
         # The polling company screened its respondents: a delivered complete without screening
         # answers is not incomplete (but screening answers it does carry are checked).
@@ -306,6 +314,24 @@ def _parse_row(
     # Stored like a web or phone interview: answers to items the skip logic hides are dropped.
     record["answers"] = drop_hidden(instrument, answers)
     return record
+
+
+def _demographic_code(
+    instrument: Instrument, variable: str, item_id: str, record: Mapping[str, Any]
+) -> int | None:
+    """The option code of the instrument's sex / age item for the row's sex / age group."""
+    item = instrument.item(item_id)
+    substantive = [o for o in item.options if o.substantive]
+    if variable == "sex" and record.get("sex") in SEXES:
+        label = {"M": "男", "F": "女"}[record["sex"]]
+        return next((o.code for o in substantive if o.label.startswith(label)), None)
+    if (
+        variable == "age_group"
+        and record.get("age_group") in AGE_GROUPS
+        and len(substantive) == len(AGE_GROUPS)
+    ):
+        return substantive[AGE_GROUPS.index(record["age_group"])].code
+    return None
 
 
 def _codes(item: Any) -> str:
@@ -352,6 +378,17 @@ async def import_responses(
         for f in REQUIRED_FIELDS
         if mapping.columns[f] not in table.header
     ]
+    screening = {it.id for it in instrument.screening.items}
+    demographic_items = {d.item for d in instrument.demographics}
+    for item in instrument.iter_items():
+        column = mapping.items.get(item.id, item.id)
+        if (
+            item.required
+            and item.condition is None
+            and item.id not in screening | demographic_items
+            and column not in table.header
+        ):
+            problems.append(Problem(1, column, f"缺少必答题 {item.id}（{item.text}）的列"))
     if problems:
         raise ImportRejected(table.source, problems)
     codes = await Unit.select(Unit.id, Unit.code).where(

@@ -48,3 +48,40 @@ def test_committee_dashboard(live_server: str, demo_db: None, browser: Any, size
     page.screenshot(path=str(screenshot_path(f"results-dashboard-{size}-full")), full_page=True)
     assert external == [], f"page loaded external resources: {external}"
     context.close()
+
+
+def test_analyst_uploads_a_delivered_file_with_errors(
+    live_server: str, demo_db: None, browser: Any, tmp_path: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="zh-CN", **VIEWPORTS["phone"])
+    page = context.new_page()
+    page.goto(f"{live_server}/login?next=/results")
+    page.get_by_label("用户名").fill("analyst")
+    page.get_by_label("密码").fill("pingan2026")
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(f"{live_server}/results")
+    # The collecting wave (not published) takes delivered data.
+    page.locator("tr", has_text="2026-11").get_by_role("link").click()
+    page.get_by_role("link", name="导入第三方数据").click()
+    delivered = tmp_path / "delivered.csv"
+    items = "q_anquan,q_zhixiao,q_manyi_gongan,q_manyi_jianchayuan,q_manyi_fayuan,q_manyi_sifaju"
+    delivered.write_text(
+        f"respondent_id,community,sex,age_group,{items}\n"
+        "A1,990102001001,男,30-44,2,1,1,2,3,8\n"
+        "A1,123,X,30-44,7,1,1,2,3,8\n",
+        encoding="utf-8",
+    )
+    page.get_by_label("数据文件（.csv 或 .xlsx）").set_input_files(str(delivered))
+    page.get_by_role("button", name="校验并导入").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("导入被拒绝，没有写入任何数据")
+    expect(alert).to_contain_text("第3行, 列 community: 未知的社区代码 123")
+    expect(alert).to_contain_text("第3行, 列 respondent_id: 受访者编号 A1 重复")
+    expect(alert).to_contain_text("第3行, 列 q_anquan: '7' 不是题目 q_anquan 的选项代码")
+    expect(alert).not_to_contain_text("第2行, 列")  # the first row is right
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    page.screenshot(path=str(screenshot_path("results-import-errors-phone")), full_page=True)
+    context.close()

@@ -203,6 +203,29 @@ async def test_screening_columns_may_be_absent_but_other_required_items_not(
     assert summary.created == 2
 
 
+async def test_missing_item_column_reported_once_and_demographic_items_from_fields(
+    small_city: None, tmp_path: Path
+) -> None:
+    wave_id, community = await _setup()
+    header = [h for h in HEADER if h not in ("q_zhixiao", "d_sex", "d_age_group")]
+    rows = [{k: v for k, v in _row(f"F{i}", community).items() if k in header} for i in range(3)]
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, _csv(tmp_path / "a.csv", rows, header), "liangshuaiyidu", username="t")  # fmt: skip
+    assert [str(p) for p in caught.value.problems] == [
+        "第1行, 列 q_zhixiao: 缺少必答题 q_zhixiao（您是否知道本地正在开展平安建设（平安创建）活动？）的列"
+    ]
+    header.append("q_zhixiao")
+    for row in rows:
+        row["q_zhixiao"] = "1"
+    summary = await import_responses(
+        wave_id, _csv(tmp_path / "b.csv", rows, header), "liangshuaiyidu", username="t"
+    )
+    assert summary.created == 3
+    stored = await Response.select(Response.answers).where(Response.wave == wave_id).first()
+    assert stored is not None
+    assert '"d_sex": 1' in stored["answers"] and '"d_age_group": 2' in stored["answers"]
+
+
 async def test_bad_mapping_file_is_rejected_with_its_keys(small_city: None, tmp_path: Path) -> None:
     wave_id, community = await _setup()
     mapping = tmp_path / "bad.toml"
