@@ -335,3 +335,17 @@ async def test_do_not_call_numbers_are_never_drawn(region: Region) -> None:
     assert {str(e["phone"]) for e in await elements(drawn.sample_id)} == allowed
     check = await verify_sample(drawn.sample_id)
     assert check.identical and check.exclusions_match
+
+
+async def test_closed_wave_refuses_draws_and_releases(region: Region) -> None:
+    from survey.db.tables import Wave
+
+    frame_id = await frame(region)
+    drawn = await draw_sample(region.wave_id, DesignSpec(frame_id, total=30), seed=6)
+    await Wave.update({Wave.status: "closed"}).where(Wave.id == region.wave_id)
+    with pytest.raises(DesignError, match="已结束"):
+        await release_batches(drawn.sample_id)
+    with pytest.raises(DesignError, match="已结束"):
+        await draw_sample(region.wave_id, DesignSpec(frame_id, total=30), seed=7)
+    assert await Sample.count() == 1
+    assert await SampledElement.count().where(SampledElement.released.eq(True)) == 0
