@@ -1,12 +1,13 @@
 """Benchmark of the CATI call queue on PostgreSQL: 1,000,000 cases, 100 concurrent pollsters.
 
-Run: ``.venv/bin/python benchmarks/cati.py [--cases 1000000] [--pollsters 100] [--seconds 20]``
+Run: ``.venv/bin/python benchmarks/cati.py [--cases 1000000] [--pollsters 100] [--seconds 20]
+[--processes 2]``
 (about 2 minutes: 1 minute to load the cases). It uses its own database ``pingan_bench_cati``
 (``PINGAN_BENCH_CATI_URL`` to change it), created if missing and rebuilt on every run.
 
 Set-up: one campaign, 20 strata with targets, 1,000,000 cases with 0–3 earlier attempts, retry
-times spread over the past 10 days and 1 % due appointments; the pool holds 20 connections (two
-web workers with 10 each). Each simulated pollster asks for the next case (timed: the whole
+times spread over the past 10 days and 1 % due appointments; 20 connections in all (two web workers with 10 each:
+``--processes 2`` runs two processes with half the pollsters and 10 connections each). Each simulated pollster asks for the next case (timed: the whole
 ``survey.cati.queue.next_case`` call, i.e. the atomic hand-out) and then records an outcome
 (``record_outcome``, not timed) that frees the case. Two phases of ``--seconds`` each:
 
@@ -25,12 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
@@ -163,11 +166,61 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(np.ceil(q * len(ordered))) - 1))]
 
 
+Result = tuple[str, list[float], int, float]
+
+
+async def run_phases(
+    campaign: int,
+    users: list[int],
+    seconds: float,
+    now: dt.datetime,
+    worker: int,
+    pool: int,
+    barrier: Any,
+) -> list[Result]:
+    """Every phase for ``users`` in this process (with its own pool of ``pool`` connections);
+    ``barrier`` (or None) lines the phases up across processes."""
+    engine = engine_finder()
+    assert isinstance(engine, PostgresEngine)
+    await engine.start_connection_pool(min_size=pool, max_size=pool)
+    results: list[Result] = []
+    try:
+        for number, (name, pause) in enumerate(PHASES):
+            if barrier is not None:
+                await asyncio.to_thread(barrier.wait)
+            if pause < 0 and worker > 0:  # the lone pollster runs in the first process only
+                continue
+            latencies, handed, elapsed = await phase(
+                campaign, users, seconds, pause, now, f"w{worker}p{number}"
+            )
+            results.append((name, latencies, handed, elapsed))
+    finally:
+        await engine.close_connection_pool()
+    return results
+
+
+def _worker(
+    campaign: int,
+    users: list[int],
+    seconds: float,
+    now: dt.datetime,
+    worker: int,
+    pool: int,
+    barrier: Any,
+    out: Any,
+) -> None:
+    out.send(asyncio.run(run_phases(campaign, users, seconds, now, worker, pool, barrier)))
+    out.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--pollsters", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="worker processes (like web workers)"
+    )
     args = parser.parse_args()
     await create_database()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -176,22 +229,45 @@ async def main() -> None:
     load_s = time.perf_counter() - t0
     engine = engine_finder()
     assert isinstance(engine, PostgresEngine)
-    await engine.start_connection_pool(min_size=POOL, max_size=POOL)
-    try:
+    processes = max(1, args.processes)
+    if processes == 1:
+        results = await run_phases(campaign, users, args.seconds, now, 0, POOL, None)
+    else:
+        # Like web workers: each process has its share of the pollsters and POOL / n connections.
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(processes)
+        pipes, children = [], []
+        for worker in range(processes):
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_worker,
+                args=(campaign, users[worker::processes], args.seconds, now, worker,
+                      POOL // processes, barrier, send),
+            )  # fmt: skip
+            child.start()
+            pipes.append(receive)
+            children.append(child)
+        per_worker = [await asyncio.to_thread(p.recv) for p in pipes]
+        for child in children:
+            child.join()
         results = []
-        for number, (name, pause) in enumerate(PHASES):
-            latencies, handed, elapsed = await phase(
-                campaign, users, args.seconds, pause, now, f"phase{number}"
+        for name, _pause in PHASES:
+            rows = [r for w in per_worker for r in w if r[0] == name]
+            results.append(
+                (
+                    name,
+                    [x for r in rows for x in r[1]],
+                    sum(r[2] for r in rows),
+                    max(r[3] for r in rows),
+                )
             )
-            results.append((name, latencies, handed, elapsed))
-        held = await engine.run_ddl(
-            "SELECT COUNT(*) AS n FROM cati_case WHERE held_by IS NOT NULL AND next_call_at > now()"
-        )
-    finally:
-        await engine.close_connection_pool()
+    held = await engine.run_ddl(
+        "SELECT COUNT(*) AS n FROM cati_case WHERE held_by IS NOT NULL AND next_call_at > now()"
+    )
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
-        f"{args.cases:,} cases in {STRATA} strata, {args.pollsters} pollsters, pool {POOL}; "
+        f"{args.cases:,} cases in {STRATA} strata, {args.pollsters} pollsters in "
+        f"{args.processes} process(es), {POOL} connections in all; "
         f"load {load_s:.1f} s"
     )
     print()
