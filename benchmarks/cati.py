@@ -1,15 +1,16 @@
 """Benchmark of the CATI call queue on PostgreSQL: 1,000,000 cases, 100 concurrent pollsters.
 
 Run: ``.venv/bin/python benchmarks/cati.py [--cases 1000000] [--pollsters 100] [--seconds 20]
-[--processes 2]``
-(about 2 minutes: 1 minute to load the cases). It uses its own database ``pingan_bench_cati``
-(``PINGAN_BENCH_CATI_URL`` to change it), created if missing and rebuilt on every run.
+[--processes 2]`` (about 2–3 minutes: up to half a minute to load the cases). It uses its own
+database ``pingan_bench_cati`` (``PINGAN_BENCH_CATI_URL`` to change it), created if missing and
+rebuilt on every run.
 
 Set-up: one campaign, 20 strata with targets, 1,000,000 cases with 0–3 earlier attempts, retry
-times spread over the past 10 days and 1 % due appointments; 20 connections in all (two web workers with 10 each:
-``--processes 2`` runs two processes with half the pollsters and 10 connections each). Each simulated pollster asks for the next case (timed: the whole
+times spread over the past 10 days and 1 % due appointments; 20 connections in all, like two web
+workers with 10 each (``--processes 2`` splits the pollsters over two processes with 10
+connections each). Each simulated pollster asks for the next case (timed: the whole
 ``survey.cati.queue.next_case`` call, i.e. the atomic hand-out) and then records an outcome
-(``record_outcome``, not timed) that frees the case. Two phases of ``--seconds`` each:
+(``record_outcome``, not timed) that frees the case. Four phases of ``--seconds`` each:
 
 * saturation — every pollster asks again as soon as the previous outcome is stored (a closed
   loop: latency here is queueing for the two cores, ≈ pollsters / throughput);
