@@ -4,12 +4,13 @@ next to the case (retry time, appointment or final disposition) in the same tran
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from survey.cati.cases import CatiError, utc_now, whole_seconds
 from survey.cati.outcomes import Outcome, case_disposition, outcome_by_code
 from survey.cati.queue import campaign_rules
-from survey.cati.tables import CallAttempt, Case, StratumProgress
+from survey.cati.tables import CallAttempt, Campaign, Case, StratumProgress
 from survey.collection.tables import Response
 from survey.db import is_postgres, write_transaction
 
@@ -62,6 +63,52 @@ async def record_outcome(
     return result
 
 
+PARTIAL_SHARE = 0.5  # a break-off with at least half the asked items answered is a partial (1.2)
+
+
+async def record_console_outcome(
+    case_id: int,
+    pollster_id: int,
+    outcome_code: str,
+    idempotency_key: str,
+    *,
+    appointment_at: dt.datetime | None = None,
+    personal: bool = False,
+    note: str = "",
+) -> AttemptResult:
+    """``record_outcome`` for the console's buttons: outcomes the interview records itself
+    (complete, partial, quota full) cannot be posted by hand."""
+    outcome = outcome_by_code(outcome_code) if outcome_code else None
+    if outcome is not None and not outcome.button:
+        raise CatiError(f"“{outcome.label}”由访问流程自动记录，不能手工选择")
+    return await record_outcome(
+        case_id,
+        pollster_id,
+        outcome_code,
+        idempotency_key,
+        appointment_at=appointment_at,
+        personal=personal,
+        note=note,
+    )
+
+
+async def _answered_share(response_id: int, instrument_id: str) -> float:
+    """Share of the asked items (screening excluded) that a response has answered."""
+    from questionnaires import default_instruments, visible_items
+    from questionnaires.answers import is_answered
+
+    row = await Response.select(Response.answers).where(Response.id == response_id).first()
+    instrument = default_instruments().get(instrument_id)
+    if row is None or instrument is None:
+        return 0.0
+    answers = json.loads(row["answers"])
+    screening = {it.id for it in instrument.screening.items}
+    asked = [it for it in visible_items(instrument, answers) if it.id not in screening]
+    if not asked:
+        return 0.0
+    return sum(1 for it in asked if is_answered(answers.get(it.id))) / len(asked)
+
+
 async def _record(
     case_id: int,
     pollster_id: int,
@@ -90,6 +137,19 @@ async def _record(
     if case["state"] != "open" or case["held_by"] != pollster_id:
         raise CatiError("该号码已不在您名下（可能已超时释放或已结案），请取下一个号码")
     rules = await campaign_rules(int(case["campaign"]))
+    if outcome.code == "breakoff" and case["response"] is not None:
+        # AAPOR: a break-off after enough of the interview counts as a partial interview.
+        campaign = (
+            await Campaign.select(Campaign.instrument_id)
+            .where(Campaign.id == case["campaign"])
+            .first()
+        )
+        share = await _answered_share(
+            int(case["response"]), campaign["instrument_id"] if campaign else ""
+        )
+        partial = outcome_by_code("partial")
+        if share >= PARTIAL_SHARE and partial is not None:
+            outcome = partial
     if outcome.action == "appointment":
         if appointment_at is None:
             raise CatiError("预约回访需要填写预约时间")
@@ -149,7 +209,7 @@ async def _record(
             (StratumProgress.campaign == case["campaign"])
             & (StratumProgress.stratum == case["stratum"])
         )
-    if case["response"] is not None and outcome.code not in ("complete", "partial"):
+    if case["response"] is not None and outcome.code != "complete":
         # An interview begun and then ended by another outcome keeps its answers as a partial
         # (break-off) or a screened-out record, never deleted.
         status = "screened_out" if outcome.category == "NE" else "partial"

@@ -262,10 +262,31 @@ async def test_screening_other_adult_and_breakoff_keeps_partial(db: None) -> Non
     result = await save_screen(case_id, p1, "screening", {}, restart_screening=True)
     assert result.state.screening_status == "incomplete" and "s_age" not in result.state.answers
     await save_screen(case_id, p1, "screening", {"s_age": ["1"], "s_resident": ["1"]})
-    await record_outcome(case_id, p1, "breakoff", "k-break-00001", now=NOW)
+    result = await record_outcome(case_id, p1, "breakoff", "k-break-00001", now=NOW)
+    assert result.disposition == "2.12"  # nothing of the interview proper: a break-off
     response = await Response.select(Response.status, Response.answers).first()
     assert response is not None and response["status"] == "partial"
     assert json.loads(response["answers"]) == {"s_age": 1, "s_resident": 1}
+
+
+async def test_breakoff_late_in_the_interview_is_a_partial(db: None) -> None:
+    world = await make_world()
+    street, community = await _district_with_units()
+    await add_cases(world.campaign_id, ["13800138000"], now=NOW)
+    p1 = world.users["p1"]
+    case_id = await _take(world.campaign_id, p1)
+    await save_screen(case_id, p1, "screening", {"s_age": ["1"], "s_resident": ["1"]})
+    await save_screen(case_id, p1, "unit", {"street": [street], "community": [community]})
+    for page in ("security", "awareness", "satisfaction"):
+        await save_screen(case_id, p1, page, SCREENS[page])
+    # Items of the interview proper: q_anquan, q_zhixiao, four q_manyi and four about_you items;
+    # 6 of these 10 are answered, at least half: AAPOR's partial interview.
+    result = await record_outcome(case_id, p1, "breakoff", "k-break-00002", now=NOW)
+    assert (result.final, result.disposition) == (True, "1.2")
+    attempt = await CallAttempt.select(CallAttempt.outcome).first()
+    assert attempt is not None and attempt["outcome"] == "partial"
+    response = await Response.select(Response.status).first()
+    assert response is not None and response["status"] == "partial"
 
 
 async def test_back_check_draw_is_seeded_and_recorded(db: None) -> None:

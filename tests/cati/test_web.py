@@ -71,6 +71,11 @@ async def test_take_case_and_double_clicked_outcome(db: None, client: httpx.Asyn
         data={"_csrf_token": _csrf(console), "idempotency_key": "k" * 32, "outcome": ""},
     )
     assert bad.status_code == 422 and "请选择本次拨打结果" in bad.text
+    forged = await client.post(
+        f"{taken.headers['location']}/outcome",
+        data={"_csrf_token": _csrf(console), "idempotency_key": "k" * 32, "outcome": "complete"},
+    )
+    assert forged.status_code == 422 and "由访问流程自动记录" in forged.text
     bad = await client.post(
         f"{taken.headers['location']}/outcome",
         data={

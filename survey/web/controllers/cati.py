@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from survey.cati import console, interview, supervisor
-from survey.cati.attempts import record_outcome
+from survey.cati.attempts import record_console_outcome
 from survey.cati.cases import CatiError
 from survey.cati.outcomes import default_outcomes
 from survey.cati.queue import next_case, release_case
@@ -181,7 +181,7 @@ class ConsoleController(Controller):
             view = await console.case_view(case_id, user.district_id)
             when_text = _one(form, "appointment_at")
             when = console.parse_local_datetime(when_text, view.timezone) if when_text else None
-            result = await record_outcome(
+            result = await record_console_outcome(
                 case_id,
                 user.id,
                 _one(form, "outcome"),
