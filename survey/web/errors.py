@@ -6,6 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
@@ -33,19 +34,57 @@ def _is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
 
+# Database connection failures (server restarting, pool connection dropped): the request may be
+# retried, so the client gets 503 with Retry-After instead of a 500.
+_DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+)
+RETRY_AFTER_S = 5
+
+
+def _client_fault(exc: Exception) -> int | None:
+    """The status for errors caused by the request itself, raised below the handlers: a form
+    field that is not UTF-8 (Litestar's multipart parser), a path id beyond any column's range
+    (SQLite: OverflowError; PostgreSQL: int4 out of range) — and 503 when the database is
+    unreachable."""
+    if isinstance(exc, UnicodeDecodeError):
+        return 400
+    if isinstance(exc, OverflowError) or (
+        isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
+    ):
+        return 404
+    if isinstance(exc, _DB_UNAVAILABLE):
+        return 503
+    return None
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Map any exception to a response; unexpected ones are logged and shown as a plain 500."""
-    if isinstance(exc, HTTPException):
+    fault = None if isinstance(exc, HTTPException) else _client_fault(exc)
+    if fault == 503:
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    if fault is not None:
+        status = fault
+        detail = ""
+    elif isinstance(exc, HTTPException):
         status = exc.status_code
         detail = exc.detail if status < 500 else ""
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         status = HTTP_500_INTERNAL_SERVER_ERROR
         detail = ""
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
     if _is_api(request):
         title = MESSAGES.get(status, ("错误", ""))[0]
         return Response(
-            {"status": status, "error": title, "detail": detail or title}, status_code=status
+            {"status": status, "error": title, "detail": detail or title},
+            status_code=status,
+            headers=headers,
         )
     if isinstance(exc, NotAuthorizedException) and request.method == "GET":
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
@@ -58,4 +97,5 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         "error.html",
         context={"status": status, "title": title, "text": text, "user": user},
         status_code=status,
+        headers=headers,
     )

@@ -257,3 +257,48 @@ async def test_unknown_and_near_miss_tokens_get_the_same_answer(
     bodies = {re.sub(r'value="[^"]+"', "", r.text) for r in answers}
     assert len(bodies) == 1  # nothing in the page tells a near miss from a wild guess
     assert "没有找到这个调查链接" in answers[0].text
+
+
+async def test_oversized_ids_and_non_utf8_forms_are_client_errors_not_500(
+    small_demo: None, client: httpx.AsyncClient
+) -> None:
+    """Found by scripts/reliability/api_fuzz.py: ids beyond any column's range and non-UTF-8
+    multipart fields reached the database / Litestar's parser and gave 500s."""
+    assert (await login(client, "admin")).status_code == 303
+    huge = "9" * 30
+    for path in (f"/design/waves/{huge}", f"/design/samples/{huge}", f"/results/{huge}"):
+        response = await client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert "页面不存在" in response.text and "Traceback" not in response.text
+    for path in (f"/design/waves/{2**40}", f"/cati/campaigns/{2**40}"):
+        response = await client.get(path)
+        assert response.status_code in (403, 404), (path, response.status_code)
+    token = await csrf_token(client)
+    response = await client.post(
+        "/results/1/import",
+        data={"_csrf_token": token},
+        files={"mapping": ("m.txt", b"x"), "instrument": (None, b"\xff\xfe\x97bad")},
+    )
+    assert response.status_code in (400, 403, 404, 422), response.status_code
+    assert "Traceback" not in response.text
+
+
+async def test_database_unavailable_gives_a_chinese_retry_page(small_demo: None) -> None:
+    from litestar import get
+
+    from survey.web.auth import PUBLIC_OPT
+
+    @get("/db-down", opt={PUBLIC_OPT: True})
+    async def db_down() -> str:
+        raise ConnectionRefusedError("connection refused by 127.0.0.1:5432")
+
+    app = create_app()
+    app.register(db_down)
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            response = await c.get("/db-down")
+    assert response.status_code == 503
+    assert "系统暂时不可用，请稍后重试" in response.text
+    assert int(response.headers["retry-after"]) > 0
+    assert "Traceback" not in response.text and "5432" not in response.text
