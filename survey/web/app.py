@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -22,7 +21,7 @@ from survey.web.auth import session_auth
 from survey.web.errors import handle_exception
 from survey.web.ratelimit import rate_limit_middleware_factory
 from survey.web.security import add_security_headers
-from survey.web.sessions import DatabaseSessionStore
+from survey.web.sessions import DatabaseSessionStore, LeanSessionConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -74,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("piccolo").setLevel(logging.WARNING)
-    session_config = ServerSideSessionConfig(
+    session_config = LeanSessionConfig(
         key="pingan_session",
         max_age=settings.session_max_age,
         secure=settings.secure_cookies,

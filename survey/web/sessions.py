@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
+from litestar.connection import ASGIConnection
+from litestar.middleware.session.server_side import (
+    ServerSideSessionBackend,
+    ServerSideSessionConfig,
+)
 from litestar.stores.base import Store
+from litestar.types import Empty, Message, ScopeSession
 
 from survey.db.tables import WebSession
 
@@ -75,3 +83,28 @@ class DatabaseSessionStore(Store):
         if row is None:
             return None
         return max(0, int((_aware(row["expires_at"]) - _now()).total_seconds()))
+
+
+class LeanSessionBackend(ServerSideSessionBackend):
+    """Stores a session only when it holds something: anonymous page views (residents, the
+    login page) write no ``web_session`` row and set no cookie; a session that became empty
+    (logout) is deleted and its cookie expired."""
+
+    async def store_in_message(
+        self,
+        scope_session: ScopeSession,
+        message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> None:
+        if scope_session is Empty or not scope_session:
+            if self.config.key in connection.cookies:
+                await super().store_in_message(Empty, message, connection)
+            return
+        await super().store_in_message(scope_session, message, connection)
+
+
+@dataclass
+class LeanSessionConfig(ServerSideSessionConfig):
+    """``ServerSideSessionConfig`` whose backend is :class:`LeanSessionBackend`."""
+
+    _backend_class = LeanSessionBackend

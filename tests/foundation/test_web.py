@@ -174,6 +174,24 @@ async def test_session_cookie_flags(demo_city: None, client: httpx.AsyncClient) 
     assert "SameSite=lax" in cookie
 
 
+async def test_anonymous_page_views_store_no_session(
+    demo_city: None, client: httpx.AsyncClient
+) -> None:
+    from survey.db.tables import WebSession
+
+    for _ in range(3):
+        page = await client.get("/login")
+        assert "pingan_session" not in page.headers.get("set-cookie", "")
+    assert await WebSession.count() == 0
+    assert (await login(client, "admin")).status_code == 303
+    assert await WebSession.count() == 1
+    token = await csrf_token(client)
+    logout = await client.post("/logout", data={"_csrf_token": token})
+    assert logout.status_code == 303
+    assert "pingan_session=null" in logout.headers["set-cookie"]
+    assert await WebSession.count() == 0
+
+
 @pytest.mark.parametrize("path", ["/login", "/static/app.css", "/health", "/no-such-page"])
 async def test_security_headers_on_every_response(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
