@@ -63,4 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m survey.cli`` runs this file as ``__main__``; the areas import ``survey.cli``
+    # (a second module object), so run that one's main for its CommandError to be caught.
+    from survey.cli import main as _main
+
+    sys.exit(_main())
