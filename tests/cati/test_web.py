@@ -93,6 +93,16 @@ async def test_take_case_and_double_clicked_outcome(db: None, client: httpx.Asyn
         data={"_csrf_token": _csrf(console), "page": "screening", "s_age": "1"},
     )
     assert page.status_code == 422 and "此题为必答题" in page.text
+    saved = await client.post(
+        f"{taken.headers['location']}/answers",
+        data={"_csrf_token": _csrf(console), "page": "screening", "s_age": "1", "s_resident": "1"},
+    )
+    assert saved.headers["location"].endswith("?page=unit")
+    # The connection drops; the pollster opens the number again: the answers are there.
+    reopened = await client.get(taken.headers["location"])
+    assert "居住地" in reopened.text  # resumes at the first unfinished screen
+    back = await client.get(f"{taken.headers['location']}?page=screening")
+    assert back.text.count('value="1" checked') == 2
 
 
 async def test_district_limit_and_supervisor_view(db: None, client: httpx.AsyncClient) -> None:
