@@ -1,10 +1,13 @@
 """The telephone console in a real Chromium: a pollster takes a case, records a complete
-interview with the keyboard, then a no-answer; the supervisor view shows both."""
+interview with the keyboard, then a no-answer and an appointment; the supervisor view shows
+them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -112,12 +115,22 @@ def _flow(live_server: str, browser: Any, expect: Any) -> None:
     page.keyboard.press("n")
     page.wait_for_url(re.compile(r"/cati\?msg=recorded"))
     expect(page.get_by_role("status")).to_contain_text("已记录")
+
+    # And an appointment: A opens the time field, Enter in it records the appointment.
+    page.keyboard.press("g")
+    page.wait_for_url(re.compile(r"/cati/case/\d+"))
+    page.keyboard.press("a")
+    expect(page.locator("#appointment_at")).to_be_focused()
+    tomorrow = (dt.datetime.now(ZoneInfo("Asia/Shanghai")) + dt.timedelta(days=1)).date()
+    page.locator("#appointment_at").fill(f"{tomorrow.isoformat()}T15:30")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/cati\?msg=recorded"))
     assert external == [], f"page loaded external resources: {external}"
 
     supervisor.goto(campaign_url)
     supervisor.screenshot(path=str(screenshot_path("cati-supervisor")), full_page=True)
     calls_after, completes_after = _pollster_row(supervisor)
-    assert (calls_after, completes_after) == (calls_before + 2, completes_before + 1)
+    assert (calls_after, completes_after) == (calls_before + 3, completes_before + 1)
     context.close()
 
     phone = browser.new_context(**PHONE).new_page()
