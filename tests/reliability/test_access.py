@@ -7,7 +7,7 @@
 * phone numbers: analysts and committee members never see one; exports and reports never hold
   one, whoever downloads them; a pollster sees only the number of the case they hold;
 * audit: logins, registry and response imports, frame imports, sample draws, result
-  computations and exports each write exactly one audit row naming who and what.
+  computations, publications and exports each write exactly one audit row naming who and what.
 """
 
 from __future__ import annotations
@@ -325,6 +325,18 @@ async def test_each_audited_action_writes_one_row(
     since = await _last_id()
     assert (await client.get(f"/results/{wave}/microdata/csv")).status_code == 200
     await _one_new("results.microdata", since, "analyst")
+
+    # Publication (survey/waves.py): a computed wave moved from 结束 to 发布 through the page.
+    await Wave.update({Wave.status: "closed"}).where(Wave.id == wave)
+    since = await _last_id()
+    published = await client.post(
+        f"/waves/{wave}/status", data={"_csrf_token": token, "status": "published"}
+    )
+    assert published.status_code == 303, published.text[:300]
+    await _one_new("wave.publish", since, "analyst")
+    assert (await Wave.select(Wave.status).where(Wave.id == wave).first()) == {
+        "status": "published"
+    }
 
     since = await _last_id()
     await import_registry_file("north.csv", NORTH_REGISTRY.encode(), username="admin")
