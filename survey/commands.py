@@ -110,6 +110,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wave(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.waves import STATUS_NAMES, WaveError, create_wave, resolve_wave, set_status
+
+    user = os.environ.get("USER", "cli")
+
+    def date(text: str | None, option: str) -> dt.date | None:
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise CommandError(f"{option} “{text}” 不是日期（应为 YYYY-MM-DD）") from exc
+
+    async def go() -> str:
+        await migrate_forwards()
+        if args.wave_action == "create":
+            wave_id = await create_wave(
+                args.programme,
+                args.month,
+                opens_on=date(args.opens, "--opens"),
+                closes_on=date(args.closes, "--closes"),
+                username=user,
+            )
+            return f"已创建测评期 {args.programme}/{args.month}（编号 {wave_id}，状态: 设计）。"
+        target = {
+            "open": "collecting",
+            "close": "closed",
+            "reopen": "collecting",
+            "publish": "published",
+        }[args.wave_action]
+        step = await set_status(await resolve_wave(args.wave), target, username=user)
+        return f"测评期 {step.month}: {STATUS_NAMES[step.old_status]} → {STATUS_NAMES[step.new_status]}"
+
+    try:
+        print(_run(go))
+    except WaveError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("migrate", help="运行数据库迁移 (apply database migrations)")
     p.add_argument(
@@ -138,6 +182,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--base-url", default="http://127.0.0.1:8000", help="演示服务地址（用于打印的链接）"
     )
     p.set_defaults(func=cmd_demo)
+
+    p = subparsers.add_parser(
+        "wave",
+        help="测评期: 创建、开始采集、结束、重新开放、发布",
+        description="测评期的状态依次为 设计 → 采集 → 结束 → 发布；发布前须已计算结果，发布后不能再改变。",
+    )
+    actions = p.add_subparsers(dest="wave_action", metavar="ACTION")
+    actions.required = True
+    a = actions.add_parser("create", help="为测评方案创建某月的测评期（状态: 设计）")
+    a.add_argument("programme", help="测评方案代码，如 nancheng-lsyd")
+    a.add_argument("month", help="月份 YYYY-MM")
+    a.add_argument("--opens", help="开始日期 YYYY-MM-DD")
+    a.add_argument("--closes", help="结束日期 YYYY-MM-DD")
+    a.set_defaults(func=cmd_wave)
+    for action, text in (
+        ("open", "开始采集（设计 → 采集）"),
+        ("close", "结束采集（采集 → 结束）"),
+        ("reopen", "重新开放采集（结束 → 采集）"),
+        ("publish", "发布结果（结束 → 发布；须已计算结果）"),
+    ):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("wave", help="测评期编号、YYYY-MM 或 方案代码/YYYY-MM")
+        a.set_defaults(func=cmd_wave)
 
     p = subparsers.add_parser("serve", help="启动网页服务")
     p.add_argument("--host", help="监听地址（默认 PINGAN_HOST 或 127.0.0.1）")

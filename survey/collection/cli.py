@@ -26,26 +26,15 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 
 async def resolve_wave(text: str) -> int:
-    """A wave id from ``ID`` or ``PROGRAMME_CODE/YYYY-MM``; CommandError if there is none."""
+    """A wave id from ``ID``, ``YYYY-MM`` or ``PROGRAMME_CODE/YYYY-MM``; CommandError if none."""
     from survey.cli import CommandError
-    from survey.db.tables import Wave
+    from survey.waves import WaveError
+    from survey.waves import resolve_wave as resolve
 
-    if text.isdigit():
-        row = await Wave.select(Wave.id).where(Wave.id == int(text)).first()
-    elif "/" in text:
-        code, month = text.rsplit("/", 1)
-        row = (
-            await Wave.select(Wave.id)
-            .where((Wave.programme._.code == code) & (Wave.month == month))
-            .first()
-        )
-    else:
-        row = None
-    if row is None:
-        raise CommandError(
-            f"测评期 “{text}” 不存在（写测评期编号，或 方案代码/年-月，如 nancheng-lsyd/2026-11）"
-        )
-    return int(row["id"])
+    try:
+        return await resolve(text)
+    except WaveError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _expiry(text: str | None) -> datetime.datetime | None:

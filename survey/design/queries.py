@@ -11,28 +11,20 @@ from survey.db.tables import Wave
 from survey.design.regions import STRATIFY_BY, DesignError, load_region, load_wave
 from survey.design.service import ALLOCATIONS, METHODS, MODES, released_batches
 from survey.design.tables import Frame, Sample, SampledElement, StratumTarget
+from survey.waves import STATUS_NAMES
 
-STATUS_NAMES = {"design": "设计", "collecting": "采集", "closed": "结束", "published": "发布"}
 KIND_NAMES = {"household": "住户名单", "phone": "电话号码名单", "blocks": "号段表"}
 
 
 async def resolve_wave(text: str) -> int:
     """A wave id from ``12``, ``2026-11`` (one programme only) or ``CODE/2026-11``."""
-    text = text.strip()
-    if text.isdigit():
-        if not await Wave.exists().where(Wave.id == int(text)):
-            raise DesignError(f"测评期 {text} 不存在")
-        return int(text)
-    code, _, month = text.rpartition("/")
-    query = Wave.select(Wave.id).where(Wave.month == month)
-    if code:
-        query = query.where(Wave.programme.code == code)
-    rows = await query
-    if not rows:
-        raise DesignError(f"没有找到测评期「{text}」")
-    if len(rows) > 1:
-        raise DesignError(f"「{text}」对应多个测评期，请写成 方案代码/{month} 或使用编号")
-    return int(rows[0]["id"])
+    from survey.waves import WaveError
+    from survey.waves import resolve_wave as resolve
+
+    try:
+        return await resolve(text)
+    except WaveError as exc:
+        raise DesignError(str(exc)) from exc
 
 
 async def resolve_sample(wave_id: int, sample_id: int | None) -> int:

@@ -14,6 +14,7 @@ from survey.db.tables import (
     Unit,
     Wave,
 )
+from survey.waves import STATUS_NAMES, next_steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +142,21 @@ async def district_view(district_id: int) -> DistrictView | None:
 
 @dataclass(frozen=True, slots=True)
 class WaveView:
+    id: int
     programme: str
+    programme_code: str
     month: str
-    status: str
+    status: str  # shown name (设计 / 采集 / 结束 / 发布)
+    status_code: str
     district: str
-
-
-STATUS_NAMES = {"design": "设计", "collecting": "采集", "closed": "结束", "published": "发布"}
+    steps: tuple[tuple[str, str], ...]  # (next status, name of the step)
 
 
 async def waves_for(limit_to: int | None) -> list[WaveView]:
     query = Wave.select(
+        Wave.id,
         Wave.programme.name,
+        Wave.programme.code,
         Wave.month,
         Wave.status,
         Wave.programme.region.name,  # type: ignore[union-attr]
@@ -161,13 +165,25 @@ async def waves_for(limit_to: int | None) -> list[WaveView]:
         query = query.where(Wave.programme.region == limit_to)
     return [
         WaveView(
+            r["id"],
             r["programme.name"],
+            r["programme.code"],
             r["month"],
             STATUS_NAMES.get(r["status"], r["status"]),
+            r["status"],
             r["programme.region.name"],
+            tuple(next_steps(r["status"])),
         )
         for r in await query
     ]
+
+
+async def programmes_for(limit_to: int | None) -> list[dict[str, str]]:
+    """Programmes (code, name) a user may manage waves of."""
+    query = Programme.select(Programme.code, Programme.name).order_by(Programme.code)
+    if limit_to is not None:
+        query = query.where(Programme.region == limit_to)
+    return [{"code": r["code"], "name": r["name"]} for r in await query]
 
 
 async def registry_counts() -> dict[str, int]:

@@ -129,31 +129,34 @@ class ComputeSummary:
 async def resolve_wave(ref: str) -> WaveRef:
     """A wave by id (``12``), month (``2026-10``, when only one programme has it) or
     ``programme-code/2026-10``; ``ComputeError`` naming the problem otherwise."""
-    query = Wave.select(
-        Wave.id,
-        Wave.month,
-        Wave.status,
-        Wave.programme.id.as_alias("programme_id"),
-        Wave.programme.code.as_alias("programme_code"),
-        Wave.programme.name.as_alias("programme_name"),
-        Wave.programme.region.as_alias("region_id"),
-        Wave.programme.policy.as_alias("policy"),
-        Wave.programme.instruments.as_alias("instruments"),
+    from survey.waves import WaveError
+    from survey.waves import resolve_wave as resolve
+
+    try:
+        return await wave_by_id(await resolve(ref))
+    except WaveError as exc:
+        raise ComputeError(str(exc)) from exc
+
+
+async def wave_by_id(wave_id: int) -> WaveRef:
+    """The wave ``wave_id`` with its programme's code, name, region, policy and instruments."""
+    r = (
+        await Wave.select(
+            Wave.id,
+            Wave.month,
+            Wave.status,
+            Wave.programme.id.as_alias("programme_id"),
+            Wave.programme.code.as_alias("programme_code"),
+            Wave.programme.name.as_alias("programme_name"),
+            Wave.programme.region.as_alias("region_id"),
+            Wave.programme.policy.as_alias("policy"),
+            Wave.programme.instruments.as_alias("instruments"),
+        )
+        .where(Wave.id == wave_id)
+        .first()
     )
-    ref = ref.strip()
-    if ref.isdigit():
-        rows = await query.where(Wave.id == int(ref))
-    elif "/" in ref:
-        code, month = ref.split("/", 1)
-        rows = await query.where((Wave.month == month) & (Wave.programme.code == code))
-    else:
-        rows = await query.where(Wave.month == ref)
-    if not rows:
-        raise ComputeError(f"没有找到测评期 {ref}（可写测评期编号、YYYY-MM 或 方案代码/YYYY-MM）")
-    if len(rows) > 1:
-        codes = "、".join(f"{r['programme_code']}/{r['month']}" for r in rows)
-        raise ComputeError(f"测评期 {ref} 不唯一，请写明方案：{codes}")
-    r = rows[0]
+    if r is None:
+        raise ComputeError(f"测评期 {wave_id} 不存在")
     return WaveRef(
         id=r["id"],
         month=r["month"],
@@ -165,11 +168,6 @@ async def resolve_wave(ref: str) -> WaveRef:
         policy=r["policy"],
         instruments=tuple(json.loads(r["instruments"] or "[]")),
     )
-
-
-async def wave_by_id(wave_id: int) -> WaveRef:
-    """``resolve_wave`` for a numeric id."""
-    return await resolve_wave(str(wave_id))
 
 
 async def load_registry(region_id: int) -> Registry:

@@ -234,7 +234,7 @@ def test_cli_create_and_export(
     body = out.read_text(encoding="utf-8")
     assert "13900007777" in body and "/s/" in body
     assert cli_main(["invitations", "create", "nope/2026-11", "--phones", str(phones)]) == 1
-    assert "测评期 “nope/2026-11” 不存在" in capsys.readouterr().err
+    assert "没有找到测评期「nope/2026-11」" in capsys.readouterr().err
     bad = tmp_path / "bad.txt"
     bad.write_text("1234\n", encoding="utf-8")
     assert cli_main(["invitations", "create", "nancheng-lsyd/2026-11", "--phones", str(bad)]) == 1

@@ -121,4 +121,4 @@ def test_import_compute_export_report(
 
     assert "2027-01 尚未计算结果" in run_async(later)
     assert main(["results", "compute", "2099-01"]) == 1
-    assert "没有找到测评期 2099-01" in capsys.readouterr().err
+    assert "没有找到测评期「2099-01」" in capsys.readouterr().err

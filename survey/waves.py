@@ -1,0 +1,177 @@
+"""The life of a wave (测评期): creation and the status steps 设计 → 采集 → 结束 → 发布.
+
+Rules (checked in one write transaction that re-reads the wave, so two clicks cannot both act):
+
+* a wave is created in ``design`` for a programme and a month (``YYYY-MM``), once per month;
+* ``design → collecting`` opens collection (invitation links and the CATI queue work only then);
+* ``collecting → closed`` ends collection; ``closed → collecting`` reopens it before publication;
+* ``closed → published`` needs computed results (a ``ResultRun`` of the wave); a published wave is
+  final: nothing moves it back, so what a committee has read never changes under it.
+
+Each step writes an audit row (``wave.create``, ``wave.open``, ``wave.close``, ``wave.reopen``,
+``wave.publish``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from survey.audit import record
+from survey.db import write_transaction
+from survey.db.tables import WAVE_STATUSES, Programme, Wave
+
+STATUS_NAMES: dict[str, str] = {
+    "design": "设计",
+    "collecting": "采集",
+    "closed": "结束",
+    "published": "发布",
+}
+# (from, to) → (audit action, what the step is called in messages).
+TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("design", "collecting"): ("wave.open", "开始采集"),
+    ("collecting", "closed"): ("wave.close", "结束采集"),
+    ("closed", "collecting"): ("wave.reopen", "重新开放采集"),
+    ("closed", "published"): ("wave.publish", "发布结果"),
+}
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class WaveError(Exception):
+    """A wave step that is not allowed; the message says why (Chinese)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaveStep:
+    """The outcome of a status step."""
+
+    wave_id: int
+    month: str
+    old_status: str
+    new_status: str
+
+
+async def resolve_wave(text: str) -> int:
+    """A wave id from ``12`` (its id), ``2026-11`` (when one programme only has that month) or
+    ``nancheng-lsyd/2026-11`` (programme code and month). ``WaveError`` naming the problem."""
+    text = text.strip()
+    if text.isdigit():
+        if not await Wave.exists().where(Wave.id == int(text)):
+            raise WaveError(f"测评期 {text} 不存在")
+        return int(text)
+    code, _, month = text.rpartition("/")
+    query = Wave.select(Wave.id).where(Wave.month == month)
+    if code:
+        query = query.where(Wave.programme.code == code)
+    rows = await query
+    if not rows:
+        raise WaveError(
+            f"没有找到测评期「{text}」（写测评期编号、YYYY-MM 或 方案代码/YYYY-MM，"
+            "如 nancheng-lsyd/2026-11）"
+        )
+    if len(rows) > 1:
+        raise WaveError(f"「{text}」对应多个测评期，请写成 方案代码/{month} 或使用编号")
+    return int(rows[0]["id"])
+
+
+def next_steps(status: str) -> list[tuple[str, str]]:
+    """The statuses a wave in ``status`` may move to, with the name of each step."""
+    return [(to, name) for (frm, to), (_, name) in TRANSITIONS.items() if frm == status]
+
+
+async def create_wave(
+    programme_code: str,
+    month: str,
+    *,
+    opens_on: dt.date | None = None,
+    closes_on: dt.date | None = None,
+    username: str = "",
+) -> int:
+    """Create the wave of ``programme_code`` for ``month`` (``YYYY-MM``) in status ``design``.
+
+    Returns its id. Raises ``WaveError`` for an unknown programme, a malformed month, dates in the
+    wrong order or a month that already has a wave."""
+    if not _MONTH.match(month):
+        raise WaveError(f"月份「{month}」格式应为 YYYY-MM，例如 2026-12")
+    if opens_on and closes_on and closes_on < opens_on:
+        raise WaveError(f"结束日期 {closes_on} 早于开始日期 {opens_on}")
+    async with write_transaction():
+        programme = (
+            await Programme.select(Programme.id).where(Programme.code == programme_code).first()
+        )
+        if programme is None:
+            raise WaveError(f"没有测评方案「{programme_code}」")
+        if await Wave.exists().where((Wave.programme == programme["id"]) & (Wave.month == month)):
+            raise WaveError(f"测评方案「{programme_code}」已有 {month} 的测评期")
+        rows = await Wave.insert(
+            Wave(
+                programme=programme["id"],
+                month=month,
+                status="design",
+                opens_on=opens_on,
+                closes_on=closes_on,
+            )
+        ).returning(Wave.id)
+        wave_id = int(rows[0]["id"])
+        await record(username, "wave.create", f"wave={wave_id} {programme_code}/{month}")
+    return wave_id
+
+
+async def _has_results(wave_id: int) -> bool:
+    try:
+        from survey.results.tables import ResultRun
+    except ModuleNotFoundError:  # results area not installed: nothing can be published
+        return False
+    return bool(await ResultRun.exists().where(ResultRun.wave == wave_id))
+
+
+async def set_status(
+    wave_id: int,
+    new_status: str,
+    *,
+    username: str = "",
+    limit_to_district: int | None = None,
+) -> WaveStep:
+    """Move wave ``wave_id`` to ``new_status`` if the rules above allow it.
+
+    ``limit_to_district``: a district-limited user may only step waves of programmes of that
+    district (others are reported as not found). Raises ``WaveError`` naming what is wrong."""
+    if new_status not in WAVE_STATUSES:
+        raise WaveError(f"未知状态「{new_status}」（可选: {', '.join(WAVE_STATUSES)}）")
+    async with write_transaction():
+        query = Wave.select(Wave.id, Wave.month, Wave.status, Wave.programme.region).where(
+            Wave.id == wave_id
+        )
+        wave = await query.first()
+        if wave is None or (
+            limit_to_district is not None and wave["programme.region"] != limit_to_district
+        ):
+            raise WaveError(f"没有编号为 {wave_id} 的测评期，或您无权管理")
+        old, month = str(wave["status"]), str(wave["month"])
+        if old == new_status:
+            # A repeated click: the step already happened, nothing to do.
+            return WaveStep(wave_id, month, old, new_status)
+        step = TRANSITIONS.get((old, new_status))
+        if step is None:
+            allowed = "、".join(f"{name}（{STATUS_NAMES[to]}）" for to, name in next_steps(old))
+            raise WaveError(
+                f"测评期 {month} 当前为「{STATUS_NAMES.get(old, old)}」，不能改为"
+                f"「{STATUS_NAMES[new_status]}」"
+                + (f"；可以: {allowed}" if allowed else "；已发布的测评期不能再改变")
+            )
+        if new_status == "published" and not await _has_results(wave_id):
+            raise WaveError(f"测评期 {month} 尚未计算结果，不能发布；请先计算结果")
+        # The status is part of the condition: of two concurrent clicks only one moves the wave.
+        moved = (
+            await Wave.update({Wave.status: new_status})
+            .where((Wave.id == wave_id) & (Wave.status == old))
+            .returning(Wave.id)
+        )
+        if not moved:
+            now = await Wave.select(Wave.status).where(Wave.id == wave_id).first()
+            if now is not None and now["status"] == new_status:
+                return WaveStep(wave_id, month, new_status, new_status)  # a concurrent twin
+            raise WaveError(f"测评期 {month} 的状态刚被他人修改，请刷新后重试")
+        await record(username, step[0], f"wave={wave_id} {month} {old}→{new_status}")
+    return WaveStep(wave_id, month, old, new_status)
