@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -89,12 +90,56 @@ def db(_migrated_database: None) -> Iterator[None]:
     run_async(testing.empty_all_tables)
 
 
-@pytest.fixture()
-async def demo_city(db: None) -> None:
-    """The demo city (registry, users, programme, open wave) in the test database."""
-    from survey.demo import build_demo
+@contextlib.asynccontextmanager
+async def pooled_engine() -> AsyncIterator[None]:
+    """A small connection pool on PostgreSQL for the block (one connection per query makes a
+    demo build several times slower); nothing on SQLite."""
+    from piccolo.engine import engine_finder
+    from piccolo.engine.postgres import PostgresEngine
 
-    await build_demo()
+    engine = engine_finder()
+    pooled = isinstance(engine, PostgresEngine) and engine.pool is None
+    if pooled:
+        assert isinstance(engine, PostgresEngine)
+        await engine.start_connection_pool(min_size=1, max_size=4)
+    try:
+        yield
+    finally:
+        if pooled and isinstance(engine, PostgresEngine) and engine.pool is not None:
+            await engine.close_connection_pool()
+
+
+async def build_test_demo(modules: tuple[str, ...] | None) -> None:
+    """The demo city with only the given areas' demo steps (``None``: every area's)."""
+    import survey.demo
+
+    saved = survey.demo._DEMO_MODULES
+    if modules is not None:
+        survey.demo._DEMO_MODULES = modules
+    try:
+        async with pooled_engine():
+            await survey.demo.build_demo()
+    finally:
+        survey.demo._DEMO_MODULES = saved
+
+
+@pytest.fixture()
+def demo_modules() -> tuple[str, ...] | None:
+    """The areas' demo steps ``demo_city`` runs: none by default (the registry, users, the
+    programme and its open wave only). An area's conftest overrides this with its own step."""
+    return ()
+
+
+@pytest.fixture()
+async def demo_city(db: None, demo_modules: tuple[str, ...] | None) -> None:
+    """The demo city in the test database, with the steps of ``demo_modules``."""
+    await build_test_demo(demo_modules)
+
+
+@pytest.fixture()
+async def full_demo_city(db: None) -> None:
+    """The whole demo city: every area's demo data (samples, links, campaign, results)."""
+    await build_test_demo(None)
 
 
 @pytest.fixture()

@@ -9,9 +9,6 @@ COLLECTION_ONLY = ("survey.collection.demo",)
 
 
 @pytest.fixture()
-async def demo_city(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo city (registry, users, programme, open wave, demo invitations)."""
-    from survey.demo import build_demo
-
-    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
-    await build_demo()
+def demo_modules() -> tuple[str, ...]:
+    """The demo city with the collection step only (demo invitations)."""
+    return COLLECTION_ONLY

@@ -84,3 +84,9 @@ def frame_csv(counts: dict[str, int], *, start: int = 0, header: str = "unit,pho
             lines.append(f"{unit},1390000{k:04d}")
             k += 1
     return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture()
+def demo_modules() -> tuple[str, ...]:
+    """``demo_city`` runs this area's demo step only."""
+    return ("survey.design.demo",)

@@ -31,3 +31,9 @@ async def build_small_city() -> None:
 async def small_city(db: None) -> None:
     """``build_small_city`` in the test database."""
     await build_small_city()
+
+
+@pytest.fixture()
+def demo_modules() -> tuple[str, ...]:
+    """``demo_city`` runs this area's demo step only."""
+    return ("survey.results.demo",)
