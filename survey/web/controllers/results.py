@@ -18,6 +18,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from questionnaires import default_instruments
+from survey.accounts import CurrentUser
 from survey.audit import record
 from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
@@ -38,9 +39,18 @@ STATUS_NAMES = {
 }
 
 
+async def _waves(user: CurrentUser) -> list[WaveSummary]:
+    """The waves ``user`` may read: analysts and admins every wave of their district (drafts
+    included); committee members only published ones — what they read never changes under them."""
+    waves = await waves_for_user(user.district_id)
+    if user.has_any(ANALYSTS):
+        return waves
+    return [w for w in waves if w.status == "published"]
+
+
 async def _visible_wave(request: Request[Any, Any, Any], wave_id: int) -> WaveSummary:
     user = current_user(request)
-    for wave in await waves_for_user(user.district_id):
+    for wave in await _waves(user):
         if wave.id == wave_id:
             return wave
     raise NotFoundException("没有找到该测评期，或您无权查看")
@@ -73,7 +83,7 @@ class ResultsController(Controller):
     @get("/", guards=[requires(*VIEWERS)], name="results")
     async def index(self, request: Request[Any, Any, Any]) -> Template | Redirect:
         user = current_user(request)
-        waves = await waves_for_user(user.district_id)
+        waves = await _waves(user)
         return Template(
             "results/index.html",
             context={"user": user, "waves": waves, "status_names": STATUS_NAMES},
@@ -83,7 +93,7 @@ class ResultsController(Controller):
     async def wave(self, request: Request[Any, Any, Any], wave_id: FromPath[int]) -> Template:
         user = current_user(request)
         summary = await _visible_wave(request, wave_id)
-        waves = [w for w in await waves_for_user(user.district_id) if w.has_results]
+        waves = [w for w in await _waves(user) if w.has_results]
         view = await wave_view(wave_id, await district_code_of(user.district_id))
         return Template(
             "results/dashboard.html",
