@@ -28,6 +28,29 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Browser contexts of the page tests: a phone (the residents' and committee's main device) and a
+# desktop.
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+VIEWPORTS: dict[str, dict[str, Any]] = {"phone": PHONE, "desktop": DESKTOP}
+
+
+def watch_external(page: Any, base_url: str) -> list[str]:
+    """The URLs ``page`` requests outside ``base_url`` (and data: URIs), collected as it loads:
+    a test asserts the list is empty — everything is served locally."""
+    external: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((base_url, "data:")) else external.append(r.url),
+    )
+    return external
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

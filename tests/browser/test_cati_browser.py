@@ -11,16 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import VIEWPORTS, screenshot_path, watch_external
 
-DESKTOP = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-    "locale": "zh-CN",
-}
+DESKTOP = {**VIEWPORTS["desktop"], "locale": "zh-CN"}
+PHONE = {**VIEWPORTS["phone"], "locale": "zh-CN"}
 
 
 def _login(page: Any, base: str, username: str) -> None:
@@ -65,11 +59,7 @@ def _flow(live_server: str, browser: Any, expect: Any) -> None:
 
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
-    external: list[str] = []
-    page.on(
-        "request",
-        lambda r: external.append(r.url) if not r.url.startswith((live_server, "data:")) else None,
-    )
+    external = watch_external(page, live_server)
     _login(page, live_server, "pollster1")
     page.get_by_role("link", name="电话访问").first.click()
     expect(page.get_by_role("button", name=re.compile("取下一个号码"))).to_be_focused()

@@ -6,17 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot_path
-
-VIEWPORTS = {
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "is_mobile": True,
-        "has_touch": True,
-        "device_scale_factor": 2,
-    },
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
+from tests.browser.conftest import VIEWPORTS, screenshot_path, watch_external
 
 
 @pytest.mark.parametrize("size", sorted(VIEWPORTS))
@@ -27,11 +17,7 @@ def test_design_page_preview_and_sample(
 
     context = browser.new_context(locale="zh-CN", **VIEWPORTS[size])
     page = context.new_page()
-    external: list[str] = []
-    page.on(
-        "request",
-        lambda r: external.append(r.url) if not r.url.startswith((live_server, "data:")) else None,
-    )
+    external = watch_external(page, live_server)
     width = VIEWPORTS[size]["viewport"]["width"]  # type: ignore[index]
     page.goto(f"{live_server}/login?next=/design")
     page.get_by_label("用户名").fill("analyst")

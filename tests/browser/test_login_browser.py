@@ -6,17 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot_path
-
-VIEWPORTS = {
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "is_mobile": True,
-        "has_touch": True,
-        "device_scale_factor": 2,
-    },
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
+from tests.browser.conftest import VIEWPORTS, screenshot_path, watch_external
 
 
 @pytest.mark.parametrize("size", sorted(VIEWPORTS))
@@ -25,11 +15,7 @@ def test_login_and_home(live_server: str, demo_db: None, browser: Any, size: str
 
     context = browser.new_context(locale="zh-CN", **VIEWPORTS[size])
     page = context.new_page()
-    external: list[str] = []
-    page.on(
-        "request",
-        lambda r: external.append(r.url) if not r.url.startswith((live_server, "data:")) else None,
-    )
+    external = watch_external(page, live_server)
     page.goto(f"{live_server}/registry")
     expect(page).to_have_url(f"{live_server}/login?next=/registry")
     expect(page.get_by_role("heading", name="登录平安测评")).to_be_visible()

@@ -6,17 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot_path
-
-VIEWPORTS = {
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "is_mobile": True,
-        "has_touch": True,
-        "device_scale_factor": 2,
-    },
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
+from tests.browser.conftest import VIEWPORTS, screenshot_path, watch_external
 
 
 @pytest.mark.parametrize("size", sorted(VIEWPORTS))
@@ -25,11 +15,7 @@ def test_committee_dashboard(live_server: str, demo_db: None, browser: Any, size
 
     context = browser.new_context(locale="zh-CN", **VIEWPORTS[size])
     page = context.new_page()
-    external: list[str] = []
-    page.on(
-        "request",
-        lambda r: external.append(r.url) if not r.url.startswith((live_server, "data:")) else None,
-    )
+    external = watch_external(page, live_server)
     page.goto(f"{live_server}/login?next=/results")
     page.get_by_label("用户名").fill("committee")
     page.get_by_label("密码").fill("pingan2026")

@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import PHONE, screenshot_path
 from tests.collection.conftest import COLLECTION_ONLY
 from tests.conftest import run_async
 
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
 _numbers = itertools.count(1)
 
 
