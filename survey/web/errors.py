@@ -43,6 +43,8 @@ _DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # Seen only while PostgreSQL restarts: a pooled connection left mid-operation.
+    asyncpg.exceptions.InternalClientError,
 )
 RETRY_AFTER_S = 5
 
