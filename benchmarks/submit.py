@@ -1,7 +1,8 @@
 """Final-submit throughput of the residents' survey against a raw asyncpg baseline, same run.
 
-The app runs under uvicorn (2 workers, no access log; uvloop/httptools when installed) on PostgreSQL, in its own
-database (default ``pingan_bench``, dropped and rebuilt). Each of N invitations gets a response
+The app runs under uvicorn (2 workers, no access log, uvloop + httptools) or granian
+(``--server granian``: 2 workers, uvloop) on PostgreSQL, in its own database (default
+``pingan_bench``, dropped and rebuilt). Each of N invitations gets a response
 saved up to its last page (as a resident who answered every page but the last would leave it);
 a load generator on loopback keeps ``--connections`` keep-alive HTTP/1.1 connections busy, each
 POSTing the last page of the next invitation (the final submit: validate, complete the response
@@ -9,7 +10,14 @@ exactly once, mark the invitation, 303 to the thank-you page). Latency is from s
 request to reading the whole response, per request.
 
 Baseline, in the same run and at the same concurrency: raw asyncpg with a pool of the same total
-size as the app's (2 workers × 10), one ``INSERT`` per transaction into a scratch table.
+size as the app's (2 workers × 10), one ``INSERT`` per transaction into a scratch table — once
+with asyncpg's default pool (the target's baseline) and once releasing connections like the
+app's pool (no reset query), so the app's pool setting buys it no advantage unseen.
+
+Besides ops/s and latency, each phase reports CPU milliseconds per operation of the server
+workers (for the baselines: this script's asyncpg tasks), the PostgreSQL backends of the
+benchmark database and the load generator, read from /proc: unlike ops/s, these hardly depend on
+what else runs on the shared cores.
 
 Target (issue 4): app completes/s ≥ 80 % of the baseline's rows/s, and app p99 < 100 ms.
 Everything shares the machine's cores (server workers, PostgreSQL, this load generator).
@@ -53,6 +61,7 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int = 0
+    cpu: dict[str, float] | None = None  # CPU seconds of the phase by part (server, db, client)
 
     @property
     def rate(self) -> float:
@@ -60,6 +69,60 @@ class Result:
 
     def pct(self, q: float) -> float:
         return float(np.percentile(self.latencies, q) * 1000) if self.latencies else float("nan")
+
+    def cpu_ms(self, part: str) -> float:
+        """CPU milliseconds per operation of ``part`` (NaN when not measured)."""
+        if not self.cpu or part not in self.cpu or not self.ops:
+            return float("nan")
+        return self.cpu[part] * 1000 / (self.ops + self.errors)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc; gone processes count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (server workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+async def backend_pids(db_url: str) -> list[int]:
+    """PostgreSQL backends connected to the benchmark database (other than this query's)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
 
 
 async def ensure_database(name: str) -> None:
@@ -163,7 +226,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """The command line of ``server`` (``uvicorn`` or ``granian``) serving the app."""
+    if server == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
+            "--no-access-log", "--log-level", "warning", "survey.web.asgi:app",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", "survey.web.asgi:app", "--port", str(port),
+        "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def start_server(
+    db_url: str, port: int, server: str = "uvicorn", workers: int = 2
+) -> subprocess.Popen[bytes]:
     # All load comes from one loopback address: the per-address and per-token rate limits
     # (survey/web/ratelimit.py, meant for residents spread over many addresses) are switched
     # off; the limiter middleware itself still runs on every request.
@@ -175,11 +254,7 @@ def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
         PINGAN_RATE_SURVEY_TOKEN="0",
     )
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "survey.web.asgi:app", "--port", str(port),
-            "--workers", "2", "--no-access-log",
-            "--log-level", "warning",
-        ],
+        server_command(server, port, workers),
         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 30
@@ -248,20 +323,35 @@ async def http_load(
     return Result("final submit (app)", len(latencies) - errors, elapsed, latencies, errors)
 
 
-async def baseline(db_url: str, connections: int, seconds: float, pool_size: int) -> Result:
-    """Raw asyncpg: one INSERT per transaction, ``connections`` concurrent tasks."""
+async def baseline(
+    db_url: str, connections: int, seconds: float, pool_size: int, app_reset: bool = False
+) -> Result:
+    """Raw asyncpg: one INSERT per transaction, ``connections`` concurrent tasks. With
+    ``app_reset`` the pool releases connections like the app's pool (``survey.web.app``: no
+    reset query, only asyncpg's own rollback of an open transaction)."""
     import asyncpg
 
-    pool = await asyncpg.create_pool(db_url, min_size=pool_size, max_size=pool_size)
+    from survey.web.app import _keep_session
+
+    extra: dict[str, Any] = {"reset": _keep_session} if app_reset else {}
+    pool = await asyncpg.create_pool(db_url, min_size=pool_size, max_size=pool_size, **extra)
     async with pool.acquire() as conn:
         await conn.execute(
             "DROP TABLE IF EXISTS bench_baseline; CREATE TABLE bench_baseline "
             "(id serial PRIMARY KEY, invitation int NOT NULL, answers text NOT NULL, "
             "completed_at timestamptz NOT NULL DEFAULT now())"
         )
+    async with pool.acquire() as conn:
+        db_pids = [
+            int(r["pid"])
+            for r in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        ]
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
+    db0, me0 = cpu_seconds(db_pids), time.process_time()
 
     async def worker() -> None:
         while time.perf_counter() < deadline:
@@ -277,8 +367,10 @@ async def baseline(db_url: str, connections: int, seconds: float, pool_size: int
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.perf_counter() - start
+    cpu = {"server": time.process_time() - me0, "db": cpu_seconds(db_pids) - db0}
     await pool.close()
-    return Result("raw asyncpg INSERT (baseline)", len(latencies), elapsed, latencies)
+    name = "baseline, app's pool reset" if app_reset else "raw asyncpg INSERT (baseline)"
+    return Result(name, len(latencies), elapsed, latencies, cpu=cpu)
 
 
 async def count_completed(db_url: str) -> tuple[int, int]:
@@ -300,7 +392,9 @@ def main() -> int:
     parser.add_argument("--database", default="pingan_bench")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=200)
-    parser.add_argument("--invitations", type=int, default=20000)
+    parser.add_argument("--invitations", type=int, default=40000)
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     db_url = f"{PG_ROOT}/{args.database}"
     try:
@@ -315,17 +409,26 @@ def main() -> int:
     print(f"prepared {len(tokens)} saved responses in {time.perf_counter() - t0:.1f} s")
     _answers, _screens, last, final = full_answers()
     port = free_port()
-    server = start_server(db_url, port)
+    server = start_server(db_url, port, args.server, args.workers)
     try:
         cookie, token = csrf(port)
         stream = iter(tokens)
         warm = asyncio.run(
             http_load(port, stream, {"_screen": last, **final}, cookie, token, 20, 2.0)
         )
+        load_before = os.getloadavg()[0]  # other jobs on the machine, before our own load
+        server_pids = process_tree(server.pid)
+        db_pids = asyncio.run(backend_pids(db_url))
+        cpu0 = cpu_seconds(server_pids), cpu_seconds(db_pids), time.process_time()
         app = asyncio.run(
             http_load(port, stream, {"_screen": last, **final}, cookie, token,
                       args.connections, args.seconds)
         )  # fmt: skip
+        app.cpu = {
+            "server": cpu_seconds(server_pids) - cpu0[0],
+            "db": cpu_seconds(db_pids) - cpu0[1],
+            "client": time.process_time() - cpu0[2],
+        }
     finally:
         server.terminate()
         try:
@@ -333,17 +436,28 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     done, invitations = asyncio.run(count_completed(db_url))
-    base = asyncio.run(baseline(db_url, args.connections, args.seconds, pool_size=20))
+    pool_size = 10 * args.workers  # the app's pool: 10 connections per worker
+    base = asyncio.run(baseline(db_url, args.connections, args.seconds, pool_size))
+    lean = asyncio.run(baseline(db_url, args.connections, args.seconds, pool_size, True))
     ratio = app.rate / base.rate if base.rate else 0.0
+    lean_ratio = app.rate / lean.rate if lean.rate else 0.0
     print()
-    print(f"submit benchmark: PostgreSQL, uvicorn 2 workers, {args.connections} connections, "
-          f"{args.seconds:.0f} s per phase, loopback")  # fmt: skip
-    print(f"{'':34} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ops':>7} {'errors':>6}")
-    for r in (app, base):
+    print(f"submit benchmark: PostgreSQL, {args.server} {args.workers} workers, "
+          f"{args.connections} connections, {args.seconds:.0f} s per phase, loopback, "
+          f"load average before {load_before:.1f}, after {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"{'':34} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ops':>7} {'errors':>6}"
+          f" {'CPU ms/op: app':>15} {'db':>5} {'client':>6}")  # fmt: skip
+    for r in (app, base, lean):
         print(f"{r.name:34} {r.rate:9.0f} {r.pct(50):8.1f} {r.pct(99):8.1f} {r.ops:7d} "
-              f"{r.errors:6d}")  # fmt: skip
+              f"{r.errors:6d} {r.cpu_ms('server'):15.2f} {r.cpu_ms('db'):5.2f} "
+              f"{r.cpu_ms('client'):6.2f}")  # fmt: skip
+    print(
+        "(CPU per operation: the server's workers — for the baselines this script's own"
+        " asyncpg tasks —, the PostgreSQL backends of the benchmark database, and the load"
+        " generator; independent of other jobs on the machine, unlike ops/s)"
+    )
     print(f"app / baseline: {ratio:.0%} (target ≥ 80 %); app p99 {app.pct(99):.1f} ms "
-          f"(target < 100 ms)")  # fmt: skip
+          f"(target < 100 ms); app / baseline with the app's pool reset: {lean_ratio:.0%}")  # fmt: skip
     expected = warm.ops + app.ops
     print(f"check: {done} completed responses and {invitations} completed invitations for "
           f"{expected} successful submits (each invitation submitted once)")  # fmt: skip

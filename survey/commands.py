@@ -99,6 +99,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"平安测评已启动: http://{host}:{port}/  （数据库: {settings.database_url}）", flush=True)
+    if args.server == "granian":
+        # HTTP parsing and connection handling in Rust; how it compares with uvicorn on the
+        # final submit: docs/benchmarks.md (submit).
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+
+        Granian(
+            "survey.web.asgi:app",
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=args.workers,
+            loop=Loops.uvloop,
+            log_access=False,
+        ).serve()
+        return 0
     uvicorn.run(
         "survey.web.asgi:app",
         host=host,
@@ -210,4 +226,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="监听地址（默认 PINGAN_HOST 或 127.0.0.1）")
     p.add_argument("--port", type=int, help="端口（默认 PINGAN_PORT 或 8000）")
     p.add_argument("--workers", type=int, default=1, help="工作进程数")
+    p.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="HTTP 服务器（默认 uvicorn）",
+    )
     p.set_defaults(func=cmd_serve)
