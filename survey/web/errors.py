@@ -47,14 +47,19 @@ _DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
 )
 RETRY_AFTER_S = 5
+# Text PostgreSQL cannot store (a NUL byte in a form field): the request's fault, not ours.
+_BAD_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 
 
 def _client_fault(exc: Exception) -> int | None:
     """The status for errors caused by the request itself, raised below the handlers: a form
-    field that is not UTF-8 (Litestar's multipart parser), a path id beyond any column's range
+    field that is not UTF-8 (Litestar's multipart parser) or holds a NUL byte (PostgreSQL), a path id beyond any column's range
     (SQLite: OverflowError; PostgreSQL: int4 out of range) — and 503 when the database is
     unreachable."""
-    if isinstance(exc, UnicodeDecodeError):
+    if isinstance(exc, (UnicodeDecodeError, *_BAD_TEXT)):
         return 400
     if isinstance(exc, OverflowError) or (
         isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)

@@ -305,3 +305,12 @@ async def test_database_unavailable_gives_a_chinese_retry_page(small_demo: None)
     assert "系统暂时不可用，请稍后重试" in response.text
     assert int(response.headers["retry-after"]) > 0
     assert "Traceback" not in response.text and "5432" not in response.text
+
+
+async def test_nul_bytes_in_form_fields_are_refused_not_500(
+    small_demo: None, client: httpx.AsyncClient
+) -> None:
+    """Found by the API fuzz on PostgreSQL: text columns cannot hold NUL (SQLite can)."""
+    response = await login(client, "ad\x00min", "x\x00y")
+    assert response.status_code in (400, 401), response.status_code
+    assert "Traceback" not in response.text
