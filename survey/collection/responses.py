@@ -213,9 +213,9 @@ async def _raw(sql: str, *args: Any) -> list[dict[str, Any]]:
 
     On PostgreSQL outside a transaction the statement goes straight to the engine's asyncpg
     pool (the same pool and connections Piccolo uses): the two statements of a final submit
-    then skip Piccolo's query compilation and row conversion, about a tenth of the request's
-    CPU (docs/benchmarks.md, submit). Inside a Piccolo transaction, or on SQLite, Piccolo runs
-    it, so it joins the transaction."""
+    then skip Piccolo's query compilation and row conversion (≈ 5–10 % of the request's CPU in
+    a py-spy profile; docs/benchmarks.md, submit). Inside a Piccolo transaction, or on SQLite,
+    Piccolo runs it, so it joins the transaction."""
     engine = Response._meta.db
     if (
         isinstance(engine, PostgresEngine)
