@@ -276,6 +276,13 @@ async def test_purge_blanks_every_phone_number_of_a_closed_wave_and_keeps_answer
     assert again.total == 0
     due = await purge_due(retention_days=30, today=date(2026, 12, 30), dry_run=True)
     assert wave_id in {s.wave_id for s in due}
+    # The command line: one line per wave, nothing left to delete in this one.
+    args = ("purge-contacts", "--wave", str(wave_id), "--days", "0", "--dry-run")
+    early = _cli(dict(os.environ), *args, "--today", "2026-11-29")  # before the closing date
+    assert early.returncode == 1 and "仍在保留期内" in early.stderr
+    done = _cli(dict(os.environ), *args, "--today", "2027-01-01")
+    assert done.returncode == 0, done.stderr
+    assert "将删除 0 个电话号码" in done.stdout
 
 
 def test_purge_cli_reports_bad_settings_in_one_line(tmp_path: Path) -> None:
