@@ -451,13 +451,15 @@ async def submit(token: str, form: Mapping[str, Sequence[str]]) -> PageResult:
                 stratum=inv.stratum,
                 design_weight=inv.design_weight,
                 non_probability=inv.open_link,
+                current_page=1,  # consent given: past the intro in the same write
             )
             record = await responses.response_for_invitation(inv.id)
             assert record is not None
             if record.status != "in_progress":
                 return PageResult(redirect=f"/s/{token}")
             screens = screen_ids(loaded.instrument, record.answers)
-            await responses.save_answers(record.id, record.answers, max(record.current_page, 1))
+            if record.current_page < 1:  # the row of a concurrent twin that has not moved yet
+                await responses.save_answers(record.id, record.answers, 1)
             return PageResult(redirect=f"/s/{token}?p={screens[1]}")
         return await _submit_screen(loaded, token, screen, nav, form)
     except InstrumentChanged:
@@ -481,6 +483,10 @@ async def _submit_screen(
         return PageResult(view)
     index = screens.index(screen)
     if screen == INTRO:
+        # Consent given again (a start cut short after its insert, or a second tab): the
+        # response moves past the intro, so the resident never loops on 同意并开始.
+        if record.current_page < 1:
+            await responses.save_answers(record.id, answers, 1)
         return PageResult(redirect=f"/s/{token}?p={screens[min(1, len(screens) - 1)]}")
     if screen == SCREENING_PAGE and nav in ("other_adult", "end"):
         return await _screening_choice(loaded, token, nav, answers)

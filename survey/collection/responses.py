@@ -328,8 +328,12 @@ async def start_response(
     stratum: str = "",
     design_weight: float | None = None,
     non_probability: bool = False,
+    current_page: int = 0,
 ) -> ResponseRecord:
     """The in-progress (or finished) response of an invitation, created if there is none.
+
+    ``current_page``: the furthest screen reached, stored with the new row (1 when the resident
+    has just consented, so that no second write is needed to leave the intro).
 
     With an invitation, a concurrent second call returns the same row (unique constraint plus
     ``ON CONFLICT DO NOTHING``) and the invitation becomes ``started``. Without one (a phone
@@ -349,7 +353,7 @@ async def start_response(
         design_weight=design_weight,
         non_probability=non_probability,
         answers="{}",
-        current_page=0,
+        current_page=current_page,
         started_at=datetime.datetime.now(datetime.UTC),
     )
     async with write_transaction():
