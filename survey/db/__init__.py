@@ -6,6 +6,7 @@ from piccolo.engine import engine_finder
 from piccolo.engine.base import BaseTransaction
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
 
 
 def write_transaction() -> BaseTransaction:
@@ -22,3 +23,12 @@ def write_transaction() -> BaseTransaction:
 def is_postgres() -> bool:
     """True when the configured engine is PostgreSQL."""
     return isinstance(engine_finder(), PostgresEngine)
+
+
+async def lock_row(table: type[Table], row_id: int) -> None:
+    """Inside a ``write_transaction``: hold row ``row_id`` of ``table`` until commit, so that
+    check-then-write steps on it run one at a time (``FOR UPDATE`` on PostgreSQL; on SQLite the
+    immediate transaction already holds the database's write lock)."""
+    if is_postgres():
+        tablename = table._meta.tablename
+        await table.raw(f'SELECT id FROM "{tablename}" WHERE id = {{}} FOR UPDATE', row_id)

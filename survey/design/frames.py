@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sampling import block_problem, frame_fingerprint, normalize_number, number_problem, parse_block
-from survey.db import write_transaction
-from survey.db.tables import AuditLog
+from survey.db import lock_row, write_transaction
+from survey.db.tables import AuditLog, Wave
 from survey.design.bulk import bulk_insert
 from survey.design.regions import (
     STRATIFY_BY,
@@ -248,6 +248,8 @@ async def _store(
     fingerprint = frame_fingerprint(header, canonical)
     strata = len({r.stratum for r in rows})
     async with write_transaction():
+        # Two imports of one file at once: the second waits here, then finds the first's frame.
+        await lock_row(Wave, wave.id)
         existing = (
             await Frame.select(Frame.id)
             .where(

@@ -25,7 +25,7 @@ import numpy as np
 from questionnaires import Instrument, default_instruments, score_departments, score_responses
 from questionnaires.scoring import composite_weights
 from survey.collection.tables import Invitation, Response
-from survey.db import is_postgres, write_transaction
+from survey.db import lock_row, write_transaction
 from survey.db.tables import (
     AGE_GROUPS,
     SEXES,
@@ -689,12 +689,6 @@ def _diagnostics_json(stats: WaveStatistics) -> list[dict[str, Any]]:
     return out
 
 
-async def _lock_wave(wave_id: int) -> None:
-    """Serialise computations of one wave (the SQLite write lock is already held)."""
-    if is_postgres():
-        await Wave.raw("SELECT id FROM wave WHERE id = {} FOR UPDATE", wave_id)
-
-
 async def compute_wave(
     wave_id: int,
     *,
@@ -768,7 +762,7 @@ async def compute_wave(
     targets = {t.index: t.at_least for t in policy.targets}
     result_rows = [_result_row(wave.id, r, instrument, targets, counts) for r in rows]
     async with write_transaction():
-        await _lock_wave(wave.id)
+        await lock_row(Wave, wave.id)  # two analysts computing at once: one after the other
         await IndexResult.delete().where(IndexResult.wave == wave.id)
         await ResultRun.delete().where(ResultRun.wave == wave.id)
         await ResultRun.insert(

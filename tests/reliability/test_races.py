@@ -86,19 +86,7 @@ async def _demo_registry_and_wave() -> int:
     return int(wave[0]["id"])
 
 
-FRAME_RACE = (
-    "defect: survey/design/frames.py _store checks for an existing frame with the same "
-    "fingerprint and inserts in one READ COMMITTED transaction; on PostgreSQL two simultaneous "
-    "imports both see none and both insert (no unique index on sampling_frame(wave, fingerprint, "
-    "kind, stratify_by), no lock on the wave row)"
-)
-
-
-async def test_two_frame_imports_of_the_same_file_at_once(
-    db: None, db_engine_name: str, request: pytest.FixtureRequest
-) -> None:
-    if db_engine_name == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=FRAME_RACE))
+async def test_two_frame_imports_of_the_same_file_at_once(db: None) -> None:
     wave_id = await _demo_registry_and_wave()
     communities = await Unit.select(Unit.code).where(Unit.level == "community").output(as_list=True)
     frame = "unit,phone\n" + "".join(
