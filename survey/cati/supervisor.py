@@ -428,8 +428,14 @@ async def draw_back_check(campaign_id: int, seed: int, share: float, username: s
     return sum(len(v) for v in drawn.values())
 
 
-async def back_check_rows(campaign_id: int) -> list[BackCheckRow]:
-    """The campaign's back-check sample, newest draw first."""
+def mask_phone(phone: str) -> str:
+    """``13812345678`` → ``138****5678``: enough to tell numbers apart, not to call one."""
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else "****"
+
+
+async def back_check_rows(campaign_id: int, *, with_phones: bool) -> list[BackCheckRow]:
+    """The campaign's back-check sample, newest draw first. ``with_phones``: full numbers (for
+    the supervisors who call residents back); otherwise masked."""
     rows = await BackCheck.raw(
         "SELECT b.id, b.call_case, c.phone, u.display_name, b.result, b.note, b.checked_by "
         "FROM cati_back_check b JOIN cati_case c ON c.id = b.call_case "
@@ -441,7 +447,7 @@ async def back_check_rows(campaign_id: int) -> list[BackCheckRow]:
         BackCheckRow(
             int(r["id"]),
             int(r["call_case"]),
-            r["phone"],
+            r["phone"] if with_phones else mask_phone(r["phone"]),
             r["display_name"] or "",
             r["result"],
             BACK_CHECK_NAMES.get(r["result"], r["result"]),

@@ -310,14 +310,18 @@ async def test_back_check_draw_is_seeded_and_recorded(db: None) -> None:
         (w, c) for w, ids in expected.items() for c in ids
     }
     assert await draw_back_check(world.campaign_id, 43, 0.25, "supervisor") == 2 + 1  # new ones
-    first = (await back_check_rows(world.campaign_id))[0]
+    first = (await back_check_rows(world.campaign_id, with_phones=True))[0]
     with pytest.raises(CatiError, match="请选择复核结果"):
         await record_back_check(world.campaign_id, first.id, "pending", "", "supervisor")
     await record_back_check(world.campaign_id, first.id, "doubtful", "受访者记不清", "supervisor")
-    updated = (await back_check_rows(world.campaign_id))[0]
+    updated = (await back_check_rows(world.campaign_id, with_phones=True))[0]
     assert (updated.result_name, updated.note, updated.checked_by) == (
         "存疑", "受访者记不清", "supervisor"
     )  # fmt: skip
+    phone = (await Case.select(Case.phone).where(Case.id == first.case_id).first())["phone"]
+    assert updated.phone == phone
+    masked = (await back_check_rows(world.campaign_id, with_phones=False))[0]
+    assert masked.phone == phone[:3] + "****" + phone[-4:]
 
 
 async def test_wave_rates_for_the_method_box(db: None) -> None:

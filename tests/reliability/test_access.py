@@ -54,8 +54,6 @@ A_MARKERS = ("南城区", *STREETS)
 PHONE = re.compile(rb"(?<!\d)1[3-9]\d{9}(?!\d)")
 SKIP_PREFIXES = ("/s/", "/static", "/schema", "/login", "/logout")
 FORMATS = ("html", "pdf", "csv", "xlsx", "json")
-# Routes where a role sees numbers it should not: reported defects, each pinned by an xfail test.
-KNOWN_LEAKS: dict[str, tuple[str, ...]] = {"analyst": ("/cati/campaigns/{campaign_id:int}",)}
 
 
 async def _second_district() -> int:
@@ -234,8 +232,6 @@ async def test_phone_numbers_only_for_roles_that_call(
                 where = f"{username} GET {path}"
                 assert response.status_code < 500, where
                 leaked = _leaks(_text(response), phones)
-                if template in KNOWN_LEAKS.get(username, ()):
-                    continue  # defect reported, checked by the xfail test below
                 if username in ("analyst", "committee") or template.startswith("/results"):
                     # No number for roles that never call, none in any answer/result export.
                     assert not leaked, where
@@ -271,11 +267,6 @@ async def test_phone_numbers_only_for_roles_that_call(
     assert other["phone"] not in response.text, response.status_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: templates/cati/supervisor.html shows back-check phone numbers to every "
-    "reader of the supervisor page, analysts included (they never call residents)",
-)
 async def test_analyst_sees_no_phone_on_the_cati_supervisor_page(
     demo_city: None, client: httpx.AsyncClient
 ) -> None:

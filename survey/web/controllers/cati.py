@@ -230,7 +230,10 @@ class SupervisorController(Controller):
                 "rates": await campaign_rates(campaign_id),
                 "rate_names": RATE_NAMES,
                 "batches": await supervisor.batch_info(campaign_id),
-                "back_checks": await supervisor.back_check_rows(campaign_id),
+                # Only those who call residents back see whole numbers.
+                "back_checks": await supervisor.back_check_rows(
+                    campaign_id, with_phones=user.has_any(MANAGERS)
+                ),
                 "back_check_names": supervisor.BACK_CHECK_NAMES,
                 "status_names": supervisor.STATUS_NAMES,
                 "can_manage": user.has_any(MANAGERS),
