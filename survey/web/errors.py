@@ -36,7 +36,7 @@ def _is_api(request: Request[Any, Any, Any]) -> bool:
 
 # Database connection failures (server restarting, pool connection dropped): the request may be
 # retried, so the client gets 503 with Retry-After instead of a 500.
-_DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     ConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -65,7 +65,7 @@ def _client_fault(exc: Exception) -> int | None:
         isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
     ):
         return 404
-    if isinstance(exc, _DB_UNAVAILABLE):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
         return 503
     return None
 

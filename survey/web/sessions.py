@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,9 @@ from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 
 from survey.db.tables import WebSession
+from survey.web.errors import DATABASE_UNAVAILABLE
+
+log = logging.getLogger("survey.web")
 
 
 def _now() -> dt.datetime:
@@ -96,11 +100,16 @@ class LeanSessionBackend(ServerSideSessionBackend):
         message: Message,
         connection: ASGIConnection[Any, Any, Any, Any],
     ) -> None:
-        if scope_session is Empty or not scope_session:
-            if self.config.key in connection.cookies:
-                await super().store_in_message(Empty, message, connection)
+        if (scope_session is Empty or not scope_session) and (
+            self.config.key not in connection.cookies
+        ):
             return
-        await super().store_in_message(scope_session, message, connection)
+        try:
+            await super().store_in_message(scope_session or Empty, message, connection)
+        except DATABASE_UNAVAILABLE as exc:
+            # The response (often the 503 retry page itself) is already on its way: the session
+            # keeps its previous state rather than turning the answer into a 500.
+            log.warning("session not saved, database unavailable: %r", exc)
 
 
 @dataclass

@@ -202,6 +202,22 @@ async def test_anonymous_page_views_store_no_session(
     assert await WebSession.count() == 0
 
 
+async def test_session_save_during_a_database_outage_keeps_the_response(
+    demo_city: None, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from survey.web.sessions import DatabaseSessionStore
+
+    assert (await login(client, "admin")).status_code == 303
+
+    async def unavailable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database restarting")
+
+    monkeypatch.setattr(DatabaseSessionStore, "set", unavailable)
+    page = await client.get("/")
+    assert page.status_code == 200  # the page, not a 500 from saving the session afterwards
+    assert "系统管理员" in page.text
+
+
 @pytest.mark.parametrize("path", ["/login", "/static/app.css", "/health", "/no-such-page"])
 async def test_security_headers_on_every_response(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
