@@ -66,7 +66,7 @@ async def _keep_session(connection: Any) -> None:
 async def _start_pool() -> None:
     await prepare_engine()
     engine = engine_finder()
-    if isinstance(engine, PostgresEngine):
+    if isinstance(engine, PostgresEngine) and engine.pool is None:  # none started by the caller
         await engine.start_connection_pool(max_size=10, reset=_keep_session)
 
 
