@@ -33,7 +33,7 @@ class Invitation(Table, tablename="invitation"):
 
     id = Serial(primary_key=True)
     wave = ForeignKey(Wave, null=False, on_delete=OnDelete.restrict)
-    token_hash = Varchar(length=64, unique=True, index=True)
+    token_hash = Varchar(length=64, unique=True)
     instrument_id = Varchar(length=60)
     expires_at = Timestamptz()
     status = Varchar(length=12, default="pending")

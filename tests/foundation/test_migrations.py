@@ -59,3 +59,28 @@ async def test_forwards_is_idempotent(db: None) -> None:
     before = await _table_names()
     await migrate_forwards()
     assert await _table_names() == before
+
+
+async def test_invitation_token_hash_has_one_index_the_unique_one(
+    db: None, db_engine_name: str
+) -> None:
+    """Links are looked up by ``token_hash``; its unique constraint is the one index kept (a second,
+    plain index was dropped: it cost a write on every update of an invitation)."""
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    assert engine is not None
+    if db_engine_name == "postgres":
+        rows = await engine.run_ddl(
+            "SELECT indexdef AS d FROM pg_indexes WHERE tablename = 'invitation'"
+        )
+        defs = [str(r["d"]) for r in rows if "(token_hash)" in str(r["d"])]
+        assert len(defs) == 1 and "UNIQUE" in defs[0], defs
+    else:
+        rows = await engine.run_ddl("PRAGMA index_list('invitation')")
+        covering = []
+        for row in rows:
+            cols = await engine.run_ddl(f"PRAGMA index_info('{row['name']}')")
+            if [c["name"] for c in cols] == ["token_hash"]:
+                covering.append(row)
+        assert len(covering) == 1 and covering[0]["unique"] == 1, covering
