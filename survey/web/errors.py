@@ -28,6 +28,10 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ),
     503: ("服务暂不可用", "系统暂时不可用，请稍后重试。"),
 }
+CSRF_FAILED = (
+    "页面已过期",
+    "页面打开时间过长或浏览器清除了记录，这次提交没有保存。请重新打开页面后再提交，之前已保存的内容不会丢失。",
+)
 
 
 def _is_api(request: Request[Any, Any, Any]) -> bool:
@@ -96,13 +100,21 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, NotAuthorizedException) and request.method == "GET":
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
     title, text = MESSAGES.get(status, ("出错了", "请求无法完成。"))
+    back = "/"
+    if status == 403 and "CSRF" in str(detail):
+        # A form posted without a valid CSRF cookie: the page stayed open too long, the browser
+        # dropped its cookies (in-app browsers do), or it was opened in another browser. Nothing
+        # was saved; the person only has to reload the page — a resident back on their own link.
+        title, text, detail = CSRF_FAILED[0], CSRF_FAILED[1], ""
+        if request.url.path.startswith("/s/"):
+            back = request.url.path
     # Litestar's own messages are English; show ours unless a handler raised a Chinese one.
     if detail and any("\u4e00" <= ch <= "\u9fff" for ch in str(detail)):
         text = str(detail)
     user = request.scope.get("user")
     return Template(
         "error.html",
-        context={"status": status, "title": title, "text": text, "user": user},
+        context={"status": status, "title": title, "text": text, "user": user, "back": back},
         status_code=status,
         headers=headers,
     )

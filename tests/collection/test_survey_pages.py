@@ -249,6 +249,9 @@ async def test_post_without_csrf_token_is_refused(
     [token] = await invite("anquangan")
     response = await client.post(f"/s/{token}", data={"_screen": "intro", "_nav": "next"})
     assert response.status_code == 403
+    # the resident is told what happened and led back to their own link, not "no permission"
+    assert "页面已过期" in response.text and "没有保存" in response.text
+    assert f'href="/s/{token}"' in response.text and "账号" not in response.text
     assert await Response.count().where(Response.mode == "web") == 0
 
 
@@ -308,3 +311,27 @@ async def test_open_link_gives_each_visitor_a_personal_non_probability_response(
     # The public link itself never gets a response and stays open for the next visitor.
     again = await client.get(f"/s/{token}")
     assert "同意并开始" in again.text
+
+
+async def test_head_of_a_link_answers_like_get_and_changes_nothing(
+    demo_city: None, client: httpx.AsyncClient
+) -> None:
+    """SMS apps and link checkers send HEAD before anyone taps a link: same status as GET, no
+    body, no response row, the invitation untouched."""
+    [fresh, expired] = await invite("anquangan", 2)
+    await Invitation.update(
+        {Invitation.expires_at: datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)}
+    ).where(Invitation.token_hash == token_hash(expired))
+    before = await Invitation.select(Invitation.status).order_by(Invitation.id)
+    for path, status in (
+        (f"/s/{fresh}", 200),
+        (f"/s/{expired}", 410),
+        ("/s/AAAAAAAAAAAAAAAAAAAAAA", 404),
+    ):
+        response = await client.head(path)
+        assert response.status_code == status, path
+        assert response.content == b""
+        assert response.headers["cache-control"] == "no-store"
+        assert (await client.get(path)).status_code == status
+    assert await Response.count() == 0
+    assert await Invitation.select(Invitation.status).order_by(Invitation.id) == before

@@ -172,7 +172,7 @@ async def test_post_without_csrf_token_is_refused(
     await client.get("/login")
     response = await client.post("/login", data={"username": "admin", "password": "pingan2026"})
     assert response.status_code == 403
-    assert "无权访问" in response.text or "请求" in response.text
+    assert "页面已过期" in response.text and "返回首页" in response.text
     assert "Traceback" not in response.text
 
 

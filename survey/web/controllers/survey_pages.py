@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, head, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -46,6 +46,19 @@ async def show_survey(
     return _render(await respondent.show(token, p))
 
 
+@head("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-head")
+async def head_survey(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[None]:
+    """A HEAD of a link (SMS apps and link checkers probe links before anyone taps them): the
+    status and headers the GET would give, no body and no change to the invitation."""
+    _no_session(request)
+    result = await respondent.show(token, None)
+    headers = dict(NO_STORE)
+    if result.redirect is not None:
+        return Response(None, status_code=303, headers={**headers, "Location": result.redirect})
+    assert result.view is not None
+    return Response(None, status_code=result.view.status_code, headers=headers)
+
+
 @post("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-submit")
 async def submit_survey(
     request: Request[Any, Any, Any], token: FromPath[str]
@@ -59,4 +72,4 @@ async def submit_survey(
     return _render(await respondent.submit(token, fields))
 
 
-ROUTES: list[Any] = [show_survey, submit_survey]
+ROUTES: list[Any] = [show_survey, head_survey, submit_survey]
