@@ -17,12 +17,12 @@ from collections.abc import Callable
 import numpy as np
 
 from questionnaires import (
-    default_instrument_paths,
     default_instruments,
     drop_hidden,
     load_instrument,
     score_departments,
     score_responses,
+    shipped_instrument_paths,
     validate_answers,
     visible_items,
 )
@@ -44,7 +44,7 @@ def best_of(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
 def main() -> None:
     rng = np.random.default_rng(20261124)
     combined = default_instruments()["liangshuaiyidu"]
-    path = default_instrument_paths()[3]
+    path = shipped_instrument_paths()[3]
     answers: dict[str, object] = {
         "s_age": 1,
         "s_resident": 1,

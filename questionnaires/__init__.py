@@ -92,6 +92,7 @@ department=None) -> Scores(values, dk_mask, void_mask)``, ``score_departments``,
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -129,19 +130,65 @@ DEFAULT_FILES: tuple[str, ...] = (
 )
 
 
-def default_instrument_paths() -> list[Path]:
-    """Paths of the shipped instrument files, in ``DEFAULT_FILES`` order."""
+#: A directory of the installation's own instrument files (every ``*.toml`` in it), loaded beside
+#: the shipped ones — e.g. a district's questionnaire with 0–10 ratings. Read at first use.
+EXTRA_DIR_VARIABLE = "PINGAN_QUESTIONNAIRES"
+
+
+def shipped_instrument_paths() -> list[Path]:
+    """Paths of the instrument files shipped with the platform, in ``DEFAULT_FILES`` order."""
     here = Path(__file__).resolve().parent
     return [here / name for name in DEFAULT_FILES]
 
 
+def default_instrument_paths() -> list[Path]:
+    """Paths of this installation's instrument files: the shipped ones, then the ``*.toml`` files
+    of the directory named by ``PINGAN_QUESTIONNAIRES`` (if set) in name order. A directory that
+    does not exist is an error (a typo must not silently drop a questionnaire)."""
+    paths = shipped_instrument_paths()
+    extra = os.environ.get(EXTRA_DIR_VARIABLE, "").strip()
+    if extra:
+        folder = Path(extra)
+        if not folder.is_dir():
+            raise InstrumentError(
+                [Problem(extra, None, None, f"{EXTRA_DIR_VARIABLE} 指向的目录不存在")]
+            )
+        paths += sorted(folder.glob("*.toml"))
+    return paths
+
+
 @cache
 def _defaults() -> tuple[Instrument, ...]:
-    return tuple(load_instrument(path) for path in default_instrument_paths())
+    """Every instrument file loaded; every problem of every file, and ids used twice, are
+    reported together."""
+    problems: list[Problem] = []
+    loaded: list[Instrument] = []
+    first_file: dict[str, Path] = {}
+    for path in default_instrument_paths():
+        try:
+            instrument = load_instrument(path)
+        except InstrumentError as exc:
+            problems += exc.problems
+            continue
+        if instrument.id in first_file:
+            problems.append(
+                Problem(
+                    str(path), None, None,
+                    f"问卷编号 {instrument.id} 已由 {first_file[instrument.id]} 使用；"
+                    "每份问卷的 id 必须不同（修改已有问卷请提高其 version）",
+                )
+            )  # fmt: skip
+            continue
+        first_file[instrument.id] = path
+        loaded.append(instrument)
+    if problems:
+        raise InstrumentError(problems)
+    return tuple(loaded)
 
 
 def default_instruments() -> dict[str, Instrument]:
-    """The shipped instruments by id (loaded once; the dict is a fresh copy each call)."""
+    """This installation's instruments by id: the shipped ones and those of
+    ``PINGAN_QUESTIONNAIRES`` (loaded once; the dict is a fresh copy each call)."""
     return {instrument.id: instrument for instrument in _defaults()}
 
 
@@ -183,6 +230,7 @@ __all__ = [
     "score_departments",
     "score_responses",
     "screening_outcome",
+    "shipped_instrument_paths",
     "validate_answers",
     "version_conflict",
     "visible_items",

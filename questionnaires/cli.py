@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("files", nargs="+", metavar="FILE", help="问卷文件（.toml）")
     check.set_defaults(func=_check)
-    listing = actions.add_parser("list", help="列出系统自带的问卷")
+    listing = actions.add_parser(
+        "list", help="列出本系统的问卷（自带的与 PINGAN_QUESTIONNAIRES 目录中的）"
+    )
     listing.set_defaults(func=_list)
 
 

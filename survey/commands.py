@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -90,6 +91,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_instruments() -> None:
+    """Load every questionnaire of the installation (shipped and ``PINGAN_QUESTIONNAIRES``) now,
+    so that a bad file stops the start with all its problems instead of failing a resident's page."""
+    from questionnaires import InstrumentError, default_instruments
+    from survey.cli import CommandError
+
+    try:
+        default_instruments()
+    except InstrumentError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise CommandError(f"问卷文件有 {len(exc.problems)} 个问题（见上），服务未启动") from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -98,6 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    check_instruments()
     print(f"平安测评已启动: http://{host}:{port}/  （数据库: {settings.database_url}）", flush=True)
     if args.server == "granian":
         # HTTP parsing and connection handling in Rust; how it compares with uvicorn on the

@@ -27,6 +27,13 @@ T = TypeVar("T")
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/pingan_test"
 
 
+#: ``PINGAN_QUESTIONNAIRES`` for the whole test run, and the directory it names.
+EXTRA_QUESTIONNAIRES = (
+    "PINGAN_QUESTIONNAIRES",
+    Path(__file__).parent / "fixtures" / "questionnaires",
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db",
@@ -45,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
         url = f"sqlite:///{tmp / 'test.sqlite'}"
     os.environ["PINGAN_DATABASE_URL"] = url
     os.environ["PICCOLO_CONF"] = "survey.piccolo_conf"
+    # The installation's own questionnaires beside the shipped four: a 0–10 rating instrument
+    # (tests/fixtures/questionnaires), so every test runs with an extra-instrument directory.
+    os.environ[EXTRA_QUESTIONNAIRES[0]] = str(EXTRA_QUESTIONNAIRES[1])
     os.environ.setdefault("PINGAN_SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 
 

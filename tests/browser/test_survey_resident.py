@@ -198,3 +198,41 @@ def test_works_without_javascript(
         answer_screen(page)
         next_button(page).click()
     expect(page.get_by_text("您的回答已经提交")).to_be_visible()
+
+
+def test_rating_scale_multiple_choice_and_text_on_a_phone(
+    new_link: Callable[[str], str], phone: Callable[..., Any]
+) -> None:
+    """The installation's own 0–10 instrument (PINGAN_QUESTIONNAIRES): the eleven score cells fit
+    the phone's width with thumb-sized targets, a third choice over the limit of two is refused
+    with its message, and the chosen score is kept when the page comes back with an error."""
+    from playwright.sync_api import expect
+
+    page = phone()
+    page.goto(new_link("anquan10"))
+    page.get_by_role("button", name="同意并开始").click()
+    for _ in range(3):  # screening, street, community: the first option each
+        answer_screen(page)
+        next_button(page).click()
+    expect(page.locator('input[name="_screen"][value="security"]')).to_have_count(1)
+    cells = page.locator("fieldset.q label.cell")
+    expect(cells).to_have_count(11)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for i in range(11):
+        box = cells.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, box)
+        assert box["width"] >= 28 and box["height"] >= 36, (i, box)
+    cells.nth(7).click()
+    for label in ("盗窃", "电信网络诈骗", "交通秩序"):
+        page.get_by_label(label).check()
+    page.screenshot(path=str(screenshot_path("survey-rating")), full_page=True)
+    next_button(page).click()
+    expect(page.locator("#err-q_worries")).to_have_text("最多只能选择 2 项")
+    expect(page.locator('input[name="q_anquan10"][value="7"]')).to_be_checked()
+    page.screenshot(path=str(screenshot_path("survey-rating-error")), full_page=True)
+    page.get_by_label("交通秩序").uncheck()
+    page.locator('textarea[name="q_advice"]').fill("夜间多巡逻")
+    next_button(page).click()
+    answer_screen(page)  # about you
+    next_button(page).click()
+    expect(page.get_by_role("heading", name="您已完成本次调查")).to_be_visible()

@@ -13,7 +13,7 @@ from questionnaires import default_instruments
 from survey.collection.invitations import token_hash
 from survey.collection.tables import Invitation, Response
 from survey.db.tables import Unit
-from tests.collection._support import csrf, invite, post, walk
+from tests.collection._support import INPUT, csrf, invite, post, walk
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +38,10 @@ async def _response(token: str) -> dict:
     return rows[0]
 
 
-@pytest.mark.parametrize("instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"])
+# anquan10: the installation's own instrument (PINGAN_QUESTIONNAIRES, tests/conftest.py)
+@pytest.mark.parametrize(
+    "instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu", "anquan10"]
+)
 async def test_resident_completes_each_instrument(
     demo_city: None, client: httpx.AsyncClient, instrument_id: str
 ) -> None:
@@ -335,3 +338,32 @@ async def test_head_of_a_link_answers_like_get_and_changes_nothing(
         assert (await client.get(path)).status_code == status
     assert await Response.count() == 0
     assert await Invitation.select(Invitation.status).order_by(Invitation.id) == before
+
+
+async def test_rating_multiple_choice_and_text_items(
+    demo_city: None, client: httpx.AsyncClient
+) -> None:
+    """The 0–10 scale, a multiple choice with a limit and a short text, through the pages: bad
+    values are re-shown with their error, good ones stored with their types."""
+    [token] = await invite("anquan10")
+    assert (await walk(client, token, stop_after=4))[-1] == "unit:community"
+    page = await client.get(f"/s/{token}")
+    assert 'name="_screen" value="security"' in page.text
+    cells = [v for kind, name, v in INPUT.findall(page.text) if name == "q_anquan10"]
+    assert cells == [str(n) for n in range(11)] + ["98", "99"]
+    for bad, message in (
+        ({"q_anquan10": "11", "q_worries": "1"}, "请选择 0 到 10 之间的分数"),
+        ({"q_anquan10": "5.5", "q_worries": "1"}, "请从列出的选项中选择"),
+        ({"q_anquan10": "7", "q_worries": ["1", "2", "3"]}, "最多只能选择 2 项"),
+        ({"q_anquan10": "7", "q_worries": ["1", "8"]}, "“说不清”不能与其他选项同时选择"),
+        ({"q_anquan10": "7", "q_worries": "1", "q_advice": "长" * 201}, "回答不能超过 200 个字"),
+    ):
+        response = await post(client, token, "security", bad)
+        assert response.status_code == 422, bad
+        assert message in response.text, (bad, response.text[-3000:])
+    assert "q_anquan10" not in json.loads((await _response(token))["answers"])
+    good = {"q_anquan10": "7", "q_worries": ["1", "2"], "q_advice": "夜间多巡逻"}
+    assert (await post(client, token, "security", good)).status_code == 303
+    answers = json.loads((await _response(token))["answers"])
+    assert answers["q_anquan10"] == 7 and answers["q_worries"] == [1, 2]
+    assert answers["q_advice"] == "夜间多巡逻"

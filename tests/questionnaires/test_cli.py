@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from questionnaires import default_instrument_paths, load_instrument
+from questionnaires import load_instrument, shipped_instrument_paths
 from survey.cli import main
 from tests.questionnaires._texts import MINIMAL, line_of
 
 
 def test_check_good_files(capsys: pytest.CaptureFixture[str]) -> None:
-    paths = [str(p) for p in default_instrument_paths()]
+    paths = [str(p) for p in shipped_instrument_paths()]
     assert main(["questionnaire", "check", *paths]) == 0
     out = capsys.readouterr().out.splitlines()
     expected = []
@@ -57,4 +57,6 @@ def test_list_shipped(capsys: pytest.CaptureFixture[str]) -> None:
         "zhixiaolv",
         "manyidu",
         "liangshuaiyidu",
+        "anquan10",  # from PINGAN_QUESTIONNAIRES (tests/conftest.py)
     ]
+    assert out[-1].endswith("tests/fixtures/questionnaires/anquan10.toml")

@@ -10,10 +10,10 @@ import pytest
 from questionnaires import (
     Instrument,
     check_files,
-    default_instrument_paths,
     default_instruments,
     load_instrument,
     load_instrument_text,
+    shipped_instrument_paths,
     version_conflict,
 )
 
@@ -37,13 +37,14 @@ def codes_for(instrument: Instrument, item_id: str, labels: list[str]) -> list[i
 
 
 def test_each_default_instrument_loads(instruments: dict[str, Instrument]) -> None:
-    assert list(instruments) == ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"]
-    for path in default_instrument_paths():
+    # the shipped four first; then tests/fixtures/questionnaires (PINGAN_QUESTIONNAIRES)
+    assert list(instruments) == ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu", "anquan10"]
+    for path in shipped_instrument_paths():
         instrument = load_instrument(path)
         assert instrument.version == 1
         assert re.fullmatch(r"[0-9a-f]{64}", instrument.content_hash)
         assert instrument.title and instrument.intro and instrument.outro
-    assert check_files(default_instrument_paths()) == []
+    assert check_files(shipped_instrument_paths()) == []
 
 
 @pytest.mark.parametrize("instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"])
@@ -143,7 +144,7 @@ def test_with_departments_adds_traffic_police(instruments: dict[str, Instrument]
 
 
 def test_content_hash_ignores_layout_but_not_content() -> None:
-    path = default_instrument_paths()[0]
+    path = shipped_instrument_paths()[0]
     text = path.read_text(encoding="utf-8")
     original = load_instrument_text(text, "a.toml")
     relaid = load_instrument_text("# 注释\n\n" + text.replace(" = ", "   =   "), "b.toml")
@@ -159,7 +160,7 @@ def test_content_hash_ignores_layout_but_not_content() -> None:
 
 
 def test_version_conflict() -> None:
-    path = default_instrument_paths()[0]
+    path = shipped_instrument_paths()[0]
     text = path.read_text(encoding="utf-8")
     old = load_instrument_text(text, "old")
     changed = load_instrument_text(text.replace("大约需要2分钟", "大约需要3分钟"), "new")

@@ -12,16 +12,16 @@ from hypothesis import strategies as st
 from questionnaires import (
     Instrument,
     InstrumentError,
-    default_instrument_paths,
     default_instruments,
     drop_hidden,
     screening_outcome,
+    shipped_instrument_paths,
     validate_answers,
     visible_items,
 )
 from questionnaires.loader import build_instrument
 
-SHIPPED = [p.read_text(encoding="utf-8") for p in default_instrument_paths()]
+SHIPPED = [p.read_text(encoding="utf-8") for p in shipped_instrument_paths()]
 
 KEYS = [
     "id", "version", "title", "intro", "outro", "modes", "scales", "departments", "default",

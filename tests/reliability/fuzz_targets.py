@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from questionnaires import InstrumentError, default_instrument_paths
+from questionnaires import InstrumentError, shipped_instrument_paths
 from questionnaires.loader import build_instrument
 from survey.cli import CommandError
 from survey.design.frames import check_blocks, check_frame
@@ -205,7 +205,7 @@ def registry_target(data: bytes) -> bool:
     return not problems
 
 
-SHIPPED_INSTRUMENTS = [p.read_text(encoding="utf-8") for p in default_instrument_paths()]
+SHIPPED_INSTRUMENTS = [p.read_text(encoding="utf-8") for p in shipped_instrument_paths()]
 SHIPPED_POLICIES = [p.read_text(encoding="utf-8") for p in sorted(policies_dir().glob("*.toml"))]
 
 
