@@ -176,7 +176,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return await verify_sample(await resolve_sample(wave_id, args.sample))
 
     result = _run(go)
-    if not result.identical:
+    if not result.consistent:
         raise CommandError(result.describe())
     print(result.describe())
     return 0

@@ -246,24 +246,56 @@ class ReleaseResult:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
+    """The outcome of redrawing a sample. ``fingerprint_matches`` and ``exclusions_match`` are
+    ``None`` when they can no longer be checked because phone numbers were deleted at the end of
+    their retention period (``purged_numbers`` of this sample's elements, frame rows or the
+    earlier samples whose numbers it excluded); the elements are then compared without their
+    numbers (stratum, frame row or number block, batch, inclusion probability)."""
+
     sample_id: int
     identical: bool
-    fingerprint_matches: bool
-    exclusions_match: bool
+    fingerprint_matches: bool | None
+    exclusions_match: bool | None
     elements: int
     mismatches: int
+    purged_numbers: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        """Nothing found that differs (fully identical, or identical in all that can be checked)."""
+        return (
+            self.mismatches == 0
+            and self.fingerprint_matches is not False
+            and self.exclusions_match is not False
+        )
 
     def describe(self) -> str:
         if self.identical:
             return f"样本 #{self.sample_id} 复现一致：按保存的参数、种子和抽样框重抽得到完全相同的 {self.elements} 个单元"
+        unknown = []
+        if self.fingerprint_matches is None:
+            unknown.append("抽样框指纹")
+        if self.exclusions_match is None:
+            unknown.append("排除号码名单")
+        purged = (
+            f"电话号码已按保留期删除（{self.purged_numbers} 个），"
+            + "、".join([*unknown, "号码本身"])
+            + "已无法复核"
+        )
+        if self.consistent:
+            return (
+                f"样本 #{self.sample_id} 部分复核一致：重抽得到的 {self.elements} 个单元的层、"
+                f"名单行（号段）、批次和入样概率与保存的完全相同；{purged}"
+            )
         reasons = []
-        if not self.fingerprint_matches:
+        if self.fingerprint_matches is False:
             reasons.append("抽样框内容已改变（指纹不符）")
-        if not self.exclusions_match:
+        if self.exclusions_match is False:
             reasons.append("排除号码名单已改变")
         if self.mismatches:
             reasons.append(f"{self.mismatches} 个单元不同")
-        return f"样本 #{self.sample_id} 无法复现：" + "，".join(reasons)
+        text = f"样本 #{self.sample_id} 无法复现：" + "，".join(reasons)
+        return text + (f"（{purged}）" if self.purged_numbers else "")
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -427,6 +459,13 @@ async def _exclusions(
 ) -> frozenset[str]:
     """Numbers not to draw: do-not-call, numbers of the last N earlier waves of the programme,
     and numbers already drawn in this wave (by samples older than ``before_sample``)."""
+    return (await _exclusions_checked(wave, spec, before_sample))[0]
+
+
+async def _exclusions_checked(
+    wave: WaveInfo, spec: DesignSpec, before_sample: int | None
+) -> tuple[frozenset[str], int]:
+    """``_exclusions`` and how many of the numbers it should hold were deleted (retention)."""
     earlier = []
     if spec.exclude_last_waves > 0:
         earlier = [
@@ -441,13 +480,17 @@ async def _exclusions(
         query = query.where((Sample.wave != wave.id) | (Sample.id < before_sample))
     sample_ids = [int(r["id"]) for r in await query]
     numbers = {sampling.normalize_number(n) for n in spec.do_not_call}
+    deleted = 0
     for start in range(0, len(sample_ids), _CHUNK):
         rows = await SampledElement.select(SampledElement.phone).where(
             SampledElement.sample.is_in(sample_ids[start : start + _CHUNK])
-            & (SampledElement.phone != "")
         )
-        numbers.update(r["phone"] for r in rows)
-    return frozenset(numbers)
+        for row in rows:
+            if row["phone"]:
+                numbers.add(row["phone"])
+            else:
+                deleted += 1
+    return frozenset(numbers), deleted
 
 
 def _exclusion_digest(numbers: frozenset[str]) -> str:
@@ -885,19 +928,30 @@ async def frame_fingerprint_now(frame_id: int, kind: str) -> str:
 
 
 async def verify_sample(sample_id: int) -> Verification:
-    """Redraw a stored sample from its parameters, seed and frame, and compare element by element."""
+    """Redraw a stored sample from its parameters, seed and frame, and compare element by element.
+    Numbers deleted at the end of their retention period (``survey purge-contacts``) cannot be
+    compared: the check then covers everything else and says what it could not check."""
     sample = await _sample_row(sample_id)
     params = json.loads(sample["params"])
     spec = DesignSpec.from_params(params)
     kind = params["frame_kind"]
-    fingerprint_ok = (
-        await frame_fingerprint_now(int(sample["frame"]), kind) == sample["frame_fingerprint"]
-    )
+    frame_id = int(sample["frame"])
+    purged_rows = 0
+    if kind != "blocks":  # a number block list holds no resident's number and is never purged
+        purged_rows = await FrameRow.count().where(
+            (FrameRow.frame == frame_id) & (FrameRow.phone == "")
+        )
+    fingerprint_ok: bool | None = None
+    if not purged_rows:
+        fingerprint_ok = await frame_fingerprint_now(frame_id, kind) == sample["frame_fingerprint"]
     exclusions: frozenset[str] = frozenset()
+    purged_excluded = 0
     if kind == "blocks":
         wave = await load_wave(int(sample["wave"]))
-        exclusions = await _exclusions(wave, spec, sample_id)
-    exclusions_ok = _exclusion_digest(exclusions) == params["exclusions"]["sha256"]
+        exclusions, purged_excluded = await _exclusions_checked(wave, spec, sample_id)
+    exclusions_ok: bool | None = None
+    if not purged_excluded:
+        exclusions_ok = _exclusion_digest(exclusions) == params["exclusions"]["sha256"]
     stored = [
         (r["frame_row"], r["stratum"], r["phone"], r["batch"], r["inclusion_prob"])
         for r in await SampledElement.select(
@@ -910,17 +964,22 @@ async def verify_sample(sample_id: int) -> Verification:
         .where(SampledElement.sample == sample_id)
         .order_by(SampledElement.position)
     ]
+    purged_elements = sum(1 for element in stored if element[2] == "")
     try:
         elements, _ = await _select(
-            params["sizes"], spec, kind, int(sample["frame"]), int(sample["seed"]), exclusions
+            params["sizes"], spec, kind, frame_id, int(sample["seed"]), exclusions
         )
         redrawn = [(e.frame_row, e.stratum, e.phone, e.batch, e.inclusion_prob) for e in elements]
     except SamplingError:
         redrawn = []
+    if purged_elements:  # compare without the numbers
+        stored = [(a, b, "", c, d) for a, b, _, c, d in stored]
+        redrawn = [(a, b, "", c, d) for a, b, _, c, d in redrawn]
     mismatches = sum(a != b for a, b in zip(stored, redrawn, strict=False)) + abs(
         len(stored) - len(redrawn)
     )
-    identical = fingerprint_ok and exclusions_ok and mismatches == 0
+    purged = purged_rows + purged_excluded + purged_elements
+    identical = bool(fingerprint_ok and exclusions_ok and mismatches == 0 and not purged)
     return Verification(
-        sample_id, identical, fingerprint_ok, exclusions_ok, len(stored), mismatches
+        sample_id, identical, fingerprint_ok, exclusions_ok, len(stored), mismatches, purged
     )

@@ -95,8 +95,14 @@ async def due_waves(retention_days: int, today: date) -> list[int]:
 
 
 async def _children(wave_id: int) -> tuple[list[int], list[int], list[int]]:
-    """Ids of the wave's frames, samples and CATI campaigns."""
-    frames = await Frame.select(Frame.id).where(Frame.wave == wave_id).output(as_list=True)
+    """Ids of the wave's frames holding residents' numbers, samples and CATI campaigns."""
+    # Number-block lists (号段表, kind "blocks") hold carriers' prefixes, not residents' numbers:
+    # they stay, so number samples can still be redrawn block by block.
+    frames = (
+        await Frame.select(Frame.id)
+        .where((Frame.wave == wave_id) & (Frame.kind != "blocks"))
+        .output(as_list=True)
+    )
     samples = await Sample.select(Sample.id).where(Sample.wave == wave_id).output(as_list=True)
     campaigns = (
         await Campaign.select(Campaign.id).where(Campaign.wave == wave_id).output(as_list=True)

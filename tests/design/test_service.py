@@ -349,3 +349,56 @@ async def test_closed_wave_refuses_draws_and_releases(region: Region) -> None:
         await draw_sample(region.wave_id, DesignSpec(frame_id, total=30), seed=7)
     assert await Sample.count() == 1
     assert await SampledElement.count().where(SampledElement.released.eq(True)) == 0
+
+
+async def test_verification_after_the_numbers_were_deleted(region: Region) -> None:
+    """After ``purge-contacts`` a sample is still checked for everything but its numbers: a frame
+    sample's rows, strata, batches and probabilities; a number sample's blocks (the block list
+    itself is kept). What can no longer be checked is named, and a real change is still found."""
+    from datetime import date
+
+    from survey.db.tables import Wave
+    from survey.design.tables import Frame
+    from survey.lifecycle.retention import purge_wave_contacts
+
+    frame_id = await frame(region)
+    from_frame = await draw_sample(region.wave_id, DesignSpec(frame_id, total=30), seed=21)
+    blocks = await import_blocks_file(
+        region.wave_id, "b.csv", "prefix,carrier,district\n1380013,中国移动,110101\n".encode()
+    )
+    numbers = await draw_sample(region.wave_id, DesignSpec(blocks.frame_id, total=12), seed=22)
+    for sample in (from_frame, numbers):
+        assert (await verify_sample(sample.sample_id)).identical
+    await Wave.update({Wave.status: "closed", Wave.closes_on: date(2026, 11, 30)}).where(
+        Wave.id == region.wave_id
+    )
+    summary = await purge_wave_contacts(region.wave_id, retention_days=0, today=date(2026, 12, 1))
+    assert summary.sampled == 42 and summary.frame_rows > 0
+    kept = await FrameRow.select(FrameRow.phone).where(FrameRow.frame == blocks.frame_id)
+    assert kept == [{"phone": "1380013"}]  # the block list is not a list of residents' numbers
+    assert await Frame.count().where(Frame.wave == region.wave_id) == 2
+
+    check = await verify_sample(from_frame.sample_id)
+    assert not check.identical and check.consistent and check.fingerprint_matches is None
+    assert check.mismatches == 0 and check.purged_numbers == 30 + summary.frame_rows
+    assert "部分复核一致" in check.describe() and "抽样框指纹" in check.describe()
+    check = await verify_sample(numbers.sample_id)
+    assert check.consistent and check.fingerprint_matches is True
+    assert check.exclusions_match is None
+    assert check.purged_numbers == 12 + 30  # its own numbers and those of the older sample
+    assert "排除号码名单" in check.describe()
+
+    # a stored element moved to another batch is still a difference
+    first = (
+        await SampledElement.select(SampledElement.id, SampledElement.batch)
+        .where(SampledElement.sample == from_frame.sample_id)
+        .order_by(SampledElement.position)
+        .first()
+    )
+    assert first is not None
+    await SampledElement.update({SampledElement.batch: int(first["batch"]) + 1}).where(
+        SampledElement.id == first["id"]
+    )
+    check = await verify_sample(from_frame.sample_id)
+    assert not check.consistent and check.mismatches == 1
+    assert "无法复现" in check.describe() and "1 个单元不同" in check.describe()

@@ -306,7 +306,7 @@ class DesignController(Controller):
         user = current_user(request)
         await _sample_wave_or_404(user, sample_id)
         result = await verify_sample(sample_id)
-        if result.identical:
+        if result.consistent:
             return await _sample_page(user, sample_id, message=result.describe())
         return await _sample_page(user, sample_id, error=result.describe(), status=409)
 
