@@ -15,6 +15,7 @@ from litestar.template.config import TemplateConfig
 from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
+from questionnaires import default_instruments
 from survey.db.migrate import prepare_engine
 from survey.settings import Settings, get_settings
 from survey.web.auth import session_auth
@@ -63,6 +64,13 @@ async def _keep_session(connection: Any) -> None:
     about a third of a final submit's database time, docs/benchmarks.md)."""
 
 
+def _load_instruments() -> None:
+    """Load every questionnaire at start-up (``survey serve`` checks them before this and lists
+    every problem): a bad file in ``PINGAN_QUESTIONNAIRES`` stops the start instead of failing
+    residents' pages later."""
+    default_instruments()
+
+
 async def _start_pool() -> None:
     await prepare_engine()
     engine = engine_finder()
@@ -109,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         exception_handlers={Exception: handle_exception},
-        on_startup=[_start_pool],
+        on_startup=[_load_instruments, _start_pool],
         on_shutdown=[_close_pool],
         debug=False,
     )

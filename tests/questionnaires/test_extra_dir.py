@@ -68,3 +68,20 @@ def test_serve_refuses_to_start_with_a_bad_questionnaire(
     captured = capsys.readouterr()
     assert "broken.toml" in captured.err and "服务未启动" in captured.err
     assert "平安测评已启动" not in captured.out
+
+
+@pytest.mark.anyio
+async def test_the_app_does_not_start_with_a_bad_questionnaire(extra_dir: Path) -> None:
+    """Served without ``survey serve`` (``uvicorn survey.web.asgi:app``), the app's start-up
+    loads the questionnaires too: a bad file fails the start, not a resident's page."""
+    from survey.web.app import create_app
+
+    (extra_dir / "broken.toml").write_text('id = "x"\n', encoding="utf-8")
+    app = create_app()
+    with pytest.raises(BaseException) as caught:  # Litestar's lifespan wraps it in a group
+        async with app.lifespan():
+            pass
+    errors = [caught.value]
+    while isinstance(errors[-1], BaseExceptionGroup):
+        errors.append(errors[-1].exceptions[0])
+    assert isinstance(errors[-1], InstrumentError) and "broken.toml" in str(errors[-1])
