@@ -6,7 +6,10 @@ Files
 -----
 One TOML file per questionnaire, shipped in this package: ``anquangan.toml`` (公众安全感),
 ``zhixiaolv.toml`` (平安建设知晓率), ``manyidu.toml`` (群众对政法队伍满意度) and
-``liangshuaiyidu.toml`` (the combined 两率一度 phone instrument). Format, top to bottom::
+``liangshuaiyidu.toml`` (the combined 两率一度 phone instrument). An installation adds its own
+files in the directory named by ``PINGAN_QUESTIONNAIRES`` (every ``*.toml``; ids must not repeat
+a shipped one — to change a shipped instrument, copy it under a new id). Format,
+top to bottom::
 
     id = "anquangan"            # [a-z][a-z0-9_]*, stable across versions
     version = 1                 # positive int; bump it to change an instrument in use
@@ -66,7 +69,8 @@ proportions in (0, 1].
 API
 ---
 Loading: ``load_instrument(path) -> Instrument``, ``load_instrument_text(text, name)``,
-``default_instruments() -> dict[str, Instrument]`` (by id), ``check_files(paths) -> list[Problem]``;
+``default_instruments() -> dict[str, Instrument]`` (by id: shipped + ``PINGAN_QUESTIONNAIRES``),
+``shipped_instrument_paths()``, ``check_files(paths) -> list[Problem]``;
 failures raise ``InstrumentError`` whose ``problems`` is the full list of ``Problem(file, line,
 item, message)``.
 
@@ -175,7 +179,7 @@ def _defaults() -> tuple[Instrument, ...]:
                 Problem(
                     str(path), None, None,
                     f"问卷编号 {instrument.id} 已由 {first_file[instrument.id]} 使用；"
-                    "每份问卷的 id 必须不同（修改已有问卷请提高其 version）",
+                    "每份问卷的 id 必须不同（要改动系统自带的问卷，请复制后使用新的 id）",
                 )
             )  # fmt: skip
             continue
