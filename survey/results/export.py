@@ -10,7 +10,9 @@ sheet per result table (results, weighting diagnostics, integrity flags).
 Microdata: one row per interview used, with the design variables (district as stratum, the
 sample's stratum, PSU = response id), the base and final weights, the units and the index values
 — so the figures can be reproduced in R (``svydesign(ids=~1, strata=~stratum, weights=~weight)``)
-or Stata. No phone numbers exist in responses; none are exported.
+or Stata. The XLSX adds the raking margins (adults by district × sex and district × age group from
+the registry, beside the weighted totals) and the weighting method, so that the calibration can be
+redone. No phone numbers exist in responses; none are exported.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 from openpyxl import Workbook
 
+from survey.db.tables import AGE_GROUPS, SEXES
 from survey.results.compute import (
     load_registry,
     load_responses,
@@ -32,7 +35,7 @@ from survey.results.compute import (
     wave_by_id,
 )
 from survey.results.queries import ResultRow, RunInfo, results_for_wave, run_for_wave
-from survey.results.statistics import build_weights
+from survey.results.statistics import WaveInput, build_weights
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "index",
@@ -206,6 +209,36 @@ async def export_results(
     raise ValueError(f"不支持的导出格式 {fmt}（json、csv、xlsx）")
 
 
+MARGIN_COLUMNS: tuple[str, ...] = (
+    "margin", "district", "sex", "age_group", "population", "weighted_total",
+)  # fmt: skip
+
+
+def _margin_rows(
+    data: WaveInput, weights: np.ndarray, district_code: str | None
+) -> list[dict[str, Any]]:
+    """The raking margins (adults by district × sex and district × age group, from the registry)
+    beside the sum of the final weights in each cell — equal where calibration converged."""
+    rows: list[dict[str, Any]] = []
+    for d, code in enumerate(data.districts):
+        in_district = data.district == d
+        if (district_code is not None and code != district_code) or not in_district.any():
+            continue
+        for s, sex in enumerate(SEXES):
+            rows.append({
+                "margin": "区县×性别", "district": code, "sex": sex, "age_group": "",
+                "population": float(data.population[d, s, :].sum()),
+                "weighted_total": float(weights[in_district & (data.sex == s)].sum()),
+            })  # fmt: skip
+        for a, age in enumerate(AGE_GROUPS):
+            rows.append({
+                "margin": "区县×年龄段", "district": code, "sex": "", "age_group": age,
+                "population": float(data.population[d, :, a].sum()),
+                "weighted_total": float(weights[in_district & (data.age == a)].sum()),
+            })  # fmt: skip
+    return rows
+
+
 async def export_microdata(
     wave_id: int,
     fmt: str,
@@ -219,7 +252,7 @@ async def export_microdata(
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
     prepared = prepare_wave(registry, responses)
-    design, _summary = build_weights(prepared.data)
+    design, summary = build_weights(prepared.data)
     data = prepared.data
     weights = np.asarray(design.weights)
     base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0)
@@ -280,8 +313,25 @@ async def export_microdata(
     if fmt == "csv":
         return to_csv(columns, records), "text/csv; charset=utf-8", f"{stem}.csv"
     if fmt == "xlsx":
+        margins = _margin_rows(data, weights, district_code)
+        method = [
+            {"item": "加权方法", "value": summary.method},
+            {"item": "是否修剪", "value": "是" if summary.trimmed else "否"},
+            {"item": "说明", "value": summary.note or "—"},
+            {
+                "item": "R survey",
+                "value": "svydesign(ids = ~1, strata = ~stratum, weights = ~weight, data = 微观数据)"
+                "；标准误若要计入耙权，请按「加权边际」表用 rake() 对区县×性别、区县×年龄段校准",
+            },
+        ]
         return (
-            to_xlsx([("微观数据", columns, records)]),
+            to_xlsx(
+                [
+                    ("微观数据", columns, records),
+                    ("加权边际", list(MARGIN_COLUMNS), margins),
+                    ("加权方法", ["item", "value"], method),
+                ]
+            ),
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             f"{stem}.xlsx",
         )

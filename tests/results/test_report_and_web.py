@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from survey.accounts import create_user
-from survey.db.tables import Programme, Unit, Wave
+from survey.db.tables import AGE_GROUPS, PopulationCount, Programme, Unit, Wave
 from survey.results import report as report_module
 from survey.results.export import RESULT_COLUMNS, export_microdata, export_results
 from survey.results.report import ReportError, render_report
@@ -128,6 +128,28 @@ async def test_demo_ladder_and_exports(demo_city: None) -> None:
     total = sum(float(r["weight"]) for r in micro)
     district = await Unit.select(Unit.id).where(Unit.code == "990102").first()
     assert district is not None and total > 100_000  # raked to the adult population
+
+    # The XLSX adds the raking margins — the registry's adults of the communities, summed here
+    # straight from the table — beside the weighted totals, which calibration makes equal.
+    content, _media, _name = await export_microdata(wave_id, "xlsx")
+    book = load_workbook(io.BytesIO(content))
+    assert book.sheetnames == ["微观数据", "加权边际", "加权方法"]
+    sheet = list(book["加权边际"].iter_rows(values_only=True))
+    assert sheet[0] == ("margin", "district", "sex", "age_group", "population", "weighted_total")
+    counts = await PopulationCount.select(
+        PopulationCount.sex, PopulationCount.age_group, PopulationCount.persons
+    ).where(PopulationCount.unit.level == "community")
+    expected = {("M", ""): 0, ("F", ""): 0, **{("", a): 0 for a in AGE_GROUPS}}
+    for c in counts:
+        expected[(c["sex"], "")] += c["persons"]
+        expected[("", c["age_group"])] += c["persons"]
+    got = {(row[2] or "", row[3] or ""): (row[4], row[5]) for row in sheet[1:]}
+    assert {k: v[0] for k, v in got.items()} == expected
+    for population, weighted in got.values():
+        assert weighted == pytest.approx(population, rel=1e-8)
+    assert sum(expected[(s, "")] for s in ("M", "F")) == pytest.approx(total, rel=1e-8)
+    method = dict(book["加权方法"].iter_rows(min_row=2, values_only=True))
+    assert "耙权" in str(method["加权方法"]) and "svydesign" in str(method["R survey"])
 
 
 async def test_dashboard_roles_compute_button_and_district_limit(
