@@ -43,6 +43,9 @@ CI_LEVEL = 0.95
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+#: Age groups in ``WaveInput.age`` order — the registry's ``survey.db.tables.AGE_GROUPS`` (kept
+#: here so that this module needs no database import; a test checks they agree).
+AGE_LABELS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
 BoolArray = NDArray[np.bool_]
 
 
@@ -158,6 +161,26 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def _check_cells(data: WaveInput, present: IntArray) -> None:
+    """Every sex and age cell of a district with interviews needs at least one respondent where
+    the registry has adults: say which cells are empty, by district and label (the raking core
+    would name only the cell's position)."""
+    empty: list[str] = []
+    for d in present:
+        in_district = data.district == d
+        for s, name in enumerate(("男性", "女性")):
+            if data.population[d, s].sum() > 0 and not np.any(in_district & (data.sex == s)):
+                empty.append(f"区县 {data.districts[d]} 的{name}")
+        for a, group in enumerate(AGE_LABELS):
+            if data.population[d, :, a].sum() > 0 and not np.any(in_district & (data.age == a)):
+                empty.append(f"区县 {data.districts[d]} 的 {group} 岁")
+    if empty:
+        raise est.EstimationError(
+            "、".join(empty) + " 没有受访者，无法按区县×性别、区县×年龄段加权；"
+            "请补充这些人群的样本（如释放备用批次）后再计算"
+        )
+
+
 def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
     """Base weights scaled to the districts' populations, raked to sex and age per district,
     trimmed; returns the calibrated design and its diagnostics."""
@@ -178,6 +201,7 @@ def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
     position[present] = np.arange(present.size)
     local = position[district]
     population = data.population[present]
+    _check_cells(data, present)
     margins = [
         est.Margin(
             est.cross_cells(local, data.sex, sizes=(present.size, 2)),

@@ -281,3 +281,27 @@ def test_a_district_without_interviews_gets_no_estimate_and_does_not_block_the_w
     assert by_key[("anquangan", "district", "D2")].n == 0
     np.testing.assert_allclose(stats.weights, _closed_form_weights(data), rtol=1e-9)
     assert by_key[("anquangan", "district", "D1")].estimate is not None
+
+
+def test_an_empty_weighting_cell_is_named_by_district_and_group() -> None:
+    """No respondent aged 60+ in a district whose registry has adults of that age: the error
+    names the district and the group (not a cell position), for every empty cell."""
+    from survey.db.tables import AGE_GROUPS, SEXES
+    from survey.estimation import EstimationError
+    from survey.results.statistics import AGE_LABELS
+
+    assert AGE_LABELS == AGE_GROUPS and len(SEXES) == 2  # WaveInput codes follow the registry
+    data, _ = _fixture()
+    keep = data.age != 3
+    patched = WaveInput(
+        **{
+            **data.__dict__,
+            "sex": data.sex[keep],
+            "age": data.age[keep],
+            "district": data.district[keep],
+            "base_weight": data.base_weight[keep],
+            "stratum": data.stratum[keep],
+        }
+    )
+    with pytest.raises(EstimationError, match=r"^区县 D1 的 60\+ 岁 没有受访者"):
+        compute_wave_statistics(patched)
