@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -48,12 +49,23 @@ INPUT = re.compile(r'<input type="(radio|checkbox)" name="([^"]+)" value="([^"]+
 TEXTAREA = re.compile(r'<textarea name="([^"]+)"')
 
 
-def first_choices(html: str, prefer: dict[str, str] | None = None) -> dict[str, Any]:
-    """For every question on a page: the preferred value, else its first option ("无" for text)."""
+#: Picks one of a question's option values (``name``, values in page order).
+Chooser = Callable[[str, list[str]], str]
+
+
+def first_choices(
+    html: str, prefer: dict[str, str] | None = None, choose: Chooser | None = None
+) -> dict[str, Any]:
+    """For every question on a page: the preferred value, else ``choose``'s pick (default: its
+    first option); "无" for text."""
     prefer = prefer or {}
-    fields: dict[str, Any] = {}
+    options: dict[str, list[str]] = {}
     for _kind, name, value in INPUT.findall(html):
-        fields.setdefault(name, prefer.get(name, value))
+        options.setdefault(name, []).append(value)
+    fields: dict[str, Any] = {
+        name: prefer[name] if name in prefer else (choose(name, values) if choose else values[0])
+        for name, values in options.items()
+    }
     for name in TEXTAREA.findall(html):
         fields.setdefault(name, prefer.get(name, "无"))
     return fields
@@ -65,6 +77,7 @@ async def walk(
     prefer: dict[str, str] | None = None,
     *,
     stop_after: int | None = None,
+    choose: Chooser | None = None,
 ) -> list[str]:
     """Answer the survey behind ``token`` screen by screen with ``first_choices``; returns the
     screens answered. Stops at the thank-you page, or after ``stop_after`` screens."""
@@ -80,7 +93,7 @@ async def walk(
         seen.append(screen)
         data: dict[str, Any] = {"_csrf_token": CSRF.search(page.text).group(1)}  # type: ignore[union-attr]
         data.update({"_screen": screen, "_nav": "next"})
-        data.update(first_choices(page.text, prefer))
+        data.update(first_choices(page.text, prefer, choose))
         response = await client.post(f"/s/{token}", data=data)
         assert response.status_code == 303, (screen, response.status_code, response.text[:2000])
         page = await client.get(response.headers["location"])

@@ -5,9 +5,7 @@ computing, publishing and the monthly report — every step through ``survey.cli
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -17,14 +15,11 @@ from survey.cli import main
 from survey.collection.tables import Response
 from survey.db.tables import Unit, Wave
 from survey.results.tables import IndexResult
+from tests.collection._support import walk
 from tests.conftest import build_test_demo, pooled_engine, run_async
 from tests.helpers import login
 
-SCREEN = re.compile(r'name="_screen" value="([^"]+)"')
-CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
-CHOICE = re.compile(r'<input type="(radio|checkbox)" name="([^"]+)" value="([^"]+)"')
-TEXT = re.compile(r'<textarea name="([^"]+)"')
-#: screening and weighting answers every resident gives so that the interview completes
+#: screening answers every resident gives so that the interview completes
 ELIGIBLE = {"s_age": "1", "s_resident": "1"}
 
 
@@ -39,24 +34,9 @@ def _frame(path: Path, communities: list[str], rng: np.random.Generator) -> None
 
 async def _answer(client: httpx.AsyncClient, link: str, rng: np.random.Generator) -> None:
     """Answer the survey behind ``link`` screen by screen, each question with a random option."""
-    path = httpx.URL(link).path
-    page = await client.get(path)
-    for _ in range(40):
-        screen = SCREEN.search(page.text)
-        if screen is None:
-            break
-        options: dict[str, list[str]] = {}
-        for _kind, name, value in CHOICE.findall(page.text):
-            options.setdefault(name, []).append(value)
-        data: dict[str, Any] = {"_csrf_token": CSRF.search(page.text).group(1)}  # type: ignore[union-attr]
-        data.update({"_screen": screen.group(1), "_nav": "next"})
-        for name, values in options.items():
-            data[name] = ELIGIBLE.get(name, values[int(rng.integers(len(values)))])
-        data.update({name: "无" for name in TEXT.findall(page.text)})
-        response = await client.post(path, data=data)
-        assert response.status_code == 303, response.text[:1000]
-        page = await client.get(response.headers["location"])
-    assert "感谢" in page.text, page.text[:1000]
+    token = httpx.URL(link).path.removeprefix("/s/")
+    await walk(client, token, ELIGIBLE, choose=lambda _name, values: str(rng.choice(values)))
+    assert "您已完成本次调查" in (await client.get(f"/s/{token}")).text
 
 
 def test_one_month_as_the_readme_lists_it(
