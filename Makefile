@@ -22,7 +22,7 @@ test:
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	.venv/bin/pytest -q -p no:cacheprovider --db sqlite
-	PINGAN_TEST_PG_URL=$(PGURL) ./scripts/pytest-allow-empty.sh -q -p no:cacheprovider --db postgres -m db
+	PINGAN_TEST_PG_URL=$(PGURL) .venv/bin/pytest -q -p no:cacheprovider --db postgres -m db
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
