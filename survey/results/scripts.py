@@ -122,8 +122,9 @@ domain <- function(column, level) {{
 share <- function(id, name, column, level) {{
   sub <- domain(column, level)
   est <- svyby(~.y, ~.u, sub, svymean, na.rm = TRUE)
-  ci <- svyby(~.y, ~.u, sub, svyciprop, method = "logit", level = level_q, vartype = "ci",
-              na.rm = TRUE)
+  # svyglm warns that the zero weights outside the domain do not count: harmless
+  ci <- suppressWarnings(svyby(~.y, ~.u, sub, svyciprop, method = "logit", level = level_q,
+                               vartype = "ci", na.rm = TRUE))
   add(data.frame(index = id, level = level, unit_code = as.character(est$.u),
                  estimate = 100 * coef(est), se = 100 * SE(est),
                  ci_lower = 100 * ci$ci_l, ci_upper = 100 * ci$ci_u))
