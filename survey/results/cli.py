@@ -64,6 +64,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.format} 格式只用于微观数据，请加 --microdata")
     if args.with_script and not args.microdata:
         raise CommandError("--with-script 只用于微观数据导出，请加 --microdata")
+    if args.with_script == "stata" and args.format != "dta":
+        raise CommandError("Stata 脚本读 .dta 文件，请用 --format dta")
+    if args.with_script == "r" and args.format == "xlsx":
+        raise CommandError("R 脚本读 sav、dta 或 csv 文件，请用 --format sav（或 dta、csv）")
 
     async def go() -> tuple[list[tuple[bytes, str, str]], Microdata | None]:
         await migrate_forwards()
