@@ -1,18 +1,18 @@
-"""Exports of a computed wave: results (JSON/CSV/XLSX) and weighted microdata (CSV/XLSX).
+"""Exports of a computed wave: results (JSON/CSV/XLSX) and weighted microdata (CSV/XLSX/SAV/DTA).
 
-Results: one row per index × unit with ``index``, ``unit_code``, ``unit_name``, ``estimate``
-(the published figure, one decimal), ``se``, ``ci_lower``, ``ci_upper``, ``n``, ``n_eff``,
-``dk_rate``, ``rank``, ``p_bottom_k``, ``status`` (ranked / 样本不足 / 不排名), ``sanctions`` and
-``praise`` (lists of ``{level, reason}``), plus the level, the rank interval, the
-distinguishability flag, the Fay–Herriot estimate and the unrounded estimate. The XLSX has a
-sheet per result table (results, weighting diagnostics, integrity flags).
+Results: one row per index × unit (``result_table_records``): codes beside labels per
+``--labels`` (``result_columns``), the figures, the rank evidence, and sanctions and praise as
+level / measure / reason columns; the JSON keeps the records of ``result_records`` (sanctions as
+lists). The XLSX has a sheet per result table (results, weighting diagnostics, integrity flags)
+and a codebook sheet.
 
-Microdata: one row per interview used, with the design variables (district as stratum, the
-sample's stratum, PSU = response id), the base and final weights, the units and the index values
-— so the figures can be reproduced in R (``svydesign(ids=~1, strata=~stratum, weights=~weight)``)
-or Stata. The XLSX adds the raking margins (adults by district × sex and district × age group from
-the registry, beside the weighted totals) and the weighting method, so that the calibration can be
-redone. No phone numbers exist in responses; none are exported.
+Microdata (``survey.results.microdata``): one row per interview used, with the design variables,
+the units, base / raked / final weights, the items and the index values; CSV/XLSX readable per
+``--labels`` with a codebook, SPSS ``.sav`` and Stata ``.dta`` with variable and value labels
+(docs/results.md says which encoding and format version and why). No phone numbers.
+
+Every CSV and XLSX byte is written by ``to_csv`` and ``to_xlsx``: cell-level rules (e.g.
+neutralising spreadsheet formulas) belong there.
 """
 
 from __future__ import annotations
