@@ -50,8 +50,8 @@ from survey.results.statistics import (
 
 SEX_LABELS: dict[int, str] = {1: "男", 2: "女"}
 AGE_LABELS: dict[int, str] = {k + 1: f"{g} 岁" for k, g in enumerate(AGE_GROUPS)}
-MODE_CODES: dict[str, int] = {"web": 1, "phone": 2}
-MODE_LABELS: dict[int, str] = {1: "网络问卷", 2: "电话访问"}
+MODE_CODES: dict[str, int] = {"web": 1, "phone": 2, "import": 3}
+MODE_LABELS: dict[int, str] = {1: "网络问卷", 2: "电话访问", 3: "导入（第三方数据）"}
 LEVEL_LABELS: dict[str, str] = {
     "district": "区县",
     "street": "街道（乡镇）",
