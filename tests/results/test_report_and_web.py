@@ -180,6 +180,13 @@ async def test_dashboard_roles_compute_button_and_district_limit(
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
     flags = await client.get(f"/results/{wave_id}/export/csv?table=flags")
     assert flags.status_code == 200 and flags.text.lstrip("\ufeff").startswith("kind,index_id")
+    assert "/microdata/sav" in page.text and "/microdata/dta" in page.text
+    sav = await client.get(f"/results/{wave_id}/microdata/sav")
+    assert sav.status_code == 200 and sav.content.startswith(b"$FL2")
+    assert sav.headers["content-disposition"].endswith('-2026-10.sav"')
+    dta = await client.get(f"/results/{wave_id}/microdata/dta")
+    assert dta.status_code == 200 and dta.content.startswith(b"<stata_dta>")
+    assert (await client.get(f"/results/{wave_id}/microdata/por")).status_code == 404
     await client.post("/logout", data={"_csrf_token": token})
 
     city = await Unit.select(Unit.id).where(Unit.code == "990100").first()
