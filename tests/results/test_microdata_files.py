@@ -198,3 +198,18 @@ def test_command_line_errors(
     assert main([*args, "-o", str(tmp_path / "m.csv")]) == 1
     assert "Stata 脚本读 .dta 文件，请用 --format dta" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_multiple_choice_and_text_items_become_variables() -> None:
+    from survey.results.microdata import _item_value, _item_variables
+
+    item = next(i for i in default_instruments()["anquangan"].items if i.type == "multiple")
+    columns = _item_variables(item)
+    assert [v.name for v, _id, _code in columns] == [f"{item.id}_{o.code}" for o in item.options]
+    first, _id, code = columns[0]
+    assert first.label == f"{item.text}：{item.options[0].label}" and code == item.options[0].code
+    assert first.value_labels == {0: "未选", 1: "选中"}
+    assert _item_value([1, 3], "number", 3) == 1 and _item_value([1, 3], "number", 2) == 0
+    assert _item_value(None, "number", 2) is None  # not asked: missing, not 0
+    assert _item_value("7", "number", None) == 7 and _item_value("", "number", None) is None
+    assert _item_value("夜里路灯太少", "text", None) == "夜里路灯太少"
