@@ -66,6 +66,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CommandError("--with-script 只用于微观数据导出，请加 --microdata")
     if args.with_script == "stata" and args.format != "dta":
         raise CommandError("Stata 脚本读 .dta 文件，请用 --format dta")
+    if args.with_script == "r" and args.format == "csv" and args.labels == "text":
+        raise CommandError("R 脚本需要代码列，请用 --labels both 或 codes")
     if args.with_script == "r" and args.format == "xlsx":
         raise CommandError("R 脚本读 sav、dta 或 csv 文件，请用 --format sav（或 dta、csv）")
 

@@ -35,7 +35,8 @@ def _r_read(data_file: str) -> str:
     return (
         f'd <- read.csv({_r_string(data_file)}, fileEncoding = "UTF-8-BOM",\n'
         '              colClasses = c(stratum = "character", district = "character",\n'
-        '                             street = "character", station = "character"))'
+        '                             street = "character", community = "character",\n'
+        '                             station = "character"))'
     )
 
 
