@@ -11,8 +11,10 @@ Modules (``docs/results.md`` describes the method and the file formats):
 - ``importing`` — delivered interview files (CSV/XLSX, TOML column mapping), all rows or none;
 - ``queries`` — stored runs and results as records; ``dashboard`` — what the committee
   dashboard and the report show; ``charts`` — server-side SVG (matplotlib);
-- ``report`` — the monthly 通报 as HTML and PDF (WeasyPrint); ``export`` — results and weighted
-  microdata as JSON/CSV/XLSX;
+- ``report`` — the monthly 通报 as HTML and PDF (WeasyPrint); ``export`` — results as
+  JSON/CSV/XLSX and weighted microdata as CSV/XLSX/SPSS/Stata (every CSV/XLSX goes through
+  ``export.to_csv`` / ``export.to_xlsx``); ``microdata`` — the labelled microdata table of a
+  wave; ``scripts`` — the R and Stata scripts that redo the published figures from it;
 - ``cli`` (``survey results compute|export``, ``survey report``, ``survey responses import``),
   ``demo`` (three published demo waves); web pages in ``survey.web.controllers.results``.
 """

@@ -48,23 +48,66 @@ def cmd_export(args: argparse.Namespace) -> int:
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
-    from survey.results.export import export_microdata, export_results
+    from survey.results.export import (
+        codebook_csv,
+        export_results,
+        export_results_codebook,
+        margins_csv,
+        microdata_file,
+    )
+    from survey.results.microdata import Microdata, load_microdata
+    from survey.results.scripts import script_file
 
     if args.microdata and args.format == "json":
-        raise CommandError("微观数据只能导出为 csv 或 xlsx")
+        raise CommandError("微观数据只能导出为 csv、xlsx、sav 或 dta")
+    if not args.microdata and args.format in ("sav", "dta"):
+        raise CommandError(f"{args.format} 格式只用于微观数据，请加 --microdata")
+    if args.with_script and not args.microdata:
+        raise CommandError("--with-script 只用于微观数据导出，请加 --microdata")
+    if args.with_script == "stata" and args.format != "dta":
+        raise CommandError("Stata 脚本读 .dta 文件，请用 --format dta")
+    if args.with_script == "r" and args.format == "csv" and args.labels == "text":
+        raise CommandError("R 脚本需要代码列，请用 --labels both 或 codes")
+    if args.with_script == "r" and args.format == "xlsx":
+        raise CommandError("R 脚本读 sav、dta 或 csv 文件，请用 --format sav（或 dta、csv）")
 
-    async def go() -> tuple[bytes, str, str]:
+    async def go() -> tuple[list[tuple[bytes, str, str]], Microdata | None]:
         await migrate_forwards()
         wave = await resolve_wave(args.wave)
-        if args.microdata:
-            return await export_microdata(wave.id, args.format)
-        return await export_results(wave.id, args.format, table=args.table)
+        if not args.microdata:
+            result = await export_results(
+                wave.id, args.format, table=args.table, labels=args.labels
+            )
+            files = [result]
+            if args.format == "csv" and args.table == "results":
+                files.append(await export_results_codebook(args.labels))
+            return files, None
+        md = await load_microdata(wave.id)
+        files = [microdata_file(md, args.format, args.labels)]
+        if args.format == "csv":
+            files.append(codebook_csv(md))
+        if args.format != "xlsx" or args.with_script:
+            files.append(margins_csv(md))
+        return files, md
 
     try:
-        content, _media, name = _run(go)
-    except ComputeError as exc:
+        files, md = _run(go)
+    except (ComputeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
-    print(f"已写入 {_write(content, name, args.output)}")
+    content, _media, name = files[0]
+    target = Path(args.output or name)
+    written = [_write(content, name, str(target))]
+    # companions beside the main file, named after it: x.sav → x-margins.csv, x-codebook.csv
+    for extra, _media, extra_name in files[1:]:
+        suffix = extra_name.rsplit("-", 1)[-1] if "-" in extra_name else extra_name
+        written.append(_write(extra, extra_name, str(target.with_name(f"{target.stem}-{suffix}"))))
+    if args.with_script and md is not None:
+        margins = target.with_name(f"{target.stem}-margins.csv")
+        text, script_name = script_file(md, args.with_script, target.name, margins.name)
+        written.append(
+            _write(text.encode("utf-8"), script_name, str(target.with_name(script_name)))
+        )
+    print("已写入 " + "、".join(written))
     return 0
 
 
@@ -121,10 +164,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="把非概率样本（开放链接）也计入（默认不计入）",
     )
     p.set_defaults(func=cmd_compute)
-    p = sub.add_parser("export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx）")
+    p = sub.add_parser(
+        "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
+    )
     p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
-    p.add_argument("--format", choices=("json", "csv", "xlsx"), default="csv")
-    p.add_argument("--microdata", action="store_true", help="导出加权微观数据（含设计变量）")
+    p.add_argument("--format", choices=("json", "csv", "xlsx", "sav", "dta"), default="csv")
+    p.add_argument(
+        "--microdata",
+        action="store_true",
+        help="导出加权微观数据（设计变量、各级单位、基础/耙权/最终权重、全部题目与指标值）",
+    )
+    p.add_argument(
+        "--labels",
+        choices=("codes", "text", "both"),
+        default="both",
+        help="CSV/XLSX 中编码变量的写法：代码、标签文字或两者（默认，代码列旁加标签列）",
+    )
+    p.add_argument(
+        "--with-script",
+        choices=("r", "stata"),
+        help="在导出文件旁写一个读入数据、声明抽样设计并复算各项公布指标的 R 或 Stata 脚本",
+    )
     p.add_argument(
         "--table",
         choices=("results", "weighting", "flags"),

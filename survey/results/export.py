@@ -1,18 +1,18 @@
-"""Exports of a computed wave: results (JSON/CSV/XLSX) and weighted microdata (CSV/XLSX).
+"""Exports of a computed wave: results (JSON/CSV/XLSX) and weighted microdata (CSV/XLSX/SAV/DTA).
 
-Results: one row per index × unit with ``index``, ``unit_code``, ``unit_name``, ``estimate``
-(the published figure, one decimal), ``se``, ``ci_lower``, ``ci_upper``, ``n``, ``n_eff``,
-``dk_rate``, ``rank``, ``p_bottom_k``, ``status`` (ranked / 样本不足 / 不排名), ``sanctions`` and
-``praise`` (lists of ``{level, reason}``), plus the level, the rank interval, the
-distinguishability flag, the Fay–Herriot estimate and the unrounded estimate. The XLSX has a
-sheet per result table (results, weighting diagnostics, integrity flags).
+Results: one row per index × unit (``result_table_records``): codes beside labels per
+``--labels`` (``result_columns``), the figures, the rank evidence, and sanctions and praise as
+level / measure / reason columns; the JSON keeps the records of ``result_records`` (sanctions as
+lists). The XLSX has a sheet per result table (results, weighting diagnostics, integrity flags)
+and a codebook sheet.
 
-Microdata: one row per interview used, with the design variables (district as stratum, the
-sample's stratum, PSU = response id), the base and final weights, the units and the index values
-— so the figures can be reproduced in R (``svydesign(ids=~1, strata=~stratum, weights=~weight)``)
-or Stata. The XLSX adds the raking margins (adults by district × sex and district × age group from
-the registry, beside the weighted totals) and the weighting method, so that the calibration can be
-redone. No phone numbers exist in responses; none are exported.
+Microdata (``survey.results.microdata``): one row per interview used, with the design variables,
+the units, base / raked / final weights, the items and the index values; CSV/XLSX readable per
+``--labels`` with a codebook, SPSS ``.sav`` and Stata ``.dta`` with variable and value labels
+(docs/results.md says which encoding and format version and why). No phone numbers.
+
+Every CSV and XLSX byte is written by ``to_csv`` and ``to_xlsx``: cell-level rules (e.g.
+neutralising spreadsheet formulas) belong there.
 """
 
 from __future__ import annotations
@@ -20,50 +20,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from openpyxl import Workbook
 
-from survey.db.tables import AGE_GROUPS, SEXES
-from survey.results.compute import (
-    load_registry,
-    load_responses,
-    prepare_wave,
-    wave_by_id,
+from survey.ranking import LEVEL_NAMES, STATUS_NAMES
+from survey.results.compute import wave_by_id
+from survey.results.microdata import (
+    LEVEL_LABELS,
+    MARGIN_COLUMNS,
+    Microdata,
+    Variable,
+    load_microdata,
 )
 from survey.results.queries import ResultRow, RunInfo, results_for_wave, run_for_wave
-from survey.results.statistics import WaveInput, build_weights
 
-RESULT_COLUMNS: tuple[str, ...] = (
-    "index",
-    "index_name",
-    "level",
-    "unit_code",
-    "unit_name",
-    "estimate",
-    "se",
-    "ci_lower",
-    "ci_upper",
-    "n",
-    "n_eff",
-    "dk_rate",
-    "deff",
-    "rank",
-    "rank_lower",
-    "rank_upper",
-    "p_bottom_k",
-    "distinguishable",
-    "status",
-    "sanctions",
-    "praise",
-    "fh_estimate",
-    "fh_se",
-    "estimate_exact",
-    "scale",
-)
+#: One sheet of a workbook: ``(title, columns, records)``.
+Sheet = tuple[str, Sequence[str], Sequence[dict[str, Any]]]
+
 STATUS_EXPORT = {"ranked": "ranked", "insufficient": "样本不足", "not_ranked": "不排名"}
 
 
@@ -123,7 +102,7 @@ def to_csv(columns: Sequence[str], records: Sequence[dict[str, Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(sheets: Sequence[tuple[str, Sequence[str], Sequence[dict[str, Any]]]]) -> bytes:
+def to_xlsx(sheets: Sequence[Sheet]) -> bytes:
     """An XLSX workbook with one sheet per ``(title, columns, records)``."""
     book = Workbook()
     first = True
@@ -140,7 +119,7 @@ def to_xlsx(sheets: Sequence[tuple[str, Sequence[str], Sequence[dict[str, Any]]]
     return out.getvalue()
 
 
-def _run_sheets(run: RunInfo) -> list[tuple[str, Sequence[str], Sequence[dict[str, Any]]]]:
+def _run_sheets(run: RunInfo) -> list[Sheet]:
     weighting_columns = list(run.weighting[0]) if run.weighting else ["scope"]
     flag_columns = ["kind", "index_id", "unit_code", "unit_name", "message"]
     return [
@@ -149,17 +128,126 @@ def _run_sheets(run: RunInfo) -> list[tuple[str, Sequence[str], Sequence[dict[st
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Readable tables: --labels codes|text|both
+
+LabelMode = Literal["codes", "text", "both"]
+LABEL_MODES: tuple[LabelMode, ...] = ("codes", "text", "both")
+STATUS_NAMES_EXPORT = {**STATUS_NAMES, "not_ranked": "不排名"}
+
+#: Every column of the readable results table with its Chinese meaning (the codebook); ``code``
+#: columns are left out by ``--labels text``, ``label`` columns by ``--labels codes``.
+RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
+    ("index", "code", "指标代码"),
+    ("index_name", "label", "指标"),
+    ("level", "code", "单位层级代码（station/street/district/department）"),
+    ("level_name", "label", "单位层级"),
+    ("unit_code", "code", "单位代码"),
+    ("unit_name", "label", "单位名称"),
+    ("estimate", "", "公布值（一位小数；比例为 %，满意度为分）"),
+    ("se", "", "标准误（泰勒线性化，计入耙权）"),
+    ("ci_lower", "", "95% 置信区间下限"),
+    ("ci_upper", "", "95% 置信区间上限"),
+    ("n", "", "有效回答数"),
+    ("n_eff", "", "有效样本量"),
+    ("dk_rate", "", "不知道/拒答率（%）"),
+    ("deff", "", "设计效应"),
+    ("rank", "", "名次（1 = 最好）"),
+    ("rank_lower", "", "名次区间下限"),
+    ("rank_upper", "", "名次区间上限"),
+    ("p_bottom_k", "", "排在后 k 名的概率"),
+    ("distinguishable", "", "与相邻名次是否可区分"),
+    ("status", "code", "排名状态代码（ranked/insufficient/not_ranked）"),
+    ("status_name", "label", "排名状态"),
+    ("sanction_level", "code", "预警等级代码（criticism/yellow_card/veto；多项以「；」分隔）"),
+    ("sanction_level_name", "label", "预警等级（通报批评/黄牌警告/一票否决）"),
+    ("sanction_measure", "", "预警措施"),
+    ("sanction_reason", "", "预警理由"),
+    ("praise_level", "code", "表扬代码（praise）"),
+    ("praise_level_name", "label", "表扬（通报表扬）"),
+    ("praise_measure", "", "表扬措施"),
+    ("praise_reason", "", "表扬理由"),
+    ("fh_estimate", "", "小区域（Fay–Herriot）估计"),
+    ("fh_se", "", "小区域估计的标准误"),
+    ("estimate_exact", "", "公布值（未舍入）"),
+    ("scale", "", "单位（% 或 分）"),
+)
+
+
+def _kept(kind: str, labels: LabelMode) -> bool:
+    return not (labels == "codes" and kind == "label") and not (labels == "text" and kind == "code")
+
+
+def result_columns(labels: LabelMode = "both") -> tuple[str, ...]:
+    """The readable results table's columns for ``--labels``."""
+    return tuple(name for name, kind, _m in RESULT_TABLE if _kept(kind, labels))
+
+
+#: The CSV/XLSX results columns of the default ``--labels both``.
+RESULT_COLUMNS: tuple[str, ...] = result_columns("both")
+
+
+def _joined(entries: Sequence[dict[str, Any]], key: str) -> str:
+    return "；".join(str(e.get(key) or "") for e in entries)
+
+
+def result_table_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
+    """One record per index × unit with every column of ``RESULT_TABLE`` (sanctions and praise
+    as level, measure and reason columns, several joined by 「；」)."""
+    out: list[dict[str, Any]] = []
+    for record, r in zip(result_records(rows), rows, strict=True):
+        record = {k: v for k, v in record.items() if k not in ("sanctions", "praise")}
+        record.update(
+            level_name=LEVEL_LABELS.get(r.level, r.level),
+            status=r.status,
+            status_name=STATUS_NAMES_EXPORT.get(r.status, r.status),
+            sanction_level=_joined(r.sanctions, "level"),
+            sanction_level_name="；".join(LEVEL_NAMES.get(s["level"], "") for s in r.sanctions),
+            sanction_measure=_joined(r.sanctions, "measure"),
+            sanction_reason=_joined(r.sanctions, "reason"),
+            praise_level=_joined(r.praises, "level"),
+            praise_level_name="；".join(LEVEL_NAMES.get(p["level"], "") for p in r.praises),
+            praise_measure=_joined(r.praises, "measure"),
+            praise_reason=_joined(r.praises, "reason"),
+        )
+        out.append(record)
+    return out
+
+
+def result_codebook(labels: LabelMode = "both") -> list[dict[str, Any]]:
+    """The codebook of the results table: one row per column with its meaning."""
+    return [
+        {"variable": name, "label": meaning}
+        for name, kind, meaning in RESULT_TABLE
+        if _kept(kind, labels)
+    ]
+
+
 RESULT_TABLES: tuple[str, ...] = ("results", "weighting", "flags")
+RESULTS_SHEET = "指标结果"
+CODEBOOK_SHEET = "变量说明"
+CODEBOOK_COLUMNS: tuple[str, ...] = ("variable", "label", "type", "values", "missing")
+XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA = "text/csv; charset=utf-8"
 
 
 async def export_results(
-    wave_id: int, fmt: str, *, table: str = "results", district_code: str | None = None
+    wave_id: int,
+    fmt: str,
+    *,
+    table: str = "results",
+    district_code: str | None = None,
+    labels: LabelMode = "both",
 ) -> tuple[bytes, str, str]:
     """``(content, media type, file name)`` of the results in ``json``/``csv``/``xlsx``.
 
     ``table`` picks the CSV's table: ``results`` (index × unit), ``weighting`` (diagnostics per
-    district) or ``flags`` (integrity flags); the XLSX always holds all three as sheets.
-    ``district_code`` limits everything to one district (district-limited users)."""
+    district) or ``flags`` (integrity flags); the XLSX holds all three as sheets plus the
+    codebook. ``labels`` chooses code columns, label columns or both (CSV/XLSX; the JSON keeps
+    both and the sanctions as lists). ``district_code`` limits everything to one district
+    (district-limited users)."""
+    if labels not in LABEL_MODES:
+        raise ValueError(f"--labels 只能是 {'、'.join(LABEL_MODES)}")
     wave = await wave_by_id(wave_id)
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
@@ -172,16 +260,15 @@ async def export_results(
                 weighting=[w for w in run.weighting if w.get("district") == district_code],
                 flags=[f for f in run.flags if f.get("unit_code") in codes],
             )
-    records = result_records(rows)
     stem = f"results-{wave.programme_code}-{wave.month}"
     if table not in RESULT_TABLES:
         raise ValueError(f"未知的结果表 {table}（{'、'.join(RESULT_TABLES)}）")
     if fmt == "csv" and table != "results":
         chosen = dict(zip(("weighting", "flags"), _run_sheets(run), strict=True)) if run else {}
         if table not in chosen:
-            return b"", "text/csv; charset=utf-8", f"{stem}-{table}.csv"
+            return b"", CSV_MEDIA, f"{stem}-{table}.csv"
         _title, columns, data = chosen[table]
-        return to_csv(columns, data), "text/csv; charset=utf-8", f"{stem}-{table}.csv"
+        return to_csv(columns, data), CSV_MEDIA, f"{stem}-{table}.csv"
     if fmt == "json":
         payload = {
             "wave": wave.month,
@@ -189,54 +276,169 @@ async def export_results(
             "method_version": run.method_version if run else None,
             "policy": f"{run.policy_id} v{run.policy_version}" if run else None,
             "computed_at": run.computed_at if run else None,
-            "results": records,
+            "results": result_records(rows),
         }
         content = json.dumps(payload, ensure_ascii=False, indent=1, default=str).encode("utf-8")
         return content, "application/json", f"{stem}.json"
+    records = result_table_records(rows)
+    columns = result_columns(labels)
     if fmt == "csv":
-        return to_csv(RESULT_COLUMNS, records), "text/csv; charset=utf-8", f"{stem}.csv"
+        return to_csv(columns, records), CSV_MEDIA, f"{stem}.csv"
     if fmt == "xlsx":
-        sheets: list[tuple[str, Sequence[str], Sequence[dict[str, Any]]]] = [
-            ("指标结果", RESULT_COLUMNS, records)
-        ]
+        sheets: list[Sheet] = [(RESULTS_SHEET, columns, records)]
         if run is not None:
             sheets.extend(_run_sheets(run))
-        return (
-            to_xlsx(sheets),
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            f"{stem}.xlsx",
-        )
+        sheets.append((CODEBOOK_SHEET, ("variable", "label"), result_codebook(labels)))
+        return to_xlsx(sheets), XLSX_MEDIA, f"{stem}.xlsx"
     raise ValueError(f"不支持的导出格式 {fmt}（json、csv、xlsx）")
 
 
-MARGIN_COLUMNS: tuple[str, ...] = (
-    "margin", "district", "sex", "age_group", "population", "weighted_total",
-)  # fmt: skip
+async def export_results_codebook(labels: LabelMode = "both") -> tuple[bytes, str, str]:
+    """The results table's codebook as CSV (written beside a CSV export)."""
+    return to_csv(("variable", "label"), result_codebook(labels)), CSV_MEDIA, "codebook.csv"
 
 
-def _margin_rows(
-    data: WaveInput, weights: np.ndarray, district_code: str | None
-) -> list[dict[str, Any]]:
-    """The raking margins (adults by district × sex and district × age group, from the registry)
-    beside the sum of the final weights in each cell — equal where calibration converged."""
-    rows: list[dict[str, Any]] = []
-    for d, code in enumerate(data.districts):
-        in_district = data.district == d
-        if (district_code is not None and code != district_code) or not in_district.any():
+# ---------------------------------------------------------------------------------------------
+# Microdata: CSV/XLSX (readable, with --labels), SPSS .sav and Stata .dta (labelled)
+
+MICRODATA_FORMATS: tuple[str, ...] = ("csv", "xlsx", "sav", "dta")
+#: Unit names beside their codes: left out by ``--labels codes``.
+NAME_COLUMNS: frozenset[str] = frozenset(
+    {"district_name", "street_name", "community_name", "station_name"}
+)
+
+
+def microdata_table(
+    md: Microdata, labels: LabelMode = "both"
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns and records of the microdata for CSV/XLSX: a coded variable as its code
+    (``codes``), its option label (``text``) or both (``both``: ``x`` and ``x_label``)."""
+    columns: list[str] = []
+    labelled: list[Variable] = []
+    for v in md.variables:
+        if labels == "codes" and v.name in NAME_COLUMNS:
             continue
-        for s, sex in enumerate(SEXES):
-            rows.append({
-                "margin": "区县×性别", "district": code, "sex": sex, "age_group": "",
-                "population": float(data.population[d, s, :].sum()),
-                "weighted_total": float(weights[in_district & (data.sex == s)].sum()),
-            })  # fmt: skip
-        for a, age in enumerate(AGE_GROUPS):
-            rows.append({
-                "margin": "区县×年龄段", "district": code, "sex": "", "age_group": age,
-                "population": float(data.population[d, :, a].sum()),
-                "weighted_total": float(weights[in_district & (data.age == a)].sum()),
-            })  # fmt: skip
-    return rows
+        columns.append(v.name)
+        if v.value_labels:
+            labelled.append(v)
+            if labels == "both":
+                columns.append(f"{v.name}_label")
+    records: list[dict[str, Any]] = []
+    for source in md.records:
+        record = dict(source)
+        for v in labelled:
+            code = source.get(v.name)
+            text = v.value_labels.get(code, "") if code is not None else ""
+            if labels == "both":
+                record[f"{v.name}_label"] = text
+            elif labels == "text":
+                record[v.name] = text or code
+        records.append(record)
+    return columns, records
+
+
+def microdata_codebook(md: Microdata) -> list[dict[str, Any]]:
+    """One row per variable: name, Chinese label, type, value labels and missing codes."""
+    return [
+        {
+            "variable": v.name,
+            "label": v.label,
+            "type": "文本" if v.kind == "text" else "数值",
+            "values": "；".join(f"{code}={text}" for code, text in v.value_labels.items()),
+            "missing": "、".join(str(c) for c in v.missing),
+        }
+        for v in md.variables
+    ]
+
+
+def _method_rows(md: Microdata) -> list[dict[str, Any]]:
+    s = md.summary
+    return [
+        {"item": "加权方法", "value": s.method},
+        {"item": "是否修剪", "value": "是" if s.trimmed else "否"},
+        {"item": "说明", "value": s.note or "—"},
+        {
+            "item": "R survey",
+            "value": "svydesign(ids = ~psu, strata = ~stratum, weights = ~weight, data = 微观数据)"
+            "；要让标准误计入耙权，请从 base_weight 出发按「加权边际」表用 rake() 对区县×性别、"
+            "区县×年龄段校准（survey results export … --with-script r 写出完整脚本）",
+        },
+    ]
+
+
+def _frame(md: Microdata) -> Any:
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for v in md.variables:
+        values = [r.get(v.name) for r in md.records]
+        if v.kind == "text":
+            data[v.name] = pd.Series(["" if x is None else str(x) for x in values], dtype=object)
+        else:
+            data[v.name] = pd.Series(
+                [np.nan if x is None else float(x) for x in values], dtype="float64"
+            )
+    return pd.DataFrame(data, columns=[v.name for v in md.variables])
+
+
+SAV_LABEL_BYTES = 255
+DTA_LABEL_CHARS = 80
+
+
+def _clip_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes without splitting a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def to_sav(md: Microdata) -> bytes:
+    """SPSS system file (.sav, bytecode-compressed, UTF-8): variable labels (question text, cut
+    to 255 bytes), value labels and don't-know/refused codes as user-missing values."""
+    import pyreadstat
+
+    labels: dict[str, str | None] = {
+        v.name: _clip_bytes(v.label, SAV_LABEL_BYTES) for v in md.variables
+    }
+    value_labels = {v.name: dict(v.value_labels) for v in md.variables if v.value_labels}
+    missing: dict[str, list[Any]] = {v.name: list(v.missing[:3]) for v in md.variables if v.missing}
+    return _written(
+        lambda path: pyreadstat.write_sav(
+            _frame(md),
+            path,
+            file_label=_clip_bytes(f"{md.wave.programme_name} {md.wave.month} 微观数据", 64),
+            column_labels=labels,
+            row_compress=True,
+            variable_value_labels=value_labels,  # type: ignore[arg-type]
+            missing_ranges=missing,
+        ),
+        ".sav",
+    )
+
+
+def to_dta(md: Microdata) -> bytes:
+    """Stata file (.dta format 118, Stata 14 and later, UTF-8): variable labels (cut to 80
+    characters) and value labels; don't-know/refused keep their codes (labelled)."""
+    import pyreadstat
+
+    labels: dict[str, str | None] = {v.name: v.label[:DTA_LABEL_CHARS] for v in md.variables}
+    value_labels = {v.name: dict(v.value_labels) for v in md.variables if v.value_labels}
+    return _written(
+        lambda path: pyreadstat.write_dta(
+            _frame(md),
+            path,
+            file_label=f"{md.wave.programme_code} {md.wave.month}"[:80],
+            column_labels=labels,
+            version=14,
+            variable_value_labels=value_labels,  # type: ignore[arg-type]
+        ),
+        ".dta",
+    )
+
+
+def _written(write: Any, suffix: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"export{suffix}"
+        write(str(path))
+        return path.read_bytes()
 
 
 async def export_microdata(
@@ -245,94 +447,44 @@ async def export_microdata(
     *,
     include_non_probability: bool = False,
     district_code: str | None = None,
+    labels: LabelMode = "both",
 ) -> tuple[bytes, str, str]:
-    """The weighted microdata of the wave (the rows and weights ``compute_wave`` uses);
+    """The weighted microdata of the wave (the rows and weights ``compute_wave`` uses) as
+    ``csv``/``xlsx`` (readable, ``labels``), ``sav`` (SPSS) or ``dta`` (Stata);
     ``district_code`` keeps only that district's interviews."""
-    wave = await wave_by_id(wave_id)
-    registry = await load_registry(wave.region_id)
-    responses = await load_responses(wave.id, include_non_probability=include_non_probability)
-    prepared = prepare_wave(registry, responses)
-    design, summary = build_weights(prepared.data)
-    data = prepared.data
-    weights = np.asarray(design.weights)
-    base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0)
-    levels = data.levels
-    by_id = {r["id"]: r for r in responses}
-    index_columns: list[tuple[str, np.ndarray]] = []
-    for index in data.indices:
-        if index.values is not None:
-            index_columns.append((index.id, index.values))
-        for code, values in index.department_values.items():
-            index_columns.append((f"{index.id}_{code}", values))
-    columns = [
-        "response_id",
-        "district",
-        "stratum",
-        "psu",
-        "street",
-        "station",
-        "community_id",
-        "mode",
-        "sex",
-        "age_group",
-        "design_weight",
-        "weight",
-        *[name for name, _ in index_columns],
-    ]
-    records: list[dict[str, Any]] = []
-    for i, response_id in enumerate(prepared.response_ids):
-        if (
-            district_code is not None
-            and levels["district"].codes[data.district[i]] != district_code
-        ):
-            continue
-        source = by_id[response_id]
-        row: dict[str, Any] = {
-            "response_id": response_id,
-            "district": levels["district"].codes[data.district[i]],
-            "stratum": source["stratum"] or levels["district"].codes[data.district[i]],
-            "psu": response_id,
-            "street": levels["street"].codes[levels["street"].row_unit[i]],
-            "station": (
-                levels["station"].codes[levels["station"].row_unit[i]]
-                if levels["station"].row_unit[i] >= 0
-                else ""
-            ),
-            "community_id": source["community"],
-            "mode": source["mode"],
-            "sex": source["sex"],
-            "age_group": source["age_group"],
-            "design_weight": float(base[i]) if source["design_weight"] is not None else "",
-            "weight": float(weights[i]),
-        }
-        for name, values in index_columns:
-            value = float(values[i])
-            row[name] = "" if not np.isfinite(value) else value
-        records.append(row)
-    stem = f"microdata-{wave.programme_code}-{wave.month}"
+    if fmt not in MICRODATA_FORMATS:
+        raise ValueError(f"不支持的微观数据格式 {fmt}（{'、'.join(MICRODATA_FORMATS)}）")
+    md = await load_microdata(
+        wave_id, include_non_probability=include_non_probability, district_code=district_code
+    )
+    return microdata_file(md, fmt, labels)
+
+
+def microdata_file(md: Microdata, fmt: str, labels: LabelMode = "both") -> tuple[bytes, str, str]:
+    """``(content, media type, file name)`` of loaded microdata in ``fmt``."""
+    if fmt == "sav":
+        return to_sav(md), "application/x-spss-sav", f"{md.stem}.sav"
+    if fmt == "dta":
+        return to_dta(md), "application/x-stata-dta", f"{md.stem}.dta"
+    columns, records = microdata_table(md, labels)
     if fmt == "csv":
-        return to_csv(columns, records), "text/csv; charset=utf-8", f"{stem}.csv"
+        return to_csv(columns, records), CSV_MEDIA, f"{md.stem}.csv"
     if fmt == "xlsx":
-        margins = _margin_rows(data, weights, district_code)
-        method = [
-            {"item": "加权方法", "value": summary.method},
-            {"item": "是否修剪", "value": "是" if summary.trimmed else "否"},
-            {"item": "说明", "value": summary.note or "—"},
-            {
-                "item": "R survey",
-                "value": "svydesign(ids = ~1, strata = ~stratum, weights = ~weight, data = 微观数据)"
-                "；标准误若要计入耙权，请按「加权边际」表用 rake() 对区县×性别、区县×年龄段校准",
-            },
+        sheets: list[Sheet] = [
+            ("微观数据", columns, records),
+            ("加权边际", MARGIN_COLUMNS, md.margins),
+            ("加权方法", ("item", "value"), _method_rows(md)),
+            (CODEBOOK_SHEET, CODEBOOK_COLUMNS, microdata_codebook(md)),
         ]
-        return (
-            to_xlsx(
-                [
-                    ("微观数据", columns, records),
-                    ("加权边际", list(MARGIN_COLUMNS), margins),
-                    ("加权方法", ["item", "value"], method),
-                ]
-            ),
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            f"{stem}.xlsx",
-        )
-    raise ValueError(f"不支持的微观数据格式 {fmt}（csv、xlsx）")
+        return to_xlsx(sheets), XLSX_MEDIA, f"{md.stem}.xlsx"
+    raise ValueError(f"不支持的微观数据格式 {fmt}（{'、'.join(MICRODATA_FORMATS)}）")
+
+
+def margins_csv(md: Microdata) -> tuple[bytes, str, str]:
+    """The raking margins as CSV (beside a CSV/SAV/DTA export; the XLSX has them as a sheet)."""
+    return to_csv(MARGIN_COLUMNS, md.margins), CSV_MEDIA, f"{md.stem}-margins.csv"
+
+
+def codebook_csv(md: Microdata) -> tuple[bytes, str, str]:
+    """The microdata's codebook as CSV (beside a CSV export)."""
+    return to_csv(CODEBOOK_COLUMNS, microdata_codebook(md)), CSV_MEDIA, f"{md.stem}-codebook.csv"

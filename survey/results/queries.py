@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,3 +224,11 @@ async def district_code_of(district_id: int | None) -> str | None:
         return None
     row = await Unit.select(Unit.code).where(Unit.id == district_id).first()
     return None if row is None else str(row["code"])
+
+
+async def community_units(ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """``{community id: (code, name)}`` of the registry's communities with these ids."""
+    if not ids:
+        return {}
+    rows = await Unit.select(Unit.id, Unit.code, Unit.name).where(Unit.id.is_in(list(ids)))
+    return {r["id"]: (r["code"], r["name"]) for r in rows}

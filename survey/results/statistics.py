@@ -184,6 +184,39 @@ def _check_cells(data: WaveInput, present: IntArray) -> None:
 def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
     """Base weights scaled to the districts' populations, raked to sex and age per district,
     trimmed; returns the calibrated design and its diagnostics."""
+    design, margins = _base_design(data)
+    return _calibrate(data, design, margins)
+
+
+@dataclass(frozen=True)
+class WeightStages:
+    """Each respondent's weight at every step of ``build_weights``: ``base`` (design weight
+    scaled to the district's adults), ``raked`` (raked from ``base``, before trimming) and
+    ``final`` (trimmed and re-raked: the weights of every published figure)."""
+
+    base: FloatArray
+    raked: FloatArray
+    final: FloatArray
+    design: est.Design
+    summary: WeightingSummary
+
+
+def weight_stages(data: WaveInput) -> WeightStages:
+    """The weights of ``build_weights`` at each step (for the microdata export)."""
+    design, margins = _base_design(data)
+    final, summary = _calibrate(data, design, margins)
+    raked = est.rake(design, margins).design.weights
+    return WeightStages(
+        base=np.asarray(design.weights, dtype=np.float64),
+        raked=np.asarray(raked, dtype=np.float64),
+        final=np.asarray(final.weights, dtype=np.float64),
+        design=final,
+        summary=summary,
+    )
+
+
+def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin]]:
+    """The design with the base weights (scaled to each district's adults) and the margins."""
     n_districts = len(data.districts)
     district = data.district
     base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0).astype(np.float64)
@@ -214,6 +247,15 @@ def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
             "区县×年龄段",
         ),
     ]
+    return design, margins
+
+
+def _calibrate(
+    data: WaveInput, design: est.Design, margins: list[est.Margin]
+) -> tuple[est.Design, WeightingSummary]:
+    n_districts = len(data.districts)
+    district = data.district
+    base = np.asarray(design.weights)
     note = ""
     trimmed = True
     try:

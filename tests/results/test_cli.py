@@ -85,7 +85,7 @@ def test_import_compute_export_report(
     out = tmp_path / "results.csv"
     assert main(["results", "export", "2026-12", "--format", "csv", "-o", str(out)]) == 0
     header = out.read_text(encoding="utf-8-sig").splitlines()[0]
-    assert header.startswith("index,index_name,level,unit_code,unit_name,estimate,se")
+    assert header.startswith("index,index_name,level,level_name,unit_code,unit_name,estimate,se")
     weighting = tmp_path / "weighting.csv"
     assert main(["results", "export", "2026-12", "--table", "weighting", "-o", str(weighting)]) == 0  # fmt: skip
     lines = weighting.read_text(encoding="utf-8-sig").splitlines()

@@ -114,7 +114,7 @@ async def test_demo_ladder_and_exports(demo_city: None) -> None:
     assert tuple(rows[0]) == RESULT_COLUMNS
     content, _media, _name = await export_results(wave_id, "xlsx")
     book = load_workbook(io.BytesIO(content))
-    assert book.sheetnames == ["指标结果", "加权诊断", "数据质量提示"]
+    assert book.sheetnames == ["指标结果", "加权诊断", "数据质量提示", "变量说明"]
     content, _media, _name = await export_microdata(wave_id, "csv")
     micro = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(micro) == 720
@@ -133,7 +133,7 @@ async def test_demo_ladder_and_exports(demo_city: None) -> None:
     # straight from the table — beside the weighted totals, which calibration makes equal.
     content, _media, _name = await export_microdata(wave_id, "xlsx")
     book = load_workbook(io.BytesIO(content))
-    assert book.sheetnames == ["微观数据", "加权边际", "加权方法"]
+    assert book.sheetnames == ["微观数据", "加权边际", "加权方法", "变量说明"]
     sheet = list(book["加权边际"].iter_rows(values_only=True))
     assert sheet[0] == ("margin", "district", "sex", "age_group", "population", "weighted_total")
     counts = await PopulationCount.select(
@@ -180,6 +180,13 @@ async def test_dashboard_roles_compute_button_and_district_limit(
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
     flags = await client.get(f"/results/{wave_id}/export/csv?table=flags")
     assert flags.status_code == 200 and flags.text.lstrip("\ufeff").startswith("kind,index_id")
+    assert "/microdata/sav" in page.text and "/microdata/dta" in page.text
+    sav = await client.get(f"/results/{wave_id}/microdata/sav")
+    assert sav.status_code == 200 and sav.content.startswith(b"$FL2")
+    assert sav.headers["content-disposition"].endswith('-2026-10.sav"')
+    dta = await client.get(f"/results/{wave_id}/microdata/dta")
+    assert dta.status_code == 200 and dta.content.startswith(b"<stata_dta>")
+    assert (await client.get(f"/results/{wave_id}/microdata/por")).status_code == 404
     await client.post("/logout", data={"_csrf_token": token})
 
     city = await Unit.select(Unit.id).where(Unit.code == "990100").first()

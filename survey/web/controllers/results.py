@@ -237,8 +237,8 @@ class ResultsController(Controller):
         self, request: Request[Any, Any, Any], wave_id: FromPath[int], fmt: FromPath[str]
     ) -> Response[bytes]:
         await _visible_wave(request, wave_id)
-        if fmt not in ("csv", "xlsx"):
-            raise NotFoundException("微观数据只能导出为 csv 或 xlsx")
+        if fmt not in ("csv", "xlsx", "sav", "dta"):
+            raise NotFoundException("微观数据只能导出为 csv、xlsx、sav（SPSS）或 dta（Stata）")
         await record(current_user(request).username, "results.microdata", f"wave={wave_id}.{fmt}")
         try:
             district = await district_code_of(current_user(request).district_id)
