@@ -13,9 +13,7 @@ DOC = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
 
 
 def test_every_result_field_is_documented() -> None:
-    missing = [
-        f for f in msgspec.structs.fields(api_schemas.ResultOut) if f"`{f.name}`" not in DOC
-    ]
+    missing = [f for f in msgspec.structs.fields(api_schemas.ResultOut) if f"`{f.name}`" not in DOC]
     assert not missing
     for struct in (api_schemas.WaveOut, api_schemas.ProgrammeOut, api_schemas.RunOut):
         assert all(f"`{f.name}`" in DOC for f in msgspec.structs.fields(struct)), struct
