@@ -114,8 +114,13 @@ def _import_xlsform(args: argparse.Namespace) -> int:
     try:
         instrument = load_instrument_text(conversion.toml, target.name)
     except InstrumentError as exc:
+        # Point each problem at the workbook row of its question, not at the unwritten TOML.
         for found in exc.problems:
-            print(found)
+            where = conversion.locate(found.item)
+            if where:
+                print(f"{source.name}: {where}: {found.item}: {found.message}")
+            else:
+                print(f"{source.name}: {found.item + ': ' if found.item else ''}{found.message}")
         raise CommandError(f"转换结果有 {len(exc.problems)} 个问题（见上），未写文件") from None
     target.write_text(conversion.toml, encoding="utf-8")
     print(f"OK {instrument.id} v{instrument.version} {instrument.short_hash} → {target}")

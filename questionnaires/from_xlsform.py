@@ -110,10 +110,18 @@ class XlsformError(Exception):
 
 @dataclass(frozen=True)
 class Conversion:
-    """The TOML text and the notices (dropped translations or display columns)."""
+    """The TOML text, the notices (dropped translations or display columns) and the survey sheet
+    row of each question and group (by its ``name``), to point the loader's problems back at the
+    workbook."""
 
     toml: str
     notices: list[XlsProblem]
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def locate(self, item: str | None) -> str:
+        """``survey 表第N行`` for a question or group name, or ``""`` when unknown."""
+        row = self.rows.get(item or "")
+        return "" if row is None else f"survey 表第{row}行"
 
 
 @dataclass
@@ -151,6 +159,7 @@ class _Ctx:
     file: str
     problems: list[XlsProblem] = field(default_factory=list)
     notices: list[XlsProblem] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
 
     def add(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
         self.problems.append(XlsProblem(self.file, sheet, row, column, message))
@@ -529,7 +538,7 @@ def convert_xlsform(data: bytes, name: str) -> Conversion:
         "version": int(settings.get("version", "1")),
         "title": settings.get("form_title", ""),
     }
-    return Conversion(_emit(name, header, doc), ctx.notices)
+    return Conversion(_emit(name, header, doc), ctx.notices, ctx.rows)
 
 
 def _convert_survey(
@@ -585,6 +594,7 @@ def _convert_survey(
                     ctx.add(title, row.number, "relevant", "筛选组不能有显示条件")
                 continue
             group = _Page(ident, label)
+            ctx.rows.setdefault(ident, row.number)
             continue
         if lowered == "end group":
             if group is not None:
@@ -609,6 +619,7 @@ def _convert_survey(
         item = _question(row, cells, kind, argument, ident, label, hint, lists, title, ctx)
         if item is None:
             continue
+        ctx.rows.setdefault(ident, row.number)
         for number, _ in pending_notes:
             ctx.add(
                 title,

@@ -136,6 +136,32 @@ def test_cli_lists_every_problem_and_writes_nothing(
     assert not target.exists()
 
 
+def test_loader_problems_point_at_the_workbook_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A condition on a question of the same group is valid XLSForm but not for our pages (no
+    JavaScript): the loader's problem is reported at the question's row of the survey sheet."""
+    form = tmp_path / "same-page.xlsx"
+    form.write_bytes(
+        workbook(
+            [
+                ["begin group", "p1", "第一页"],
+                ["select_one yn", "q1", "问题一", "yes"],
+                ["select_one yn", "q2", "问题二", "yes", "${q1} = '1'"],
+                ["end group"],
+            ]
+        )
+    )
+    target = tmp_path / "out.toml"
+    assert main(["questionnaire", "import-xlsform", str(form), "-o", str(target)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "same-page.xlsx: survey 表第4行: q2: 条件引用的题目 'q1' 在本题所在页面或之后"
+    )
+    assert not target.exists()
+
+
 # --- the supported subset --------------------------------------------------------------------
 
 
