@@ -97,7 +97,7 @@ async def test_results_carry_the_stored_figures(
 ) -> None:
     await _as(client, "committee")
     detail = (await client.get(f"/api/v1/waves/{scenario.published}")).json()
-    assert detail["wave"]["status"] == "published" and detail["wave"]["status_name"] == "已发布"
+    assert detail["wave"]["status"] == "published" and detail["wave"]["status_name"] == "发布"
     assert detail["run"]["n_responses"] == 300
     assert detail["indices"] == [{"id": "anquangan", "name": "公众安全感", "levels": ["station"]}]
     page = (await client.get(detail["results_url"])).json()

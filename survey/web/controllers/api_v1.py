@@ -28,6 +28,7 @@ from survey.results.reading import (
     readable_waves,
 )
 from survey.tokens.service import API_ROLES, TokenUse
+from survey.waves import STATUS_NAMES
 from survey.web.api_schemas import (
     IndexOut,
     MeasureOut,
@@ -44,12 +45,6 @@ from survey.web.auth import current_user, requires
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
-STATUS_NAMES = {
-    "design": "设计中",
-    "collecting": "采集中",
-    "closed": "已结束",
-    "published": "已发布",
-}
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="每页条数（1–1000）")]
 Offset = Annotated[int, Parameter(ge=0, description="从第几条开始（从 0 起）")]
 WaveId = Annotated[int, PathParameter(description="测评期 id（见 /api/v1/waves）")]
