@@ -92,6 +92,8 @@ class XlsProblem:
     message: str
 
     def __str__(self) -> str:
+        if not self.sheet:
+            return f"{self.file}: {self.message}"
         where = f"{self.file}: {self.sheet} 表"
         if self.row is not None:
             where += f"第{self.row}行"
@@ -509,7 +511,7 @@ def convert_xlsform(data: bytes, name: str) -> Conversion:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
         raise XlsformError(
-            [XlsProblem(name, "-", None, None, f"无法读取 XLSX 文件：{exc}")]
+            [XlsProblem(name, "", None, None, f"不是可读取的 XLSX 工作簿（{type(exc).__name__}）")]
         ) from None
     survey = _read_sheet(book, "survey")
     choices_sheet = _read_sheet(book, "choices")

@@ -411,3 +411,19 @@ def test_unsupported_feature_is_reported(feature: str) -> None:
     found = problems(workbook(**kwargs))
     assert len(found) == 1, found
     assert found[0].startswith(f"form.xlsx: {expected}"), found[0]
+
+
+def test_not_a_workbook_and_missing_sheets() -> None:
+    assert problems(b"type,name\nselect_one yn,q1\n") == [
+        "form.xlsx: 不是可读取的 XLSX 工作簿（BadZipFile）"
+    ]
+    book = Workbook()
+    assert book.active is not None
+    book.active.title = "choices"
+    out = io.BytesIO()
+    book.save(out)
+    assert problems(out.getvalue()) == ["form.xlsx: survey 表: 缺少 survey 工作表"]
+    no_settings = problems(workbook([["select_one yn", "q1", "问", "yes"]], settings=[]))
+    assert no_settings == [
+        "form.xlsx: settings 表: 缺少 settings 表或其中没有数据行（需要 form_id、form_title、version）"
+    ]
