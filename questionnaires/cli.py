@@ -1,4 +1,4 @@
-"""``survey questionnaire …``: check instrument files, list the shipped ones."""
+"""``survey questionnaire …``: check instrument files, list the shipped ones, import an XLSForm."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``questionnaire`` command and its ``check`` and ``list`` actions."""
     parser = subparsers.add_parser(
         "questionnaire",
-        help="问卷文件：检查、列出",
+        help="问卷文件：检查、列出、从 XLSForm 导入",
         description="问卷（测评工具）文件的检查与列出。",
     )
     actions = parser.add_subparsers(dest="questionnaire_action", metavar="ACTION")
@@ -31,6 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "list", help="列出本系统的问卷（自带的与 PINGAN_QUESTIONNAIRES 目录中的）"
     )
     listing.set_defaults(func=_list)
+    xlsform = actions.add_parser(
+        "import-xlsform",
+        help="把 XLSForm（ODK/KoboToolbox 的 .xlsx）转换为问卷 TOML",
+        description="把 XLSForm 转换为本平台的问卷 TOML（可转换的范围见 docs/xlsform.md）。"
+        "不支持的列、题型或表达式逐条列出（工作表、行、列），此时不写文件、退出码为 1；"
+        "转换结果再按 questionnaire check 的规则检查。",
+    )
+    xlsform.add_argument("form", metavar="FORM.xlsx", help="XLSForm 文件")
+    xlsform.add_argument(
+        "-o", "--output", required=True, metavar="FILE.toml", help="输出的问卷文件"
+    )
+    xlsform.add_argument("--force", action="store_true", help="输出文件已存在时覆盖")
+    xlsform.set_defaults(func=_import_xlsform)
 
 
 class _Loaded(Protocol):
@@ -73,6 +86,45 @@ def check_files_command(
 
 def _check(args: argparse.Namespace) -> int:
     return check_files_command(args.files, load_instrument, InstrumentError)
+
+
+def _import_xlsform(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from questionnaires.from_xlsform import XlsformError, convert_xlsform
+    from questionnaires.loader import load_instrument_text
+    from survey.cli import CommandError
+
+    source, target = Path(args.form), Path(args.output)
+    if not source.is_file():
+        raise CommandError(f"找不到文件 {source}")
+    if target.exists() and not args.force:
+        raise CommandError(f"{target} 已存在；要覆盖请加 --force")
+    try:
+        conversion = convert_xlsform(source.read_bytes(), source.name)
+    except XlsformError as exc:
+        for problem in exc.problems:
+            print(problem)
+        raise CommandError(
+            f"{source.name} 有 {len(exc.problems)} 处无法转换（见上），未写文件"
+        ) from None
+    for notice in conversion.notices:
+        print(f"提示: {notice}", file=sys.stderr)
+    try:
+        instrument = load_instrument_text(conversion.toml, target.name)
+    except InstrumentError as exc:
+        # Point each problem at the workbook row of its question, not at the unwritten TOML.
+        for found in exc.problems:
+            where = conversion.locate(found.item)
+            if where:
+                print(f"{source.name}: {where}: {found.item}: {found.message}")
+            else:
+                print(f"{source.name}: {found.item + ': ' if found.item else ''}{found.message}")
+        raise CommandError(f"转换结果有 {len(exc.problems)} 个问题（见上），未写文件") from None
+    target.write_text(conversion.toml, encoding="utf-8")
+    print(f"OK {instrument.id} v{instrument.version} {instrument.short_hash} → {target}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

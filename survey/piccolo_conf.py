@@ -14,5 +14,6 @@ APP_REGISTRY = AppRegistry(
         "survey.design.piccolo_app",
         "survey.cati.piccolo_app",
         "survey.results.piccolo_app",
+        "survey.tokens.piccolo_app",
     ]
 )

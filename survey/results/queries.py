@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from survey.db.tables import Unit, Wave
+from survey.db.tables import Programme, Unit, Wave
 from survey.results.tables import IndexResult, ResultRun
 
 
@@ -84,6 +84,19 @@ class WaveSummary:
     region_code: str
     region_name: str
     has_results: bool
+
+
+@dataclass(frozen=True)
+class ProgrammeSummary:
+    """A 测评方案 as analysts' tools read it."""
+
+    id: int
+    code: str
+    name: str
+    region_code: str
+    region_name: str
+    instruments: list[str]
+    policy: str
 
 
 _COLUMNS = (
@@ -175,6 +188,46 @@ async def run_for_wave(wave_id: int) -> RunInfo | None:
     )
 
 
+async def _allowed_regions(district_id: int | None) -> set[int] | None:
+    """Regions whose programmes a user may read: every one (None) for an unlimited user; a
+    district-limited user those of their district or of the city above it."""
+    if district_id is None:
+        return None
+    allowed = {district_id}
+    parent = await Unit.select(Unit.parent).where(Unit.id == district_id).first()
+    if parent is not None and parent["parent"] is not None:
+        allowed.add(parent["parent"])
+    return allowed
+
+
+async def programmes_for_user(district_id: int | None) -> list[ProgrammeSummary]:
+    """Programmes a user may read results of (same rule as ``waves_for_user``), by code."""
+    rows = await Programme.select(
+        Programme.id,
+        Programme.code,
+        Programme.name,
+        Programme.region.id.as_alias("region_id"),
+        Programme.region.code.as_alias("region_code"),
+        Programme.region.name.as_alias("region_name"),
+        Programme.instruments,
+        Programme.policy,
+    ).order_by(Programme.code)
+    allowed = await _allowed_regions(district_id)
+    return [
+        ProgrammeSummary(
+            id=r["id"],
+            code=r["code"],
+            name=r["name"],
+            region_code=r["region_code"],
+            region_name=r["region_name"],
+            instruments=list(json.loads(r["instruments"] or "[]")),
+            policy=r["policy"],
+        )
+        for r in rows
+        if allowed is None or r["region_id"] in allowed
+    ]
+
+
 async def waves_for_user(district_id: int | None) -> list[WaveSummary]:
     """Waves visible to a user (all, or those of programmes covering their district), newest
     first, with whether results exist."""
@@ -191,16 +244,10 @@ async def waves_for_user(district_id: int | None) -> list[WaveSummary]:
     )
     rows = await query.order_by(Wave.month, ascending=False)
     with_results = {r["wave"] for r in await ResultRun.select(ResultRun.wave)}
-    allowed: set[int] = set()
-    if district_id is not None:
-        # A district-limited user sees programmes of their district or of the city above it.
-        allowed.add(district_id)
-        parent = await Unit.select(Unit.parent).where(Unit.id == district_id).first()
-        if parent is not None and parent["parent"] is not None:
-            allowed.add(parent["parent"])
+    allowed = await _allowed_regions(district_id)
     out = []
     for r in rows:
-        if district_id is not None and r["region_id"] not in allowed:
+        if allowed is not None and r["region_id"] not in allowed:
             continue
         out.append(
             WaveSummary(

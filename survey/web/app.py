@@ -39,6 +39,7 @@ _ROUTE_MODULES: tuple[str, ...] = (
     "survey.web.controllers.design",
     "survey.web.controllers.cati",
     "survey.web.controllers.results",
+    "survey.web.controllers.account",
 )
 
 

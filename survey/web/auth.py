@@ -12,6 +12,7 @@ from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.security.session_auth import SessionAuth
 
 from survey.accounts import CurrentUser, load_user
+from survey.web.token_auth import SessionOrTokenAuthMiddleware
 
 PUBLIC_OPT = "exclude_from_auth"
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
@@ -27,12 +28,14 @@ async def retrieve_user(
 
 
 def session_auth(session_config: ServerSideSessionConfig) -> SessionAuth[CurrentUser, Any]:
-    """Every route needs a signed-in user unless its handler has ``opt={PUBLIC_OPT: True}``."""
+    """Every route needs a signed-in user unless its handler has ``opt={PUBLIC_OPT: True}``;
+    ``/api/v1`` also takes a personal API token (``survey.web.token_auth``)."""
     return SessionAuth[CurrentUser, Any](
         retrieve_user_handler=retrieve_user,
         session_backend_config=session_config,
         exclude=["^/static/", "^/health$", "^/schema"],
         exclude_opt_key=PUBLIC_OPT,
+        authentication_middleware_class=SessionOrTokenAuthMiddleware,
     )
 
 

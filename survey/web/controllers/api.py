@@ -1,4 +1,5 @@
-"""JSON API routes (session-authenticated, CSRF-protected like forms) and the health check."""
+"""JSON API routes (session-authenticated, CSRF-protected like forms), the read-only results API
+``/api/v1`` (``api_v1``: session or personal API token) and the health check."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from piccolo.engine import engine_finder
 
 from survey.registry import queries
 from survey.web.auth import PUBLIC_OPT, current_user, requires
+from survey.web.controllers.api_v1 import ApiV1Controller
 
 
 class UnitOut(msgspec.Struct):
@@ -57,4 +59,4 @@ async def health() -> Response[HealthOut]:
     return Response(HealthOut("ok", name))
 
 
-ROUTES: list[Any] = [ApiController, health]
+ROUTES: list[Any] = [ApiController, ApiV1Controller, health]

@@ -24,7 +24,8 @@ from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
 from survey.results.export import RESULT_TABLES, export_microdata, export_results
 from survey.results.importing import import_responses
-from survey.results.queries import WaveSummary, district_code_of, waves_for_user
+from survey.results.queries import WaveSummary, district_code_of
+from survey.results.reading import readable_waves
 from survey.results.report import ReportError, render_report
 from survey.tabular import ImportRejected
 from survey.web.auth import current_user, requires
@@ -40,12 +41,9 @@ STATUS_NAMES = {
 
 
 async def _waves(user: CurrentUser) -> list[WaveSummary]:
-    """The waves ``user`` may read: analysts and admins every wave of their district (drafts
-    included); committee members only published ones — what they read never changes under them."""
-    waves = await waves_for_user(user.district_id)
-    if user.has_any(ANALYSTS):
-        return waves
-    return [w for w in waves if w.status == "published"]
+    """The waves ``user`` may read (``survey.results.reading``: committee members published
+    ones only)."""
+    return await readable_waves(user)
 
 
 async def _visible_wave(request: Request[Any, Any, Any], wave_id: int) -> WaveSummary:

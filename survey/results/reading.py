@@ -1,0 +1,52 @@
+"""What a user may read of the results — one rule for the results pages and the results API.
+
+Analysts and admins read every wave of the programmes their district may see (computed drafts
+included); committee members only published waves, so what they read never changes under them.
+District-limited users read only their district's units.
+"""
+
+from __future__ import annotations
+
+from survey.accounts import CurrentUser
+from survey.results.queries import (
+    ProgrammeSummary,
+    ResultRow,
+    WaveSummary,
+    district_code_of,
+    programmes_for_user,
+    results_for_wave,
+    waves_for_user,
+)
+
+#: Roles that see waves before publication.
+DRAFT_READERS: frozenset[str] = frozenset({"analyst", "admin"})
+
+
+async def readable_waves(user: CurrentUser) -> list[WaveSummary]:
+    """The waves ``user`` may read, newest first."""
+    waves = await waves_for_user(user.district_id)
+    if user.has_any(DRAFT_READERS):
+        return waves
+    return [w for w in waves if w.status == "published"]
+
+
+async def readable_wave(user: CurrentUser, wave_id: int) -> WaveSummary | None:
+    """Wave ``wave_id`` if ``user`` may read it, else None (unknown and forbidden look alike)."""
+    return next((w for w in await readable_waves(user) if w.id == wave_id), None)
+
+
+async def readable_programmes(user: CurrentUser) -> list[ProgrammeSummary]:
+    """The programmes whose waves ``user`` may read, by code."""
+    return await programmes_for_user(user.district_id)
+
+
+async def readable_results(user: CurrentUser, wave_id: int) -> list[ResultRow] | None:
+    """The stored results of a wave ``user`` may read (their district's units only when they are
+    district-limited), by index, level and rank; None when the wave is not readable."""
+    if await readable_wave(user, wave_id) is None:
+        return None
+    rows = await results_for_wave(wave_id)
+    district = await district_code_of(user.district_id)
+    if district is not None:
+        rows = [r for r in rows if r.district_code == district]
+    return rows
