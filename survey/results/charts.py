@@ -306,7 +306,7 @@ def trend(
     if target is not None:
         legend.append((f"目标 {target:g}{unit}", AMBER, "5,3", False))
     legend_w = max((text_width(e[0], SMALL) for e in legend), default=0.0) + 34
-    height = max(280.0, 90 + 15 * len(legend))
+    height = max(260.0, 90 + 15 * len(legend))
     left, top, bottom = 58.0, 34.0, height - 40
     right = WIDTH - legend_w - 12
     svg = _Svg(WIDTH, height)
