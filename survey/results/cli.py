@@ -72,8 +72,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
-    from survey.results.compute import ComputeError, resolve_wave
     from survey.results.report import ReportError, render_report
+    from survey.results.waves import ComputeError, resolve_wave
 
     async def go() -> tuple[bytes, str, str]:
         await migrate_forwards()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from survey.results import charts
-from survey.results.compute import WaveRef, wave_by_id
 from survey.results.queries import (
     ResultRow,
     RunInfo,
@@ -24,6 +23,7 @@ from survey.results.queries import (
     run_for_wave,
 )
 from survey.results.tables import ResultRun
+from survey.results.waves import WaveRef, wave_by_id
 
 # The ranked indices in report order, with the level they rank and the words for the unit.
 RANKED_INDICES: tuple[tuple[str, str, str], ...] = (
