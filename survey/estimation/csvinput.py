@@ -7,6 +7,7 @@ import argparse
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,14 +63,18 @@ class Table:
         if column is None:
             import pyarrow.compute as pc
 
-            values = _stripped(self._raw.column(self.header.index(name)))
+            values = self._raw.column(self.header.index(name)).combine_chunks()
             if self._keep is not None:
                 values = values.filter(self._keep)
             encoded = pc.dictionary_encode(values)
-            column = Column(
-                encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False),
-                encoded.dictionary.to_pylist(),
-            )
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+            # strip the distinct texts, not every cell; " a" and "a" then become one value
+            texts = [t.strip() for t in encoded.dictionary.to_pylist()]
+            if len(set(texts)) < len(texts):
+                first: dict[str, int] = {}
+                remap = np.array([first.setdefault(t, len(first)) for t in texts], dtype=np.intp)
+                codes, texts = remap[codes], list(first)
+            column = Column(codes, texts)
             self._columns[name] = column
         return column
 
@@ -96,22 +101,25 @@ def read_csv(path: str) -> Table:
     import pyarrow.csv as pacsv
 
     p = Path(path)
+    not_utf8 = f"{path}: 不是 UTF-8 编码的 CSV"
     try:
         data = p.read_bytes()
-        text = data.decode("utf-8-sig")
     except FileNotFoundError as exc:
         raise CliInputError(f"{path}: 文件不存在") from exc
-    except UnicodeDecodeError as exc:
-        raise CliInputError(f"{path}: 不是 UTF-8 编码的 CSV") from exc
     except OSError as exc:
         raise CliInputError(f"{path}: 无法读取（{exc.strerror}）") from exc
     header_rows = 0  # blank records before the header are skipped with it
     first = None
-    for record in csv.reader(io.StringIO(text)):
-        header_rows += 1
-        if any(c.strip() for c in record):
-            first = record
-            break
+    # only the header is decoded here; pyarrow checks the UTF-8 of the rest
+    lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    try:
+        for record in csv.reader(lines):
+            header_rows += 1
+            if any(c.strip() for c in record):
+                first = record
+                break
+    except UnicodeDecodeError as exc:
+        raise CliInputError(not_utf8) from exc
     if first is None:
         raise CliInputError(f"{path}: 文件为空")
     header = [h.strip() for h in first]
@@ -142,12 +150,16 @@ def read_csv(path: str) -> Table:
             ),
         )
     except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc):
+            raise CliInputError(not_utf8) from exc
         raise CliInputError(f"{path}: 无法按 CSV 读取（{exc}）") from exc
     if wrong:
         row, width = wrong[0]
         raise CliInputError(f"{path}: 第{row}行有 {width} 个字段，表头有 {len(header)} 个")
     keep = None
-    if raw.num_rows:
+    # A row that is blank or only separators is dropped (as the csv reader did); look for one
+    # cell by cell only when some line of the file could be one.
+    if raw.num_rows and re.search(rb"(?m)^[ \t,]*\r?$", data.rstrip(b"\r\n")):
         import pyarrow.compute as pc
 
         blank = pc.equal(_stripped(raw.column(0)), "")
@@ -157,7 +169,7 @@ def read_csv(path: str) -> Table:
             blank = pc.and_(blank, pc.equal(_stripped(raw.column(j)), ""))
         if pc.any(blank).as_py():
             keep = pc.invert(blank)
-    n_rows = raw.num_rows if keep is None else int(pc.sum(keep.cast(pa.int64())).as_py() or 0)
+    n_rows = raw.num_rows if keep is None else int(np.count_nonzero(keep.to_numpy(False)))
     if not n_rows:
         raise CliInputError(f"{path}: 没有数据行")
     return Table(path, header, n_rows, raw, keep)

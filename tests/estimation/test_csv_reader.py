@@ -92,6 +92,9 @@ def test_bom_quotes_line_breaks_and_blank_rows(tmp_path: Path) -> None:
     assert table.header == ["id", "w", "s"] and table.n_rows == 3  # blank rows dropped
     assert numeric_column(table, "w", "--weight").tolist() == [10.0, 20.0, 30.0]
     assert table.texts("s", "--by") == ["a,b", "x\ny", "a"]
+    spaced = read_csv(write(tmp_path, "s,w\n a ,1\nb,1\na,1\n", "spaced.csv"))
+    groups, labels = domains(spaced, "s")  # " a " is "a": one domain
+    assert labels == ["a", "b"] and groups.tolist() == [0, 1, 0]
 
 
 def test_codes_compare_as_numbers_and_keep_the_first_spelling(tmp_path: Path) -> None:
