@@ -225,7 +225,8 @@ def category_counts(
 @dataclass(frozen=True, slots=True)
 class WebRates:
     """AAPOR rates of a wave's web invitations: (unweighted, weighted) overall and per stratum
-    (per-stratum rates use the overall e, so strata are comparable), and the counts."""
+    (per-stratum rates use the overall e of the same weighting, so strata are comparable; an
+    ``e`` given by hand is used throughout), and the counts."""
 
     invitations: int
     overall: tuple[ResponseRates, ResponseRates]
@@ -237,13 +238,14 @@ def rates_from_counts(counts: list[KindCount], e: float | None = None) -> WebRat
     """The rates of disposition counts (pure; what ``web_rates`` returns)."""
     overall_un = response_rates(category_counts(counts, weighted=False), e)
     overall_w = response_rates(category_counts(counts, weighted=True), e)
-    e_used = overall_un.e if e is None else e
+    e_un = overall_un.e if e is None else e
+    e_w = overall_w.e if e is None else e
     by_stratum: dict[str, tuple[ResponseRates, ResponseRates]] = {}
     for stratum in sorted({c.stratum for c in counts}):
         part = [c for c in counts if c.stratum == stratum]
         by_stratum[stratum] = (
-            response_rates(category_counts(part, weighted=False), e_used),
-            response_rates(category_counts(part, weighted=True), e_used),
+            response_rates(category_counts(part, weighted=False), e_un),
+            response_rates(category_counts(part, weighted=True), e_w),
         )
     return WebRates(sum(c.count for c in counts), (overall_un, overall_w), by_stratum, counts)
 
