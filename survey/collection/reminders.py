@@ -17,8 +17,10 @@ number of the reminder due, or None), ``due_reminders(wave_id, base_url, …) ->
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from survey.collection.dispositions import FINISHED, REMINDED, SENT, TO_PHONE, record_events
@@ -162,3 +164,23 @@ async def send_reminders(
     async with write_transaction():
         await record_events((r.invitation_id, REMINDED, r.seq, now, "") for r in due[:accepted])
     return accepted
+
+
+class MemoryGateway:
+    """A gateway that keeps the messages, for a file handed to the browser (the web button):
+    ``csv_text()`` has the ``phone,text`` rows that ``FileGateway`` would append."""
+
+    def __init__(self) -> None:
+        self.messages: list[SmsMessage] = []
+
+    def send(self, messages: Sequence[SmsMessage]) -> int:
+        self.messages.extend(messages)
+        return len(messages)
+
+    def csv_text(self) -> str:
+        buffer = io.StringIO()
+        buffer.write("\ufeff")
+        writer = csv.writer(buffer)
+        writer.writerow(("phone", "text"))
+        writer.writerows((m.phone, m.text) for m in self.messages)
+        return buffer.getvalue()
