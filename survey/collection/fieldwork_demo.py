@@ -86,7 +86,7 @@ async def extend_demo(context: DemoContext) -> list[str]:
             events.append((inv, d.OPENED, 0, opened_at, ""))
         if outcome == "refused":
             events.append((inv, d.REFUSED, 0, _at(opened_at, 0.01), "opt-out"))
-        if outcome in ("sent", "delivered", "opened", "breakoff", "to_phone"):
+        if outcome in ("delivered", "opened", "breakoff", "to_phone"):
             events.append((inv, d.REMINDED, 1, _at(sent_at, 72), ""))
         if outcome == "expired":
             await Invitation.update({Invitation.expires_at: _at(sent_at, 48)}).where(

@@ -83,7 +83,7 @@ async def opt_out_survey(request: Request[Any, Any, Any], token: FromPath[str]) 
     _no_session(request)
     known = await dispositions.opt_out(token)
     view = respondent.SurveyView(
-        "done" if known else "problem",
+        "problem",  # a plain message page (not "done": the link can still be used)
         "不再接收",
         "已为您登记：不再接收本调查的短信" if known else respondent.PROBLEMS["unknown"][1],
         "感谢您的回复。本期调查不会再向您发送提醒短信。如改变主意，仍可通过原链接参加调查。"
