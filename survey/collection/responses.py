@@ -523,8 +523,8 @@ async def _complete_postgres(
     if not isinstance(community_id, _Unchanged):
         community_sql = ", community = {}"
         args.append(community_id)
-    args = [response_id, *args, response_id]
     kind = dispositions.RESPONSE_EVENTS.get(status)
+    args = [response_id, *args, response_id, kind if kind is not None else 0]
     event_sql = ""
     if kind is not None:
         event_sql = (
@@ -546,7 +546,8 @@ async def _complete_postgres(
         " ({}::timestamptz - started_at))))::integer, updated_at = {}" + community_sql +
         " WHERE id = {} AND status = 'in_progress'"
         " AND (invitation IS NULL OR invitation IN (SELECT id FROM link)) RETURNING invitation),"
-        " marked AS (UPDATE invitation SET status = 'completed'"
+        " marked AS (UPDATE invitation SET status = 'completed',"
+        " disposition = GREATEST(disposition, {}::smallint)"
         " WHERE id IN (SELECT invitation FROM done) RETURNING id)," + event_sql +
         " stop AS (SELECT 1)"
         " SELECT count(*) AS n FROM done"

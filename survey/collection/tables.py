@@ -43,6 +43,9 @@ class Invitation(Table, tablename="invitation"):
     batch = Integer(default=0)
     open_link = Boolean(default=False)  # anonymous public link: non-probability
     created_at = Timestamptz(default=TimestamptzNow())
+    # The current disposition: the highest kind among its events (to-phone aside), kept by every
+    # event write (survey.collection.dispositions), so counting needs no pass over the events.
+    disposition = SmallInt(default=0)
 
 
 class Contact(Table, tablename="contact"):

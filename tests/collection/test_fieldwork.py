@@ -116,6 +116,7 @@ async def test_dispositions_follow_the_events_over_http(
     assert (await client.post(f"/s/{token}", data=data)).status_code == 303
     assert await _current(wave_id, inv) == "consent"
     assert await _kinds(inv) == ["created", "sent", "delivered", "opened", "consent"]
+    assert await disposition_counts(wave_id) == await d.disposition_counts_from_events(wave_id)
 
 
 async def test_completion_and_screen_out_are_events(demo_city: None) -> None:
@@ -152,11 +153,10 @@ async def _invitations_with_events(
                 for n in range(count)
             ]
         ).returning(Invitation.id)
-        events = [
-            InvitationEvent(invitation=r["id"], kind=k, seq=0, at=NOW) for r in rows for k in kinds
-        ]
-        if events:
-            await InvitationEvent.insert(*events)
+        await d.record_events((r["id"], k, 0, NOW, "") for r in rows for k in kinds)
+    # The disposition kept on each invitation is the one its events give.
+    assert await d.disposition_counts(wave_id) == await d.disposition_counts_from_events(wave_id)
+    assert await d.repair_dispositions(wave_id) == 0
 
 
 async def test_web_rates_match_a_hand_worked_aapor_example(demo_city: None) -> None:
@@ -291,6 +291,7 @@ async def test_reminders_skip_opted_out_completed_and_expired(
     # The opt-out is a refusal in the dispositions.
     kinds = {c.kind: c.count for c in await disposition_counts(wave_id) if c.stratum == "rem"}
     assert kinds[d.REFUSED] == 1
+    assert await disposition_counts(wave_id) == await d.disposition_counts_from_events(wave_id)
 
 
 async def test_switch_to_phone_closes_the_web_link(
@@ -326,6 +327,7 @@ async def test_switch_to_phone_closes_the_web_link(
     assert (await to_phone(wave_id, after_days=7, strata=["街道A"])).switched == 0
     rows = await disposition_counts(wave_id)
     assert sum(r.to_phone for r in rows if r.stratum == "街道A") == 2
+    assert rows == await d.disposition_counts_from_events(wave_id)
 
 
 async def test_web_completion_and_phone_switch_race_leaves_exactly_one(
@@ -369,3 +371,4 @@ async def test_web_completion_and_phone_switch_race_leaves_exactly_one(
             assert has_case and status["status"] == "phone"
             phone_wins += 1
     assert web_wins + phone_wins == n
+    assert await disposition_counts(wave_id) == await d.disposition_counts_from_events(wave_id)
