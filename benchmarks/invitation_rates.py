@@ -4,9 +4,9 @@ with 10,000,000 events.
 Run: ``.venv/bin/python benchmarks/invitation_rates.py [--invitations 1000000] [--repeat 5]``
 (about a minute and a half, most of it loading). It uses its own database
 ``pingan_bench_field`` (``PINGAN_BENCH_FIELD_URL`` to change it), created if missing and rebuilt
-on every run. Invitations are inserted with ``INSERT … SELECT generate_series``; the events are
-streamed in with ``COPY`` (CSV generated in chunks with numpy), the unique index
-(invitation, kind, seq) built after the load, then ``VACUUM ANALYZE``.
+on every run. Invitations and events are streamed in with ``COPY`` (CSV generated in chunks;
+the foreign key and the unique index (invitation, kind, seq) are dropped for the load and
+restored after it), then ``VACUUM ANALYZE``.
 
 Data: one wave, 20 strata, design weights 50–56; each invitation gets exactly ten events —
 created, sent, delivered (or failed), reminders (seq 1, 2, …) and the steps of its outcome
@@ -30,6 +30,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -78,27 +79,24 @@ async def create_database() -> None:
         await conn.close()
 
 
-def _event_lines(first_id: int, count: int, rng: np.random.Generator) -> bytes:
-    """CSV lines ``invitation,kind,seq,at,detail`` for ``count`` invitations from ``first_id``."""
-    probs = np.array([p for _n, p, _k in PATHS])
-    outcomes = rng.choice(len(PATHS), size=count, p=probs / probs.sum())
-    lines: list[str] = []
+def _templates() -> tuple[list[list[str]], list[int]]:
+    """Per outcome: the ten event lines after the invitation id, and the highest kind."""
     stamp = "2026-11-10 09:00:00+00"
     templates: list[list[str]] = []
+    tops: list[int] = []
     for _name, _p, steps in PATHS:
         head = [(d.CREATED, 0), (d.SENT, 0)] + ([] if d.FAILED in steps else [(d.DELIVERED, 0)])
         body = [(k, 0) for k in steps]
         reminders = EVENTS_PER_INVITATION - len(head) - len(body)
         kinds = head + [(d.REMINDED, s) for s in range(1, reminders + 1)] + body
         templates.append([f'{k},{s},{stamp},""' for k, s in kinds])
-    for offset, outcome in enumerate(outcomes):
-        invitation = first_id + offset
-        lines.extend(f"{invitation},{t}" for t in templates[int(outcome)])
-    return ("\n".join(lines) + "\n").encode()
+        tops.append(max(k for k, _s in kinds))
+    return templates, tops
 
 
 async def load(invitations: int) -> int:
-    """Schema, wave and invitations (bulk SQL), events by COPY. Returns the wave id."""
+    """Schema and wave, then invitations and events by COPY (constraints and the unique index
+    dropped during the load and restored after). Returns the wave id."""
     await testing.reset_schema()
     engine = engine_finder()
     assert isinstance(engine, PostgresEngine)
@@ -109,39 +107,62 @@ async def load(invitations: int) -> int:
         "VALUES ('bench', '基准方案', 1, '[]', 'default', now())"
     )
     await run("INSERT INTO wave (programme, month, status) VALUES (1, '2026-11', 'collecting')")
-    await run(
-        "INSERT INTO invitation (wave, token_hash, instrument_id, expires_at, status, stratum,"
-        " design_weight, batch, open_link, created_at) SELECT 1, md5(g::text) || md5(g::text),"
-        " 'liangshuaiyidu', now() + interval '30 days', 'pending',"
-        f" 'S' || lpad((g % {STRATA})::text, 2, '0'), 50 + (g % 7), 1, false, now()"
-        f" FROM generate_series(1, {invitations}) g"
-    )
     await run("DROP INDEX IF EXISTS uq_invitation_event_step")
+    await run(
+        "ALTER TABLE invitation_event DROP CONSTRAINT IF EXISTS invitation_event_invitation_fkey"
+    )
+    await run("ALTER TABLE invitation_event SET UNLOGGED")
     rng = np.random.default_rng(20261204)
+    probs = np.array([p for _n, p, _k in PATHS])
+    outcomes = rng.choice(len(PATHS), size=invitations, p=probs / probs.sum())
+    templates, tops = _templates()
+    chunk = 100_000
     conn = await asyncpg.connect(BENCH_URL)
     try:
-        chunk = 100_000
 
-        async def source() -> object:
-            for first in range(1, invitations + 1, chunk):
-                yield _event_lines(first, min(chunk, invitations - first + 1), rng)
+        async def invitation_rows() -> AsyncIterator[bytes]:
+            for first in range(0, invitations, chunk):
+                yield "".join(
+                    f"{i + 1},1,{i + 1:064x},liangshuaiyidu,2027-01-01 00:00:00+00,pending,"
+                    f"S{i % STRATA:02d},{50 + i % 7},1,f,2026-11-10 08:00:00+00,"
+                    f"{tops[int(outcomes[i])]}\n"
+                    for i in range(first, min(first + chunk, invitations))
+                ).encode()
+
+        await conn.copy_to_table(
+            "invitation",
+            source=invitation_rows(),
+            columns=[
+                "id", "wave", "token_hash", "instrument_id", "expires_at", "status", "stratum",
+                "design_weight", "batch", "open_link", "created_at", "disposition",
+            ],
+            format="csv",
+        )  # fmt: skip
+        await conn.execute(f"SELECT setval('invitation_id_seq', {invitations})")
+
+        async def event_rows() -> AsyncIterator[bytes]:
+            for first in range(0, invitations, chunk):
+                yield "".join(
+                    f"{i + 1},{line}\n"
+                    for i in range(first, min(first + chunk, invitations))
+                    for line in templates[int(outcomes[i])]
+                ).encode()
 
         await conn.copy_to_table(
             "invitation_event",
-            source=source(),
+            source=event_rows(),
             columns=["invitation", "kind", "seq", "at", "detail"],
             format="csv",
         )
     finally:
         await conn.close()
+    await run("ALTER TABLE invitation_event SET LOGGED")
     await run(
         "CREATE UNIQUE INDEX uq_invitation_event_step ON invitation_event (invitation, kind, seq)"
     )
-    # The disposition each invitation keeps (what every event write maintains), set once here.
     await run(
-        "UPDATE invitation i SET disposition = t.top FROM (SELECT invitation,"
-        " MAX(CASE WHEN kind = 1 THEN 0 ELSE kind END) AS top FROM invitation_event"
-        " GROUP BY invitation) t WHERE t.invitation = i.id"
+        "ALTER TABLE invitation_event ADD CONSTRAINT invitation_event_invitation_fkey"
+        " FOREIGN KEY (invitation) REFERENCES invitation (id) ON UPDATE CASCADE ON DELETE CASCADE"
     )
     await run("VACUUM ANALYZE invitation_event")
     await run("VACUUM ANALYZE invitation")
