@@ -136,7 +136,8 @@ async def record_event(
             )
             .returning(InvitationEvent.id)
         )
-        await _raise_disposition([invitation_id], kind)
+        if rows:  # a repeat (the intro opened again) writes nothing
+            await _raise_disposition([invitation_id], kind)
     return bool(rows)
 
 
