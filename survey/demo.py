@@ -151,6 +151,7 @@ _DEMO_MODULES: tuple[str, ...] = (
     "survey.design.demo",
     "survey.collection.demo",
     "survey.cati.demo",
+    "survey.collection.fieldwork_demo",
     "survey.results.demo",
 )
 

@@ -59,10 +59,18 @@ async def _ensure_campaign(wave_id: int, mode: str) -> int:
     wave = await Wave.select(Wave.month, Wave.programme.name).where(Wave.id == wave_id).first()
     if wave is None:
         raise CatiError(f"测评期 {wave_id} 不存在")
-    result = await Campaign.insert(
+    # ON CONFLICT: two transactions creating the campaign at once (e.g. concurrent web → phone
+    # switches) end with the one row of the unique index (wave, mode).
+    await Campaign.insert(
         Campaign(wave=wave_id, mode=mode, name=f"{wave['programme.name']} {wave['month']} 电话访问")
-    ).returning(Campaign.id)
-    return int(result[0]["id"])
+    ).on_conflict(target=(Campaign.wave, Campaign.mode), action="DO NOTHING")
+    row = (
+        await Campaign.select(Campaign.id)
+        .where((Campaign.wave == wave_id) & (Campaign.mode == mode))
+        .first()
+    )
+    assert row is not None
+    return int(row["id"])
 
 
 async def _insert_cases(campaign_id: int, rows: Sequence[CaseInput], now: dt.datetime) -> int:

@@ -13,17 +13,15 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from survey.estimation.aapor import Category, DispositionError, aapor_category
+
 Action = Literal["retry", "appointment", "final"]
-# AAPOR rate categories: complete, partial, refusal/break-off, non-contact, other, unknown
-# household, unknown other, not eligible.
-Category = Literal["I", "P", "R", "NC", "O", "UH", "UO", "NE"]
-CATEGORIES: tuple[Category, ...] = ("I", "P", "R", "NC", "O", "UH", "UO", "NE")
 NOT_ATTEMPTED = "3.11"  # AAPOR: not attempted or worked (a case never dialled)
 OUTCOMES_FILE = Path(__file__).with_name("outcomes.toml")
 _ACTIONS: tuple[str, ...] = ("retry", "appointment", "final")
 
 
-class OutcomeError(ValueError):
+class OutcomeError(DispositionError):
     """The outcome file is malformed; the message names the entry and field (Chinese)."""
 
 
@@ -45,27 +43,6 @@ class Outcome:
     def category(self) -> Category:
         """The AAPOR rate category of this outcome's disposition."""
         return aapor_category(self.aapor)
-
-
-def aapor_category(disposition: str) -> Category:
-    """The rate category (I, P, R, NC, O, UH, UO, NE) of an AAPOR disposition code."""
-    if disposition == "1.1" or disposition.startswith("1.1"):
-        return "I"
-    if disposition.startswith("1.2"):
-        return "P"
-    if disposition.startswith("2.1"):
-        return "R"
-    if disposition.startswith("2.2"):
-        return "NC"
-    if disposition.startswith("2."):
-        return "O"
-    if disposition.startswith("3.1"):
-        return "UH"
-    if disposition.startswith("3."):
-        return "UO"
-    if disposition.startswith("4."):
-        return "NE"
-    raise OutcomeError(f"未知的 AAPOR 处置代码 {disposition}")
 
 
 def parse_outcomes(text: str, name: str = "outcomes.toml") -> tuple[Outcome, ...]:
@@ -95,7 +72,7 @@ def parse_outcomes(text: str, name: str = "outcomes.toml") -> tuple[Outcome, ...
             raise OutcomeError(f'{where}: 字段 aapor 必须是 AAPOR 处置代码文本，如 "3.13"')
         try:
             aapor_category(aapor)
-        except OutcomeError as exc:
+        except DispositionError as exc:
             raise OutcomeError(f"{where}: 字段 aapor: {exc}") from exc
         if action not in _ACTIONS:
             raise OutcomeError(f"{where}: 字段 action 必须是 retry、appointment 或 final")

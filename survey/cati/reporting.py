@@ -1,5 +1,5 @@
 """Response rates from the database: each case's AAPOR disposition and design weight, handed
-to the pure ``survey.cati.rates``. ``response_rates_for_wave`` is what the monthly report's
+to the pure ``survey.estimation.aapor``. ``response_rates_for_wave`` is what the monthly report's
 method box calls."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from survey.cati.outcomes import case_disposition
-from survey.cati.rates import DispositionCounts, ResponseRates, rates_by_group, response_rates
 from survey.cati.tables import CallAttempt, Campaign, Case
 from survey.db.tables import AppUser
+from survey.estimation.aapor import DispositionCounts, ResponseRates, rates_by_group, response_rates
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from survey.collection.tables import Response
+from survey.collection.tables import Invitation, Response
 from survey.db.tables import AppUser, Wave
 from survey.design.tables import SampledElement
 
@@ -114,3 +114,15 @@ class BackCheck(Table, tablename="cati_back_check"):
     note = Text(default="")
     checked_by = Varchar(length=60, default="")
     checked_at = Timestamptz(null=True, default=None)
+
+
+class ModeSwitch(Table, tablename="cati_mode_switch"):
+    """A web invitation moved to the telephone campaign (sequential mixed mode): the web link is
+    closed (invitation status ``phone``) and ``call_case`` calls the same sampled person, with
+    the same stratum and design weight. One per invitation and per case (unique)."""
+
+    id = Serial(primary_key=True)
+    invitation = ForeignKey(Invitation, null=False, unique=True, on_delete=OnDelete.cascade)
+    call_case = ForeignKey(Case, null=True, unique=True, on_delete=OnDelete.set_null)
+    switched_at = Timestamptz(default=TimestamptzNow())
+    switched_by = Varchar(length=60, default="")

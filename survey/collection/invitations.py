@@ -237,7 +237,11 @@ async def _insert_invitation(
             batch=batch,
         )
     ).returning(Invitation.id)
-    return int(rows[0]["id"])
+    invitation_id = int(rows[0]["id"])
+    from survey.collection.dispositions import CREATED, record_event
+
+    await record_event(invitation_id, CREATED)
+    return invitation_id
 
 
 async def create_open_link(

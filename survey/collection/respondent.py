@@ -34,6 +34,7 @@ from questionnaires import (
 from questionnaires.answers import is_answered
 from questionnaires.model import SCREENING_PAGE, UNIT_PAGE, AreaPrompt, Item
 from survey.collection import responses
+from survey.collection.dispositions import PARTIAL, record_event
 from survey.collection.invitations import personal_from_open
 from survey.collection.responses import InstrumentChanged, InvitationRecord, ResponseRecord
 from survey.db.tables import Department, Unit, Wave
@@ -52,6 +53,11 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "expired": (410, "链接已过期", "本次调查已经结束，这个链接已失效。感谢您的关注！"),
     "revoked": (410, "链接已停用", "这个调查链接已停用。如有疑问，请联系发送短信的单位。"),
     "closed": (410, "调查已结束", "本期调查已经结束，感谢您的关注！"),
+    "phone": (
+        410,
+        "本调查已改为电话访问",
+        "本调查已改为电话访问，工作人员将致电邀请您参加。感谢您的支持！",
+    ),
     "changed": (
         503,
         "问卷正在更新",
@@ -118,6 +124,7 @@ class PageResult:
 
     view: SurveyView | None = None
     redirect: str | None = None
+    invitation_id: int | None = None  # set with the intro of a personal link (opened event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +418,10 @@ async def show(token: str, wanted: str | None = None) -> PageResult:
         outcome = screening_outcome(loaded.instrument, answers)
         if outcome.status == "not_eligible":
             return PageResult(_ineligible_view(loaded, token, outcome.message))
-    return PageResult(_question_view(loaded, token, screens, screen, answers))
+    view = _question_view(loaded, token, screens, screen, answers)
+    if view.kind == "intro" and loaded.invitation.status != "open":
+        return PageResult(view, invitation_id=loaded.invitation.id)
+    return PageResult(view)
 
 
 def _ineligible_view(loaded: _Loaded, token: str, message: str) -> SurveyView:
@@ -566,6 +576,9 @@ async def _submit_screen(
         following = screens[screens.index(screen) + 1]
         reached = max(record.current_page, screens.index(following))
         saved = await responses.save_answers(record.id, answers, reached, community_id=community_id)
+        if saved and 2 * record.current_page < len(screens) <= 2 * reached:
+            # Half the screens passed: a partial interview (AAPOR 1.2) if it stops here.
+            await record_event(loaded.invitation.id, PARTIAL)
         return PageResult(redirect=f"/s/{token}" + ("" if not saved else f"?p={following}"))
     return await _finish(loaded, token, answers, screens, community_id)
 

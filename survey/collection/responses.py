@@ -27,7 +27,8 @@ API
 ``find_invitation(token) -> InvitationRecord | None`` (timing-safe lookup by hash),
 ``find_link(token) -> (InvitationRecord, ResponseRecord | None) | None`` (the same, with the
 response and the wave's status, in one query),
-``link_problem(invitation, now) -> str | None`` (``"expired"``, ``"revoked"`` or None),
+``link_problem(invitation, now) -> str | None`` (``"expired"``, ``"revoked"``, ``"phone"`` (moved
+to the telephone campaign) or None),
 ``response_for_invitation(invitation_id) -> ResponseRecord | None``,
 ``get_response(response_id) -> ResponseRecord | None``,
 ``start_response(*, wave_id, instrument, mode="web", invitation_id=None, interviewer_id=None,
@@ -55,6 +56,7 @@ from typing import Any, Final
 from piccolo.engine.postgres import PostgresEngine
 
 from questionnaires import Instrument
+from survey.collection import dispositions
 from survey.collection.invitations import TOKEN_PATTERN, token_hash
 from survey.collection.tables import Invitation, Response
 from survey.db import is_postgres, write_transaction
@@ -263,10 +265,13 @@ def _as_datetime(value: Any) -> Any:
 
 
 def link_problem(invitation: InvitationRecord, now: datetime.datetime) -> str | None:
-    """Why a link that has no completed response cannot be used: ``"revoked"``, ``"expired"``
-    (past ``expires_at`` or the invitation was marked expired), else None."""
+    """Why a link that has no completed response cannot be used: ``"revoked"``, ``"phone"``
+    (the invitation became a case of the telephone campaign), ``"expired"`` (past
+    ``expires_at`` or the invitation was marked expired), else None."""
     if invitation.status == "revoked":
         return "revoked"
+    if invitation.status == "phone":
+        return "phone"
     if invitation.status == "expired" or now >= invitation.expires_at:
         return "expired"
     return None
@@ -365,6 +370,7 @@ async def start_response(
             await Invitation.update({Invitation.status: "started"}).where(
                 (Invitation.id == invitation_id) & (Invitation.status == "pending")
             )
+            await dispositions.record_event(invitation_id, dispositions.CONSENT)
             found = (
                 await Response.select(Response.id)
                 .where(Response.invitation == invitation_id)
@@ -476,6 +482,10 @@ async def complete_response(
     if not isinstance(community_id, _Unchanged):
         values[Response.community] = community_id
     async with write_transaction():
+        if current["invitation"] is not None and await Invitation.exists().where(
+            (Invitation.id == current["invitation"]) & (Invitation.status == "phone")
+        ):
+            return False  # moved to the telephone campaign first: the phone case survives
         updated = (
             await Response.update(values)
             .where((Response.id == response_id) & (Response.status == "in_progress"))
@@ -485,6 +495,11 @@ async def complete_response(
             await Invitation.update({Invitation.status: "completed"}).where(
                 Invitation.id == current["invitation"]
             )
+            kind = dispositions.RESPONSE_EVENTS.get(status)
+            if kind is not None:
+                await dispositions.record_event(
+                    current["invitation"], kind, at=now.replace(microsecond=0)
+                )
     return bool(updated)
 
 
@@ -508,15 +523,33 @@ async def _complete_postgres(
     if not isinstance(community_id, _Unchanged):
         community_sql = ", community = {}"
         args.append(community_id)
-    args.append(response_id)
+    kind = dispositions.RESPONSE_EVENTS.get(status)
+    args = [response_id, *args, response_id, kind if kind is not None else 0]
+    event_sql = ""
+    if kind is not None:
+        event_sql = (
+            " event AS (INSERT INTO invitation_event (invitation, kind, seq, at, detail)"
+            " SELECT invitation, {}::smallint, 0, {}::timestamptz, '' FROM done"
+            " WHERE invitation IS NOT NULL ON CONFLICT (invitation, kind, seq) DO NOTHING"
+            " RETURNING id),"
+        )
+        args += [kind, now]
+    # ``link`` locks the invitation row first (unless it moved to the telephone campaign): a
+    # concurrent web → phone switch either waits for this statement and then finds the
+    # invitation completed, or commits first and this statement finds no unlocked row to use.
     sql = (
-        "WITH done AS (UPDATE response SET status = {}, answers = {}, instrument_id = {},"
+        "WITH link AS (SELECT id FROM invitation WHERE id = (SELECT invitation FROM response"
+        " WHERE id = {}) AND status <> 'phone' FOR UPDATE),"
+        " done AS (UPDATE response SET status = {}, answers = {}, instrument_id = {},"
         " instrument_version = {}, instrument_hash = {}, sex = {}, age_group = {},"
         " completed_at = {}, duration_seconds = GREATEST(0, ROUND(EXTRACT(EPOCH FROM"
         " ({}::timestamptz - started_at))))::integer, updated_at = {}" + community_sql +
-        " WHERE id = {} AND status = 'in_progress' RETURNING invitation),"
-        " marked AS (UPDATE invitation SET status = 'completed'"
-        " WHERE id IN (SELECT invitation FROM done) RETURNING id)"
+        " WHERE id = {} AND status = 'in_progress'"
+        " AND (invitation IS NULL OR invitation IN (SELECT id FROM link)) RETURNING invitation),"
+        " marked AS (UPDATE invitation SET status = 'completed',"
+        " disposition = GREATEST(disposition, {}::smallint)"
+        " WHERE id IN (SELECT invitation FROM done) RETURNING id)," + event_sql +
+        " stop AS (SELECT 1)"
         " SELECT count(*) AS n FROM done"
     )  # fmt: skip
     rows = await _raw(sql, *args)

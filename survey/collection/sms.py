@@ -6,19 +6,27 @@ operator uploads to the provider's bulk-send page). A provider adapter implement
 CSV columns (UTF-8 with BOM, so spreadsheet programs open the Chinese correctly):
 ``phone`` (11 digits), ``invitation_id``, ``link`` (``<base_url>/s/<token>``), ``text`` (the
 message, the link included). One row per invitation of the wave that is not completed,
-expired or revoked, in invitation order.
+expired or revoked and was not sent yet, in invitation order.
+
+Sending records a ``sent`` event per accepted message (``survey.collection.dispositions``).
+The plain token stays beside the number in ``Contact`` while a reminder may still need the same
+link (``survey.collection.reminders``), and is erased once the invitation is finished
+(completed, screened out, refused, moved to the phone) or expired — ``erase_finished_tokens``,
+run by every send and reminder run — and with the number by ``survey purge-contacts``.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from survey.collection.tables import Contact
+from survey.collection.dispositions import FINISHED, SENT, TO_PHONE, record_events
+from survey.collection.tables import Contact, Invitation, InvitationEvent
 from survey.db import write_transaction
 from survey.db.tables import Wave
 
@@ -85,6 +93,7 @@ async def _region_name(wave_id: int) -> str:
 async def wave_messages(wave_id: int, base_url: str) -> list[tuple[str, int, str, str]]:
     """``(phone, invitation_id, link, text)`` for every sendable invitation of the wave."""
     region = await _region_name(wave_id)
+    sent = InvitationEvent.select(InvitationEvent.invitation).where(InvitationEvent.kind == SENT)
     rows = (
         await Contact.select(Contact.phone, Contact.token, Contact.invitation)
         .where(
@@ -92,6 +101,7 @@ async def wave_messages(wave_id: int, base_url: str) -> list[tuple[str, int, str
             & Contact.invitation.is_not_null()
             & (Contact.token != "")
             & Contact.invitation._.status.is_in(list(_SENDABLE))
+            & Contact.invitation.not_in(sent)
         )
         .order_by(Contact.invitation)
     )
@@ -114,15 +124,50 @@ async def export_sms_csv(wave_id: int, base_url: str) -> str:
 
 
 async def send_invitations(wave_id: int, base_url: str, gateway: SmsGateway) -> int:
-    """Hand every sendable invitation's message to ``gateway``; returns the number accepted.
-
-    Once the gateway has accepted them, the plain tokens are erased from ``Contact`` (only
-    their hashes remain, in ``Invitation``), so a copy of the database cannot open the links;
-    a message that must be sent again needs a new invitation."""
+    """Hand every invitation not sent yet to ``gateway``; returns the number accepted, each
+    recorded as a ``sent`` event (so a second run sends nothing again). The plain tokens of
+    finished invitations are then erased (see module doc)."""
     rows = await wave_messages(wave_id, base_url)
     accepted = gateway.send([SmsMessage(p, t) for p, _i, _l, t in rows])
-    sent = [invitation for _p, invitation, _l, _t in rows[:accepted]]
-    if sent:
-        async with write_transaction():
-            await Contact.update({Contact.token: ""}).where(Contact.invitation.is_in(sent))
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    async with write_transaction():
+        await record_events(
+            (invitation, SENT, 0, now, "") for _p, invitation, _l, _t in rows[:accepted]
+        )
+    await erase_finished_tokens(wave_id)
     return accepted
+
+
+async def erase_finished_tokens(wave_id: int, now: dt.datetime | None = None) -> int:
+    """Erase the plain tokens (only their hashes stay, in ``Invitation``) of the wave's
+    invitations that need no more messages: finished (completed, screened out, refused), moved
+    to the phone, revoked or past their expiry. Returns how many were erased."""
+    now = now or dt.datetime.now(dt.UTC)
+    finished = InvitationEvent.select(InvitationEvent.invitation).where(
+        InvitationEvent.kind.is_in([*FINISHED, TO_PHONE])
+    )
+    async with write_transaction():
+        erased = (
+            await Contact.update({Contact.token: ""})
+            .where(
+                (Contact.wave == wave_id)
+                & (Contact.token != "")
+                & Contact.invitation.is_not_null()
+                & (
+                    Contact.invitation.is_in(finished)
+                    | Contact.invitation.is_in(
+                        Invitation.select(Invitation.id).where(
+                            (Invitation.wave == wave_id)
+                            & (
+                                Invitation.status.is_in(
+                                    ["completed", "expired", "revoked", "phone"]
+                                )
+                                | (Invitation.expires_at <= now)
+                            )
+                        )
+                    )
+                )
+            )
+            .returning(Contact.id)
+        )
+    return len(erased)

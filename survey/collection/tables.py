@@ -9,6 +9,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     Serial,
+    SmallInt,
     Text,
     Timestamptz,
     Varchar,
@@ -42,6 +43,9 @@ class Invitation(Table, tablename="invitation"):
     batch = Integer(default=0)
     open_link = Boolean(default=False)  # anonymous public link: non-probability
     created_at = Timestamptz(default=TimestamptzNow())
+    # The current disposition: the highest kind among its events (to-phone aside), kept by every
+    # event write (survey.collection.dispositions), so counting needs no pass over the events.
+    disposition = SmallInt(default=0)
 
 
 class Contact(Table, tablename="contact"):
@@ -81,3 +85,18 @@ class Response(Table, tablename="response"):
     completed_at = Timestamptz(null=True, default=None)
     duration_seconds = Integer(null=True, default=None)
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class InvitationEvent(Table, tablename="invitation_event"):
+    """One step of an invitation's fieldwork (created, sent, delivered, opened, consent …,
+    ``survey.collection.dispositions.KINDS``) with its time. ``kind`` is a small code that is
+    also the step's precedence: the current disposition is the highest kind (SQL ``max``).
+    ``seq`` numbers repeated steps (the k-th reminder); (invitation, kind, seq) is unique
+    (raw migration), so a step recorded twice at once is stored once."""
+
+    id = Serial(primary_key=True)
+    invitation = ForeignKey(Invitation, null=False, on_delete=OnDelete.cascade)
+    kind = SmallInt()
+    seq = SmallInt(default=0)
+    at = Timestamptz(default=TimestamptzNow())
+    detail = Varchar(length=200, default="")

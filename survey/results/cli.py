@@ -188,7 +188,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--table",
-        choices=("results", "weighting", "flags"),
+        choices=("results", "weighting", "flags", "modes"),
         default="results",
         help="CSV 导出哪张表：指标结果、加权诊断或数据质量提示（xlsx 总是包含全部）",
     )

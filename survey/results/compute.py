@@ -38,7 +38,7 @@ from survey.db.tables import (
     Wave,
 )
 from survey.estimation import EstimationError
-from survey.results import integrity
+from survey.results import integrity, modes
 from survey.results import ranking_adapter as ranking
 from survey.results.statistics import (
     METHOD_VERSION,
@@ -100,13 +100,24 @@ class ComputeSummary:
     n_flags: int
     sanctions: int
     praises: int
+    mode_effects: tuple[dict[str, Any], ...] = ()
 
     def describe(self) -> str:
-        return (
+        text = (
             f"{self.month}: 使用 {self.n_responses} 份完成的问卷（排除 {self.n_excluded} 份），"
             f"保存 {self.n_results} 条指标结果，{self.sanctions} 项预警、{self.praises} 项表扬，"
             f"{self.n_flags} 条数据质量提示。"
         )
+        lines = [
+            f"\n  {m['index_name']}：网页 {m['web']:.1f}（{m['n_web']} 份）− 电话 {m['phone']:.1f}"
+            f"（{m['n_phone']} 份）= {m['difference']:+.1f}，95% 区间 "
+            f"[{m['ci_lower']:+.1f}, {m['ci_upper']:+.1f}]"
+            for m in self.mode_effects
+            if m["difference"] is not None
+        ]
+        if lines:
+            text += "\n访问方式差异（诊断，未作校正）：" + "".join(lines)
+        return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -699,6 +710,7 @@ async def compute_wave(
         ),
         "excluded": prepared.excluded,
         "n_responses": len(prepared.response_ids),
+        **_mode_method(prepared, stats.weights),
     }
     sanctions = sum(1 for r in rows if r.outcome is not None and r.outcome.sanctions)
     praises = sum(1 for r in rows if r.outcome is not None and r.outcome.praises)
@@ -743,7 +755,49 @@ async def compute_wave(
         n_flags=len(flags),
         sanctions=sanctions,
         praises=praises,
+        mode_effects=tuple(method["mode_effect"]),
     )
+
+
+def _mode_method(prepared: PreparedWave, weights: Any) -> dict[str, Any]:
+    """The mode mix per unit (every level) and the web − phone difference of each index at the
+    programme's whole area (``survey.results.modes``: a diagnostic, nothing is corrected)."""
+    data = prepared.data
+    mix: dict[str, list[dict[str, Any]]] = {}
+    for level_name, level in data.levels.items():
+        units = [level.codes[u] if u >= 0 else "" for u in np.asarray(level.row_unit, dtype=int)]
+        counts = modes.mode_mix(units, prepared.modes)
+        names = dict(zip(level.codes, level.names, strict=True))
+        mix[level_name] = [
+            {"unit_code": code, "unit_name": names.get(code, ""), **counts[code]}
+            for code in sorted(counts)
+            if code
+        ]
+    effects: list[dict[str, Any]] = []
+    for index in data.indices:
+        if index.values is None:
+            continue  # department indices: per department, not one headline value
+        scale = 100.0 if index.kind == "share" else 1.0
+        d = modes.mode_difference(weights, data.district, index.values, prepared.modes)
+
+        def scaled(x: float | None, factor: float = scale) -> float | None:
+            return None if x is None else x * factor
+
+        effects.append(
+            {
+                "index_id": index.id,
+                "index_name": index.name,
+                "web": scaled(d.web),
+                "phone": scaled(d.phone),
+                "n_web": d.n_web,
+                "n_phone": d.n_phone,
+                "difference": scaled(d.difference),
+                "se": scaled(d.se),
+                "ci_lower": scaled(d.ci_lower),
+                "ci_upper": scaled(d.ci_upper),
+            }
+        )
+    return {"mode_mix": mix, "mode_effect": effects}
 
 
 async def _uncomputed_earlier_waves(wave: WaveRef) -> str:

@@ -119,12 +119,26 @@ def to_xlsx(sheets: Sequence[Sheet]) -> bytes:
     return out.getvalue()
 
 
+MODE_COLUMNS: tuple[str, ...] = ("level", "unit_code", "unit_name", "web", "phone", "import")
+
+
+def mode_rows(run: RunInfo) -> list[dict[str, Any]]:
+    """Interviews per unit and mode (web, phone, import), every level (the method's mode mix)."""
+    mix = run.method.get("mode_mix") or {}
+    return [
+        {"level": level, **{c: row.get(c, 0) for c in MODE_COLUMNS[1:]}}
+        for level, rows in mix.items()
+        for row in rows
+    ]
+
+
 def _run_sheets(run: RunInfo) -> list[Sheet]:
     weighting_columns = list(run.weighting[0]) if run.weighting else ["scope"]
     flag_columns = ["kind", "index_id", "unit_code", "unit_name", "message"]
     return [
         ("加权诊断", weighting_columns, run.weighting),
         ("数据质量提示", flag_columns, run.flags),
+        ("访问方式", MODE_COLUMNS, mode_rows(run)),
     ]
 
 
@@ -223,7 +237,7 @@ def result_codebook(labels: LabelMode = "both") -> list[dict[str, Any]]:
     ]
 
 
-RESULT_TABLES: tuple[str, ...] = ("results", "weighting", "flags")
+RESULT_TABLES: tuple[str, ...] = ("results", "weighting", "flags", "modes")
 RESULTS_SHEET = "指标结果"
 CODEBOOK_SHEET = "变量说明"
 CODEBOOK_COLUMNS: tuple[str, ...] = ("variable", "label", "type", "values", "missing")
@@ -242,10 +256,10 @@ async def export_results(
     """``(content, media type, file name)`` of the results in ``json``/``csv``/``xlsx``.
 
     ``table`` picks the CSV's table: ``results`` (index × unit), ``weighting`` (diagnostics per
-    district) or ``flags`` (integrity flags); the XLSX holds all three as sheets plus the
-    codebook. ``labels`` chooses code columns, label columns or both (CSV/XLSX; the JSON keeps
-    both and the sanctions as lists). ``district_code`` limits everything to one district
-    (district-limited users)."""
+    district), ``flags`` (integrity flags) or ``modes`` (interviews per unit and mode); the XLSX
+    holds all four as sheets plus the codebook. ``labels`` chooses code columns, label columns or
+    both (CSV/XLSX; the JSON keeps both and the sanctions as lists). ``district_code`` limits
+    everything to one district (district-limited users)."""
     if labels not in LABEL_MODES:
         raise ValueError(f"--labels 只能是 {'、'.join(LABEL_MODES)}")
     wave = await wave_by_id(wave_id)
@@ -264,7 +278,9 @@ async def export_results(
     if table not in RESULT_TABLES:
         raise ValueError(f"未知的结果表 {table}（{'、'.join(RESULT_TABLES)}）")
     if fmt == "csv" and table != "results":
-        chosen = dict(zip(("weighting", "flags"), _run_sheets(run), strict=True)) if run else {}
+        chosen = (
+            dict(zip(("weighting", "flags", "modes"), _run_sheets(run), strict=True)) if run else {}
+        )
         if table not in chosen:
             return b"", CSV_MEDIA, f"{stem}-{table}.csv"
         _title, columns, data = chosen[table]
@@ -276,6 +292,8 @@ async def export_results(
             "method_version": run.method_version if run else None,
             "policy": f"{run.policy_id} v{run.policy_version}" if run else None,
             "computed_at": run.computed_at if run else None,
+            "mode_mix": mode_rows(run) if run else [],
+            "mode_effect": run.method.get("mode_effect", []) if run else [],
             "results": result_records(rows),
         }
         content = json.dumps(payload, ensure_ascii=False, indent=1, default=str).encode("utf-8")

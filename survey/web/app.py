@@ -46,6 +46,7 @@ _ROUTE_MODULES: tuple[str, ...] = (
     "survey.web.controllers.survey_pages",
     "survey.web.controllers.design",
     "survey.web.controllers.cati",
+    "survey.web.controllers.fieldwork",
     "survey.web.controllers.results",
     "survey.web.controllers.account",
 )

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-PURE = ("survey.cati.outcomes", "survey.cati.selection", "survey.cati.rates", "survey.cati.metrics")
+PURE = (
+    "survey.cati.outcomes",
+    "survey.cati.selection",
+    "survey.estimation.aapor",
+    "survey.cati.metrics",
+)
 FORBIDDEN = ("piccolo", "litestar", "jinja2", "asyncpg", "aiosqlite")
 
 

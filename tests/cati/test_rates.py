@@ -17,7 +17,7 @@ from survey.cati.outcomes import (
     default_outcomes,
     parse_outcomes,
 )
-from survey.cati.rates import DispositionCounts, estimate_e, rates_by_group, response_rates
+from survey.estimation.aapor import DispositionCounts, estimate_e, rates_by_group, response_rates
 
 # Worked example 1 (a month of RDD calling): counts per category.
 I, P, R, NC, O, UH, UO, NE = 400, 50, 300, 150, 50, 500, 50, 500  # noqa: E741 - AAPOR names

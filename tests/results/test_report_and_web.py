@@ -114,7 +114,20 @@ async def test_demo_ladder_and_exports(demo_city: None) -> None:
     assert tuple(rows[0]) == RESULT_COLUMNS
     content, _media, _name = await export_results(wave_id, "xlsx")
     book = load_workbook(io.BytesIO(content))
-    assert book.sheetnames == ["指标结果", "加权诊断", "数据质量提示", "变量说明"]
+    assert book.sheetnames == ["指标结果", "加权诊断", "数据质量提示", "访问方式", "变量说明"]
+    # The mode mix per unit: the district's row counts the wave's interviews by their mode.
+    from survey.collection.tables import Response
+
+    content, _media, _name = await export_results(wave_id, "csv", table="modes")
+    modes = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    district = next(r for r in modes if r["level"] == "district")
+    for mode in ("web", "phone"):
+        stored = await Response.count().where(
+            (Response.wave == wave_id) & (Response.status == "completed") & (Response.mode == mode)
+        )
+        assert int(district[mode]) == stored > 0
+    assert sum(int(r["web"]) + int(r["phone"]) for r in modes if r["level"] == "street") == 720
+    assert {m["index_id"] for m in payload["mode_effect"]} >= {"anquangan", "zhixiaolv"}
     content, _media, _name = await export_microdata(wave_id, "csv")
     micro = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(micro) == 720

@@ -18,8 +18,8 @@ from survey.cati.attempts import record_console_outcome
 from survey.cati.cases import CatiError
 from survey.cati.outcomes import default_outcomes
 from survey.cati.queue import next_case, release_case
-from survey.cati.rates import RATE_NAMES
 from survey.cati.reporting import campaign_rates
+from survey.estimation.aapor import RATE_NAMES
 from survey.web.auth import current_user, requires
 
 CALLERS = ("pollster",)

@@ -11,7 +11,7 @@ from litestar import Request, Response, get, head, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from survey.collection import respondent
+from survey.collection import dispositions, respondent
 from survey.web.auth import PUBLIC_OPT
 
 # Survey pages hold a resident's answers: never cache them (shared phones, proxies).
@@ -43,7 +43,12 @@ async def show_survey(
     request: Request[Any, Any, Any], token: FromPath[str], p: FromQuery[str | None] = None
 ) -> Template | Redirect:
     _no_session(request)
-    return _render(await respondent.show(token, p))
+    result = await respondent.show(token, p)
+    if result.invitation_id is not None and dispositions.is_browser_open(
+        request.method, request.headers
+    ):
+        await dispositions.record_event(result.invitation_id, dispositions.OPENED)
+    return _render(result)
 
 
 @head("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-head")
@@ -72,4 +77,23 @@ async def submit_survey(
     return _render(await respondent.submit(token, fields))
 
 
-ROUTES: list[Any] = [show_survey, head_survey, submit_survey]
+@post("/s/{token:str}/optout", opt={PUBLIC_OPT: True}, name="survey-optout")
+async def opt_out_survey(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    """「不再接收」 on the intro page: recorded as a refusal; no more reminders to this link."""
+    _no_session(request)
+    known = await dispositions.opt_out(token)
+    view = respondent.SurveyView(
+        "problem",  # a plain message page (not "done": the link can still be used)
+        "不再接收",
+        "已为您登记：不再接收本调查的短信" if known else respondent.PROBLEMS["unknown"][1],
+        "感谢您的回复。本期调查不会再向您发送提醒短信。如改变主意，仍可通过原链接参加调查。"
+        if known
+        else respondent.PROBLEMS["unknown"][2],
+        status_code=200 if known else 404,
+    )
+    return Template(
+        "survey/page.html", context={"view": view}, status_code=view.status_code, headers=NO_STORE
+    )
+
+
+ROUTES: list[Any] = [show_survey, head_survey, submit_survey, opt_out_survey]

@@ -1,5 +1,10 @@
 """AAPOR Standard Definitions (10th ed.) outcome rates, as pure functions over dispositions.
 
+One module for every mode: the telephone campaign (``survey.cati.outcomes`` maps call outcomes
+to AAPOR codes) and the web invitations (``survey.collection.dispositions`` maps invitation
+steps to AAPOR codes for internet surveys of specifically named persons) hand their AAPOR
+codes, or counts per category, to the same formulas.
+
 Counts (optionally weighted by design weights) of I complete, P partial, R refusal and
 break-off, NC non-contact, O other, UH unknown if household, UO unknown other, NE not eligible.
 With ``e`` the estimated share of unknown-eligibility cases that are eligible::
@@ -22,8 +27,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from typing import Literal
 
-from survey.cati.outcomes import aapor_category
+# AAPOR rate categories: complete, partial, refusal/break-off, non-contact, other, unknown
+# household, unknown other, not eligible.
+Category = Literal["I", "P", "R", "NC", "O", "UH", "UO", "NE"]
+CATEGORIES: tuple[Category, ...] = ("I", "P", "R", "NC", "O", "UH", "UO", "NE")
+
+
+class DispositionError(ValueError):
+    """An AAPOR disposition code that is not one (the message is Chinese)."""
+
+
+def aapor_category(disposition: str) -> Category:
+    """The rate category (I, P, R, NC, O, UH, UO, NE) of an AAPOR disposition code."""
+    if disposition == "1.1" or disposition.startswith("1.1"):
+        return "I"
+    if disposition.startswith("1.2"):
+        return "P"
+    if disposition.startswith("2.1"):
+        return "R"
+    if disposition.startswith("2.2"):
+        return "NC"
+    if disposition.startswith("2."):
+        return "O"
+    if disposition.startswith("3.1"):
+        return "UH"
+    if disposition.startswith("3."):
+        return "UO"
+    if disposition.startswith("4."):
+        return "NE"
+    raise DispositionError(f"未知的 AAPOR 处置代码 {disposition}")
+
 
 RATE_NAMES: tuple[str, ...] = (
     "rr1", "rr2", "rr3", "rr4", "rr5", "rr6",
@@ -58,6 +93,15 @@ class DispositionCounts:
             weight = 1.0 if weights is None else float(weights[index])
             totals[aapor_category(code).lower()] += weight
         return cls(**totals)
+
+    @classmethod
+    def from_code_totals(cls, totals: Iterable[tuple[str, float]]) -> DispositionCounts:
+        """Add up ``(AAPOR code, count or weight)`` pairs per category (counts already
+        aggregated, e.g. by SQL)."""
+        sums = dict.fromkeys(("i", "p", "r", "nc", "o", "uh", "uo", "ne"), 0.0)
+        for code, amount in totals:
+            sums[aapor_category(code).lower()] += float(amount)
+        return cls(**sums)
 
     @property
     def total(self) -> float:
