@@ -229,6 +229,8 @@ def cmd_wave(args: argparse.Namespace) -> int:
             "publish": "published",
         }[args.wave_action]
         step = await set_status(await resolve_wave(args.wave), target, username=user)
+        if step.revision is not None:
+            return f"测评期 {step.month}: 已发布更正版本 第 {step.revision} 版"
         return f"测评期 {step.month}: {STATUS_NAMES[step.old_status]} → {STATUS_NAMES[step.new_status]}"
 
     try:
@@ -312,7 +314,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("open", "开始采集（设计 → 采集）"),
         ("close", "结束采集（采集 → 结束）"),
         ("reopen", "重新开放采集（结束 → 采集）"),
-        ("publish", "发布结果（结束 → 发布；须已计算结果）"),
+        ("publish", "发布结果（结束 → 发布；须已计算结果）；已发布的测评期: 发布待发布的更正版本"),
     ):
         a = actions.add_parser(action, help=text)
         a.add_argument("wave", help="测评期编号、YYYY-MM 或 方案代码/YYYY-MM")

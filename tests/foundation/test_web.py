@@ -37,6 +37,7 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/waves"): READERS,
     ("POST", "/waves"): frozenset({"admin", "analyst"}),
     ("POST", "/waves/{wave_id:int}/status"): frozenset({"admin", "analyst"}),
+    ("GET", "/waves/{wave_id:int}/confirm/{status:str}"): frozenset({"admin", "analyst"}),
     ("GET", "/admin/registry"): ADMIN,
     ("POST", "/admin/registry"): ADMIN,
     ("GET", "/admin/users"): ADMIN,
@@ -53,6 +54,7 @@ SAMPLE_PATHS = {
     "{code:str}": "990102001",
     "{username:str}": "pollster2",
     "{action:str}": "enable",  # enabling an enabled user changes nothing
+    "{status:str}": "collecting",
 }
 
 # Each area states who may use its routes in ``tests/<area>/access.py``: ``ACCESS`` (same shape
