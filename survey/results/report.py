@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from survey.results.dashboard import WaveView, wave_view
+from survey.results.revisions import RevisionInfo, current_correction, revisions_for_wave
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _ENV = Environment(
@@ -42,11 +43,17 @@ def check_pdf_backend() -> None:
         )
 
 
-def render_html(view: WaveView, *, generated: datetime.datetime | None = None) -> str:
-    """The report's HTML for a wave view."""
+def render_html(
+    view: WaveView,
+    *,
+    generated: datetime.datetime | None = None,
+    correction: RevisionInfo | None = None,
+) -> str:
+    """The report's HTML for a wave view (``correction``: the published correction it shows,
+    printed under the title as 「更正」 with its date and reason)."""
     when = generated or datetime.datetime.now(tz=datetime.UTC)
     return _ENV.get_template("report/report.html").render(
-        view=view, generated=when.strftime("%Y-%m-%d %H:%M UTC")
+        view=view, generated=when.strftime("%Y-%m-%d %H:%M UTC"), correction=correction
     )
 
 
@@ -69,7 +76,7 @@ async def render_report(
     view = await wave_view(wave_id, district_code, unit_trends=False)
     if view.run is None:
         raise ReportError(f"测评期 {view.wave.month} 尚未计算结果，请先计算")
-    html = render_html(view)
+    html = render_html(view, correction=current_correction(await revisions_for_wave(wave_id)))
     stem = f"report-{view.wave.programme_code}-{view.wave.month}"
     if fmt == "html":
         return html.encode("utf-8"), "text/html; charset=utf-8", f"{stem}.html"
