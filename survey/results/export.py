@@ -28,11 +28,14 @@ import numpy as np
 from openpyxl import Workbook
 
 from survey.db.tables import AGE_GROUPS, SEXES
+from survey.estimation import EstimationError
 from survey.results.compute import (
+    ComputeError,
     load_registry,
     load_responses,
     prepare_wave,
     wave_by_id,
+    wave_policy,
 )
 from survey.results.queries import ResultRow, RunInfo, results_for_wave, run_for_wave
 from survey.results.statistics import WaveInput, build_weights
@@ -251,8 +254,12 @@ async def export_microdata(
     wave = await wave_by_id(wave_id)
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
-    prepared = prepare_wave(registry, responses)
-    design, summary = build_weights(prepared.data)
+    policy = await wave_policy(wave, recorded=True)
+    try:
+        prepared = prepare_wave(registry, responses, collapse_age_groups=policy.collapse_age_groups)
+        design, summary = build_weights(prepared.data)
+    except EstimationError as exc:
+        raise ComputeError(f"加权失败，无法导出微观数据：{exc}") from exc
     data = prepared.data
     weights = np.asarray(design.weights)
     base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0)

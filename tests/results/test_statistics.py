@@ -303,5 +303,13 @@ def test_an_empty_weighting_cell_is_named_by_district_and_group() -> None:
             "stratum": data.stratum[keep],
         }
     )
-    with pytest.raises(EstimationError, match=r"^区县 D1 的 60\+ 岁 没有受访者"):
+    with pytest.raises(EstimationError) as caught:
         compute_wave_statistics(patched)
+    message = str(caught.value)
+    adults_60 = data.population[0, :, 3].sum()
+    assert message.startswith(
+        f"一区（区县 D1）的60岁及以上人群（登记人口 {adults_60:,.0f} 人） 没有受访者"
+    )
+    # what to do: more sample in that group, or the policy's merge of empty age groups
+    assert "请补充这些人群的样本" in message
+    assert "collapse_age_groups = true" in message
