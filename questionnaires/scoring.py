@@ -175,14 +175,19 @@ def composite_weights(
 def index_signature(instrument: Instrument, index_id: str) -> tuple[object, ...]:
     """Everything that decides an index's values, without wording: the definition (kind,
     positive codes, don't-know policy, unit level, targets, composite weights, departments) and,
-    for each scored item, its id, type and options' codes, scores and don't-know/refused flags.
+    for each scored item, its id, type and options' codes, don't-know/refused flags and (for a
+    mean score) scores.
     Two instruments whose signatures for an index are equal give the same value for the same
     answers, so their responses can be pooled into one estimate."""
     definition = _definition(instrument, index_id)
     items = []
     for item_id in definition.items:
         item = instrument.item(item_id)
-        options = tuple((o.code, o.score, o.dont_know, o.refused) for o in item.options)
+        # a share reads only which codes are positive; a mean score reads the scores too
+        scored = definition.kind == "mean_score"
+        options = tuple(
+            (o.code, o.score if scored else None, o.dont_know, o.refused) for o in item.options
+        )
         items.append((item.id, item.type, options))
     return (
         definition.kind,
