@@ -103,8 +103,9 @@ ANSWERS = {"q_manyi_gongan": 1, "q_manyi_jianchayuan": 2, "q_manyi_fayuan": 2, "
 PER_CELL = 2  # respondents per community × sex × age group and mode file
 
 
-def write_delivered(folder: Path, name: str, start: int) -> Path:
-    """A delivered-interview file: PER_CELL respondents in every community × sex × age."""
+def write_delivered(folder: Path, name: str, start: int, ages: tuple[str, ...] = AGES) -> Path:
+    """A delivered-interview file: PER_CELL respondents in every community × sex × age group
+    of ``ages``."""
     path = folder / name
     header = [
         "respondent_id", "community", "sex", "age_group", "q_anquan", "q_zhixiao",
@@ -116,7 +117,7 @@ def write_delivered(folder: Path, name: str, start: int) -> Path:
         out.writerow(header)
         for code, _name, _street, station in communities():
             for sex in SEXES:
-                for age in AGES:
+                for age in ages:
                     for _ in range(PER_CELL):
                         rid += 1
                         anquan = 1 if station == "S01" else 4

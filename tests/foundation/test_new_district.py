@@ -155,3 +155,14 @@ def test_a_new_district_sets_itself_up_with_the_cli_only(
 
     run_hash, version_hashes = run_async(recorded)
     assert run_hash == version_hashes[0] != version_hashes[1]
+
+    # a correction of the published wave (a revision) is computed with the recorded version
+    async def revision_policy() -> tuple[str, str]:
+        from survey.results.compute import resolve_wave, wave_policy
+
+        ref = await resolve_wave(wave)
+        recorded_policy = await wave_policy(ref, recorded=True)
+        current_policy = await wave_policy(ref, recorded=False)
+        return recorded_policy.content_hash, current_policy.content_hash
+
+    assert run_async(revision_policy) == (version_hashes[0], version_hashes[1])
