@@ -76,7 +76,11 @@ async def extend_demo(context: DemoContext) -> list[str]:
             elif row["status"] not in ("pending", "started"):
                 continue
             elif "web" not in getattr(default_instruments().get(row["instrument_id"]), "modes", ()):
-                # An earlier demo gave this link the telephone script: it now opens the web one.
+                # An earlier demo gave this link the telephone script: an unopened one now opens
+                # the web instrument; a started one (its answer began with the telephone
+                # instrument) is no longer printed.
+                if row["status"] != "pending":
+                    continue
                 await Invitation.update({Invitation.instrument_id: instrument}).where(
                     Invitation.token_hash == token_hash(token)
                 )

@@ -168,3 +168,17 @@ async def test_every_demo_link_opens_a_web_instrument(
         page = await client.get(f"/s/{token}")
         assert page.status_code == 200
         assert "调查员" not in page.text and "接电话" not in page.text
+
+
+async def test_a_second_demo_run_moves_old_links_off_the_telephone_script(demo_city: None) -> None:
+    """A database built by the earlier demo gave seven links the telephone instrument: running
+    the demo again gives the unopened ones the web instrument."""
+    from tests.conftest import build_test_demo
+
+    await Invitation.update({Invitation.instrument_id: "liangshuaiyidu"}).where(
+        Invitation.instrument_id == "liangshuaiyidu_web"
+    )
+    assert await Invitation.count().where(Invitation.instrument_id == "liangshuaiyidu") == 7
+    await build_test_demo(("survey.collection.demo",))
+    assert await Invitation.count().where(Invitation.instrument_id == "liangshuaiyidu") == 0
+    assert await Invitation.count().where(Invitation.instrument_id == "liangshuaiyidu_web") == 7
