@@ -26,6 +26,7 @@ import survey.commands
 import survey.design.cli
 import survey.estimation.cli
 import survey.lifecycle.cli
+import survey.programmes.cli
 import survey.ranking.cli
 import survey.results.cli
 
@@ -41,6 +42,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     survey.cati.cli,
     survey.results.cli,
     survey.lifecycle.cli,
+    survey.programmes.cli,
 )
 
 

@@ -59,10 +59,17 @@ async def _ensure_campaign(wave_id: int, mode: str) -> int:
     wave = await Wave.select(Wave.month, Wave.programme.name).where(Wave.id == wave_id).first()
     if wave is None:
         raise CatiError(f"测评期 {wave_id} 不存在")
+    from survey.programmes.service import instrument_of_wave
+
     # ON CONFLICT: two transactions creating the campaign at once (e.g. concurrent web → phone
     # switches) end with the one row of the unique index (wave, mode).
     await Campaign.insert(
-        Campaign(wave=wave_id, mode=mode, name=f"{wave['programme.name']} {wave['month']} 电话访问")
+        Campaign(
+            wave=wave_id,
+            mode=mode,
+            name=f"{wave['programme.name']} {wave['month']} 电话访问",
+            instrument_id=await instrument_of_wave(wave_id, "phone"),  # the programme's choice
+        )
     ).on_conflict(target=(Campaign.wave, Campaign.mode), action="DO NOTHING")
     row = (
         await Campaign.select(Campaign.id)
