@@ -2,7 +2,7 @@
 as docs/new-district.md lists it: registry (units, then the population in long format), a
 programme with the district's own policy, users, a wave opened, delivered interviews through the
 telephone and the web wording of the instrument, closing, computing, publishing — then what the
-committee sees, and a later policy change that leaves the published wave alone."""
+committee sees (after a correction published as revision 2), and a later policy change that leaves the published wave alone."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from survey.results.tables import IndexResult, ResultRun
 from tests.conftest import pooled_engine, run_async
 from tests.foundation import _new_district as nd
 from tests.helpers import login
+
+REASON = "核对访问记录后重新计算"
 
 
 def _ok(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -108,8 +110,12 @@ def test_a_new_district_sets_itself_up_with_the_cli_only(
     assert "使用 128 份完成的问卷" in _ok(["results", "compute", wave], capsys)
     _ok(["wave", "publish", wave], capsys)
 
-    # ---- revision (the lifecycle issue's part): `survey results revise WAVE --reason …`, then
-    # ---- publish the revision, goes here; the committee then sees the latest revision.
+    # 5b. published is final: computing again is refused; a correction is a revision with its
+    # reason, published again (docs/lifecycle.md)
+    assert main(["results", "compute", wave]) == 1
+    assert "发布" in capsys.readouterr().err
+    _ok(["results", "revise", wave, "--reason", REASON], capsys)
+    _ok(["wave", "publish", wave], capsys)
 
     # 6. what was computed: both wordings pooled into one index per station, the district's rules
     results = run_async(lambda: _results(nd.MONTH))
@@ -135,6 +141,7 @@ def test_a_new_district_sets_itself_up_with_the_cli_only(
     assert nd.MONTH in listing_page or "2027年1月" in listing_page
     assert "南关派出所" in wave_page and "北城区人民检察院" in wave_page
     assert "通报批评" in wave_page
+    assert "更正" in wave_page and REASON in wave_page  # the latest published revision
 
     # 8. a new policy version: the published wave keeps the rules it was computed with
     policy.write_text(nd.POLICY_V2, encoding="utf-8")
