@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from survey.db import write_transaction
-from survey.db.tables import ROLES, AppUser, AuditLog, Unit
+from survey.db.tables import ROLES, AppUser, AuditLog, Unit, WebSession
 
 _HASHER = PasswordHasher()
 # A hash of a random password: verifying against it when the user is unknown keeps the timing equal.
@@ -163,6 +164,27 @@ async def authenticate(
     )
     await _audit(username, "login")
     return await load_user(row["id"])
+
+
+async def end_user_sessions(user_id: int) -> None:
+    """Delete every web session of ``user_id`` (after a change of roles or password, or when the
+    account is disabled): each browser signed in as that user must sign in again.
+
+    Sessions are few (staff only; residents have none) and keep the user id inside their JSON,
+    so the rows that may hold it are read and matched exactly."""
+    rows = await WebSession.select(WebSession.id, WebSession.data).where(
+        WebSession.data.like("%user_id%")
+    )
+    ids = []
+    for row in rows:
+        try:
+            data = json.loads(row["data"])
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("user_id") == user_id:
+            ids.append(row["id"])
+    if ids:
+        await WebSession.delete().where(WebSession.id.is_in(ids))
 
 
 def _verify(password_hash: str, password: str) -> bool:
