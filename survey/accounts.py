@@ -18,6 +18,7 @@ _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not-a-real-password-pingan")
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
+DISPLAY_NAME_MAX = 100  # characters (the column's length)
 ROLE_NAMES: dict[str, str] = {
     "admin": "系统管理员",
     "analyst": "数据分析员",
@@ -74,6 +75,8 @@ async def create_user(
         raise AccountError("用户名须为 1–60 个字符")
     if len(password) < 8:
         raise AccountError("密码至少 8 位")
+    if len(display_name) > DISPLAY_NAME_MAX:
+        raise AccountError(f"显示名称最长 {DISPLAY_NAME_MAX} 个字符（现为 {len(display_name)} 个）")
     async with write_transaction():
         if await AppUser.exists().where(AppUser.username == username):
             raise AccountError(f"用户名 {username} 已存在")

@@ -52,6 +52,7 @@ PARENT_LEVEL: dict[str, tuple[str | None, ...]] = {
 }
 LEVEL_NAMES = {"city": "市", "district": "区/县", "street": "街道/乡镇", "community": "社区/村"}
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,20}$")
+NAME_MAX = 100  # characters: the length of every registry name column
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,10 @@ def validate_registry(
             continue
         if not name:
             problems.append(Problem(row, "name", "名称不能为空"))
+        elif len(name) > NAME_MAX:
+            problems.append(
+                Problem(row, "name", f"名称最长 {NAME_MAX} 个字符（此行 {len(name)} 个）")
+            )
         if kind in LEVEL_NAMES:
             if code in units:
                 problems.append(

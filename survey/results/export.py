@@ -29,6 +29,7 @@ from openpyxl import Workbook
 
 from survey.db.tables import AGE_GROUPS, SEXES
 from survey.results.compute import (
+    ComputeError,
     load_registry,
     load_responses,
     prepare_wave,
@@ -251,8 +252,11 @@ async def export_microdata(
     wave = await wave_by_id(wave_id)
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
-    prepared = prepare_wave(registry, responses)
-    design, summary = build_weights(prepared.data)
+    try:
+        prepared = prepare_wave(registry, responses)
+        design, summary = build_weights(prepared.data)
+    except ValueError as exc:  # EstimationError (an empty weighting cell…) or a bad stored code
+        raise ComputeError(f"加权失败，无法导出微观数据：{exc}") from exc
     data = prepared.data
     weights = np.asarray(design.weights)
     base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0)
