@@ -21,7 +21,7 @@ from survey.settings import Settings, get_settings
 from survey.web.auth import session_auth
 from survey.web.errors import handle_exception
 from survey.web.ratelimit import rate_limit_middleware_factory
-from survey.web.security import add_security_headers
+from survey.web.security import add_hsts, add_security_headers
 from survey.web.sessions import DatabaseSessionStore, LeanSessionConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ],
         on_app_init=[auth.on_app_init],
-        before_send=[add_security_headers],
+        before_send=[add_security_headers, *([add_hsts] if settings.secure_cookies else [])],
         middleware=[rate_limit_middleware_factory()],
         stores={"sessions": DatabaseSessionStore(settings.session_max_age)},
         csrf_config=CSRFConfig(
