@@ -50,11 +50,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         for name, value in SECURITY_HEADERS.items():
             if name not in headers:
                 headers[name] = value
-        if scope.get("user") is not None:
+        signed_in = scope.get("user") is not None
+        static = str(scope.get("path", "")).startswith(STATIC_PREFIX)
+        if signed_in or ("Cache-Control" not in headers and not static):
             headers["Cache-Control"] = "no-store"
-        elif not str(scope.get("path", "")).startswith(STATIC_PREFIX):
-            if "Cache-Control" not in headers:
-                headers["Cache-Control"] = "no-store"
 
 
 async def add_hsts(message: Message, scope: Scope) -> None:
