@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from survey.cells import safe_cell
 from survey.estimation.design import Design
 from survey.estimation.errors import EstimationError
 from survey.estimation.estimators import DomainEstimates, mean_by, proportion_by, total_by
@@ -406,7 +407,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         for row in rows:
             writer.writerow(
                 {
-                    k: "" if v is None else (repr(v) if isinstance(v, float) else v)
+                    k: "" if v is None else (repr(v) if isinstance(v, float) else safe_cell(v))
                     for k, v in row.items()
                 }
             )

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from openpyxl import Workbook
 
+from survey.cells import safe_cell
 from survey.db.tables import AGE_GROUPS, SEXES
 from survey.results.compute import (
     ComputeError,
@@ -111,7 +112,7 @@ def _cell(value: Any) -> Any:
         return json.dumps(value, ensure_ascii=False)
     if value is None:
         return ""
-    return value
+    return safe_cell(value)
 
 
 def to_csv(columns: Sequence[str], records: Sequence[dict[str, Any]]) -> bytes:
