@@ -18,6 +18,7 @@ from piccolo.engine.postgres import PostgresEngine
 from questionnaires import default_instruments
 from survey.db.migrate import prepare_engine
 from survey.settings import Settings, get_settings
+from survey.tabular import start_upload_workers
 from survey.web.auth import session_auth
 from survey.web.errors import handle_exception
 from survey.web.ratelimit import rate_limit_middleware_factory
@@ -84,6 +85,22 @@ async def _close_pool() -> None:
         await engine.close_connection_pool()
 
 
+def asgi_app(settings: Settings | None = None) -> Any:
+    """The application as servers run it (``survey.web.asgi:app``): ``create_app`` behind
+    ``PINGAN_TRUSTED_PROXIES``. Only a request from one of those addresses has its client
+    address (rate limits, lockouts, the audit log) and scheme taken from ``X-Forwarded-For`` /
+    ``X-Forwarded-Proto``; with none set (the default) the client is the TCP peer whatever
+    headers it sends. ``survey serve`` turns the servers' own header handling off (uvicorn
+    trusts 127.0.0.1 by default), so this is the one place that decides."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    settings = settings or get_settings()
+    app = create_app(settings)
+    if not settings.trusted_proxies:
+        return app
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))  # type: ignore[arg-type]
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the web application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
@@ -117,7 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         exception_handlers={Exception: handle_exception},
-        on_startup=[_load_instruments, _start_pool],
+        on_startup=[_load_instruments, _start_pool, start_upload_workers],
         on_shutdown=[_close_pool],
         debug=False,
     )

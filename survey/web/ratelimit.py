@@ -19,8 +19,8 @@ first), not in the database: a limit must not cost a database write on the hot p
 month-end rush. Workers are stateless and do not share counters, so with N workers behind one
 address the effective limit is at most N × the configured one (2 × with ``--workers 2``); the
 kernel spreads connections over workers, so in practice it lies between 1× and 2×. The client
-address is the ASGI ``client`` (behind a proxy run uvicorn with ``--proxy-headers
---forwarded-allow-ips`` so it is the resident's address).
+address is the ASGI ``client``: the TCP peer, or the address a proxy named in
+``PINGAN_TRUSTED_PROXIES`` forwarded (``survey.web.app.asgi_app``).
 """
 
 from __future__ import annotations
