@@ -7,7 +7,10 @@ Limits (per minute, fixed one-minute windows; each configurable, 0 switches one 
 * ``PINGAN_RATE_SURVEY_MISS_IP`` (default 30): ``/s/…`` requests from one address that named an
   unknown, expired or finished invitation (status 404/410). Guessing tokens burns this quickly,
   while a resident re-opening a finished link a few times never reaches it. Once over, every
-  ``/s/…`` request from that address is refused for the rest of the window.
+  further miss from that address is answered only after ``PINGAN_RATE_SURVEY_MISS_DELAY_MS``
+  (default 2000 ms) and counted (a warning in the log when an address crosses the limit); a
+  valid link from the same address is never slowed or refused by it — carrier NAT puts
+  thousands of residents behind one address, and one guesser there must not lock them out.
 * ``PINGAN_RATE_SURVEY_TOKEN`` (default 120): requests naming one token (a resident answers a
   page every few seconds at most).
 * ``PINGAN_RATE_LOGIN_IP`` (default 20): ``POST /login`` from one address (the per-account lockout
@@ -25,6 +28,8 @@ address is the ASGI ``client``: the TCP peer, or the address a proxy named in
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
 from collections import OrderedDict
@@ -34,6 +39,7 @@ from typing import Any
 
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
+log = logging.getLogger("survey.web")
 MAX_KEYS = 100_000  # bounded memory: about 100 bytes a key → ≈ 10 MB at most per worker
 WINDOW_S = 60
 SURVEY_PREFIX = "/s/"
@@ -55,6 +61,7 @@ class RateLimits:
     survey_miss_ip: int = 30
     survey_token: int = 120
     login_ip: int = 20
+    survey_miss_delay_ms: int = 2000
 
     @classmethod
     def from_env(cls) -> RateLimits:
@@ -74,6 +81,9 @@ class RateLimits:
             survey_miss_ip=read("PINGAN_RATE_SURVEY_MISS_IP", defaults.survey_miss_ip),
             survey_token=read("PINGAN_RATE_SURVEY_TOKEN", defaults.survey_token),
             login_ip=read("PINGAN_RATE_LOGIN_IP", defaults.login_ip),
+            survey_miss_delay_ms=read(
+                "PINGAN_RATE_SURVEY_MISS_DELAY_MS", defaults.survey_miss_delay_ms
+            ),
         )
 
 
@@ -179,10 +189,8 @@ def rate_limit_middleware_factory(
                 await app(scope, receive, send)
                 return
             token = _token_of(path)
-            over = (
-                (limits.survey_miss_ip and store.get(f"miss:{ip}") >= limits.survey_miss_ip)
-                or (limits.survey_ip and store.add(f"ip:{ip}") > limits.survey_ip)
-                or (limits.survey_token and store.add(f"tok:{token}") > limits.survey_token)
+            over = (limits.survey_ip and store.add(f"ip:{ip}") > limits.survey_ip) or (
+                limits.survey_token and store.add(f"tok:{token}") > limits.survey_token
             )
             if over:
                 await _refuse(send, store.retry_after(), json_body=False)
@@ -190,7 +198,12 @@ def rate_limit_middleware_factory(
 
             async def watch(message: Message) -> None:
                 if message["type"] == "http.response.start" and message["status"] in (404, 410):
-                    store.add(f"miss:{ip}")
+                    misses = store.add(f"miss:{ip}")
+                    if limits.survey_miss_ip and misses > limits.survey_miss_ip:
+                        if misses == limits.survey_miss_ip + 1:
+                            log.warning("survey link guessing from %s: miss limit passed", ip)
+                        # Slow the guesser down; a valid link (200) never waits here.
+                        await asyncio.sleep(limits.survey_miss_delay_ms / 1000)
                 await send(message)
 
             await app(scope, receive, watch)
@@ -207,4 +220,5 @@ def describe(limits: RateLimits) -> dict[str, Any]:
         "survey_miss_ip": limits.survey_miss_ip,
         "survey_token": limits.survey_token,
         "login_ip": limits.login_ip,
+        "survey_miss_delay_ms": limits.survey_miss_delay_ms,
     }

@@ -188,8 +188,9 @@ async def test_survey_routes_limit_each_token_and_address_guessing_tokens(
     guesser = _client(limited_app, "10.1.2.3")
     for _ in range(misses):
         assert (await guesser.get(f"/s/{new_token()}")).status_code == 404
-    # After that many unknown tokens the address gets nothing, not even a real link.
-    assert (await guesser.get(f"/s/{second}")).status_code == 429
+    # After that many unknown tokens the address's guesses are slowed (tests/security/
+    # test_guessing.py), but a real link from it still opens: residents share NAT addresses.
+    assert (await guesser.get(f"/s/{second}")).status_code == 200
     assert (await resident.get(f"/s/{second}")).status_code == 200  # other residents unaffected
 
     # The per-address limit counts every /s/ request of one address.
