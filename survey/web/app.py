@@ -9,6 +9,8 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -16,6 +18,7 @@ from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
 from questionnaires import default_instruments
+from survey import __version__
 from survey.db.migrate import prepare_engine
 from survey.settings import Settings, get_settings
 from survey.tabular import start_upload_workers
@@ -133,6 +136,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="lax",
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        # Only /schema/openapi.json, to signed-in users (survey.web.auth): no Swagger/Redoc
+        # pages, which load their scripts from a CDN (and the CSP blocks them anyway).
+        openapi_config=OpenAPIConfig(
+            title="平安测评", version=__version__, render_plugins=[JsonRenderPlugin()]
+        ),
         exception_handlers={Exception: handle_exception},
         on_startup=[_load_instruments, _start_pool, start_upload_workers],
         on_shutdown=[_close_pool],
