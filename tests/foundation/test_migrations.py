@@ -41,11 +41,12 @@ async def test_backwards_then_forwards(db: None) -> None:
     assert expected <= await _table_names()
     assert "uq_wave_programme_month" in await _index_names()
 
-    await migrate_backwards(
-        "1", app_name="survey"
-    )  # the newest survey migration: composite indexes
+    await migrate_backwards("1", app_name="survey")  # rate counters UNLOGGED (issue 15)
+    await migrate_backwards("1", app_name="survey")  # the rate counters table (issue 15)
+    assert "rate_counter" not in await _table_names()
+    await migrate_backwards("1", app_name="survey")  # the one before: composite indexes
     assert "uq_wave_programme_month" not in await _index_names()
-    assert expected <= await _table_names()
+    assert expected - {"rate_counter"} <= await _table_names()
 
     await migrate_backwards("all")
     assert not (expected & await _table_names())
@@ -84,3 +85,13 @@ async def test_invitation_token_hash_has_one_index_the_unique_one(
             if [c["name"] for c in cols] == ["token_hash"]:
                 covering.append(row)
         assert len(covering) == 1 and covering[0]["unique"] == 1, covering
+
+
+async def test_rate_counters_are_unlogged_on_postgresql(db: None) -> None:
+    engine = engine_finder()
+    if not isinstance(engine, PostgresEngine):
+        pytest.skip("UNLOGGED tables exist on PostgreSQL only")
+    rows = await engine.run_ddl(
+        "SELECT relpersistence FROM pg_class WHERE relname = 'rate_counter'"
+    )
+    assert [bytes(r["relpersistence"]).decode() for r in rows] == ["u"]

@@ -46,7 +46,8 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
-        user = await authenticate(data.username.strip(), data.password)
+        address = request.client.host if request.client else ""
+        user = await authenticate(data.username.strip(), data.password, address)
         if user is None:
             return Template(
                 "login.html",
