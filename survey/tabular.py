@@ -16,6 +16,7 @@ import asyncio
 import csv
 import io
 import multiprocessing
+import signal
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -100,8 +101,18 @@ def _pool() -> ProcessPoolExecutor:
     fork of a process that runs threads and an event loop)."""
     if not _POOL:
         context = multiprocessing.get_context("forkserver")
-        _POOL.append(ProcessPoolExecutor(max_workers=UPLOAD_WORKERS, mp_context=context))
+        _POOL.append(
+            ProcessPoolExecutor(
+                max_workers=UPLOAD_WORKERS, mp_context=context, initializer=_worker_start
+            )
+        )
     return _POOL[0]
+
+
+def _worker_start() -> None:
+    # Ctrl-C / SIGINT to the server's process group is for the server: the workers end when
+    # it closes their queue, without a KeyboardInterrupt traceback in the log.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 async def start_upload_workers() -> None:
