@@ -1,7 +1,7 @@
 """Counters for rate limits and login lockouts, shared by every worker and host.
 
-``counter_store()`` gives the store of the installation: the ``rate_counter`` table (UNLOGGED on
-PostgreSQL) by default, so that ``survey serve --workers N`` on M hosts keeps every limit at its
+``counter_store()`` gives the store of the installation: Redis when ``PINGAN_REDIS_URL`` is set
+(:class:`RedisCounters`), else the ``rate_counter`` table (UNLOGGED on PostgreSQL), so that ``survey serve --workers N`` on M hosts keeps every limit at its
 configured value instead of N × M times it. Each count is one atomic upsert in a fixed time slot
 (``INSERT … ON CONFLICT (key) DO UPDATE``, the same SQL on SQLite ≥ 3.35 and PostgreSQL);
 :class:`MemoryCounters` is the in-process store for tests and tools.
@@ -18,7 +18,10 @@ Login policy (issue 15, finding 10), in ``survey.accounts.authenticate``:
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
@@ -116,14 +119,52 @@ class MemoryCounters:
         return entry[1]
 
 
-_STORE: list[Counters] = []
+class RedisCounters:
+    """Counters in Redis (``PINGAN_REDIS_URL``): ``INCR`` of ``pingan:rate:<key>:<slot>`` with an
+    expiry just past the slot, in one transaction — atomic across workers and hosts, no
+    pruning needed. (Litestar's ``Store`` interface has get/set but no atomic increment, so the
+    counters use the Redis client Litestar's ``RedisStore`` is built on directly.)"""
+
+    def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url)
+
+    @staticmethod
+    def _name(key: str, window_s: int) -> str:
+        return f"pingan:rate:{key}:{_slot(window_s)}"
+
+    async def add(self, key: str, window_s: int) -> int:
+        name = self._name(key, window_s)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window_s + 60)
+            count, _expiry = await pipe.execute()
+        return int(count)
+
+    async def get(self, key: str, window_s: int) -> int:
+        value = await self._redis.get(self._name(key, window_s))
+        return int(value) if value else 0
+
+
+_DATABASE = DatabaseCounters()
+# A Redis client belongs to the event loop it connected on: one per loop (one per worker).
+_REDIS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisCounters] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def counter_store() -> Counters:
-    """The installation's shared counters (the database)."""
-    if not _STORE:
-        _STORE.append(DatabaseCounters())
-    return _STORE[0]
+    """The installation's shared counters: Redis when ``PINGAN_REDIS_URL`` is set, else the
+    ``rate_counter`` table of the platform's database."""
+    url = os.environ.get("PINGAN_REDIS_URL", "").strip()
+    if not url:
+        return _DATABASE
+    loop = asyncio.get_running_loop()
+    store = _REDIS.get(loop)
+    if store is None:
+        store = _REDIS[loop] = RedisCounters(url)
+    return store
 
 
 # Login policy (see the module docstring).
