@@ -1,8 +1,9 @@
-"""User accounts: argon2 password hashes, roles, district limits, login lockout."""
+"""User accounts: argon2 password hashes, roles, district limits, login lockout (policy in
+``survey.limits``)."""
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import json
 import secrets
 from collections.abc import Iterable
@@ -15,12 +16,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from survey.audit import record
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import ROLES, AppUser, AuditLog, Unit, WebSession
+from survey.limits import (
+    LOGIN_WINDOW_S,
+    MAX_FAILED_LOGINS,
+    SLOW_AFTER_FAILURES,
+    SLOW_DOWN_S,
+    counter_store,
+)
 
 _HASHER = PasswordHasher()
 # A hash of a random password: verifying against it when the user is unknown keeps the timing equal.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password-pingan")
-MAX_FAILED_LOGINS = 5
-LOCKOUT = dt.timedelta(minutes=15)
 ROLE_NAMES: dict[str, str] = {
     "admin": "系统管理员",
     "analyst": "数据分析员",
@@ -147,49 +153,42 @@ async def load_user(user_id: int) -> CurrentUser | None:
     )
 
 
-async def authenticate(
-    username: str, password: str, now: dt.datetime | None = None
-) -> CurrentUser | None:
-    """Check a password; counts failures and locks the account after ``MAX_FAILED_LOGINS``.
+async def authenticate(username: str, password: str, address: str = "") -> CurrentUser | None:
+    """Check a password from client ``address``, under the login policy of ``survey.limits``:
+    ``MAX_FAILED_LOGINS`` failures for this account from this address lock the pair for the
+    rest of the 15-minute slot; past ``SLOW_AFTER_FAILURES`` failures for the account from all
+    addresses every attempt on it waits ``SLOW_DOWN_S`` first. Counters are shared by every
+    worker (the ``rate_counter`` table).
 
-    Returns None for a wrong password, an unknown user or a locked account (same answer
-    for all three, so the login page tells an attacker nothing).
+    Returns None for a wrong password, an unknown user or a locked pair (same answer for all
+    three, so the login page tells an attacker nothing).
     """
-    now = now or dt.datetime.now(dt.UTC)
+    counters = counter_store()
+    pair_key, account_key = f"fail:{username}:{address}", f"fail:{username}"
+    if await counters.get(account_key, LOGIN_WINDOW_S) >= SLOW_AFTER_FAILURES:
+        await _pause(SLOW_DOWN_S)
     row = (
-        await AppUser.select(
-            AppUser.id,
-            AppUser.password_hash,
-            AppUser.failed_logins,
-            AppUser.locked_until,
-            AppUser.is_active,
-        )
+        await AppUser.select(AppUser.id, AppUser.password_hash, AppUser.is_active)
         .where(AppUser.username == username)
         .first()
     )
-    if row is None:
+    if await counters.get(pair_key, LOGIN_WINDOW_S) >= MAX_FAILED_LOGINS:
         _verify(_DUMMY_HASH, password)
+        await _audit(username, "login-locked", address)
         return None
-    locked_until = row["locked_until"]
-    if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=dt.UTC)
-    if locked_until is not None and locked_until > now:
-        _verify(_DUMMY_HASH, password)
-        await _audit(username, "login-locked")
+    if row is None or not row["is_active"] or not _verify(row["password_hash"], password):
+        if row is None:
+            _verify(_DUMMY_HASH, password)
+        await counters.add(pair_key, LOGIN_WINDOW_S)
+        await counters.add(account_key, LOGIN_WINDOW_S)
+        if row is not None:
+            await _audit(username, "login-failed", address)
         return None
-    if not row["is_active"] or not _verify(row["password_hash"], password):
-        failures = row["failed_logins"] + 1
-        values: dict = {AppUser.failed_logins: failures}
-        if failures >= MAX_FAILED_LOGINS:
-            values = {AppUser.failed_logins: 0, AppUser.locked_until: now + LOCKOUT}
-        await AppUser.update(values).where(AppUser.id == row["id"])
-        await _audit(username, "login-failed")
-        return None
-    await AppUser.update({AppUser.failed_logins: 0, AppUser.locked_until: None}).where(
-        AppUser.id == row["id"]
-    )
-    await _audit(username, "login")
+    await _audit(username, "login", address)
     return await load_user(row["id"])
+
+
+_pause = asyncio.sleep  # the slow-down's wait (a test records it instead of timing it)
 
 
 async def end_user_sessions(user_id: int) -> None:

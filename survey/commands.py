@@ -193,6 +193,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             loop=Loops.uvloop,
             log_access=False,
+            # granian reads no forwarded headers: the client is the peer, unless the app
+            # believes a trusted proxy (survey.web.app.asgi_app).
         ).serve()
         return 0
     uvicorn.run(
@@ -202,6 +204,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        # Forwarded headers are believed only from PINGAN_TRUSTED_PROXIES, by the app itself
+        # (survey.web.app.asgi_app); uvicorn's default would trust them from 127.0.0.1.
+        proxy_headers=False,
     )
     return 0
 

@@ -6,6 +6,7 @@ working directory and the secret key is generated once and kept beside it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -13,6 +14,43 @@ from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///pingan.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Caps on a file read by ``survey.tabular.read_table`` (each an environment variable)."""
+
+    max_columns: int = 500
+    max_rows: int = 100_000
+    max_cells: int = 2_000_000
+    max_cell_chars: int = 10_000
+    # A CSV line is parsed by one C call that holds the GIL (≈ 40 ns a character): a line of a
+    # million characters stalls the event loop ≈ 40 ms, a 10 MB line ≈ 0.4 s. Checked first.
+    max_line_chars: int = 1_000_000
+    max_xlsx_bytes: int = 50_000_000  # uncompressed size of every member of the archive
+
+    @classmethod
+    def from_env(cls) -> UploadLimits:
+        """The limits from ``PINGAN_UPLOAD_MAX_COLUMNS``, ``…_ROWS``, ``…_CELLS``,
+        ``…_CELL_CHARS``, ``…_LINE_CHARS`` and ``…_XLSX_BYTES`` (unset: the defaults); a bad value is an error."""
+        defaults = cls()
+
+        def read(name: str, default: int) -> int:
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) == 0:
+                raise ValueError(f"{name} 应为正整数，而不是 {raw!r}")
+            return int(raw)
+
+        return cls(
+            max_columns=read("PINGAN_UPLOAD_MAX_COLUMNS", defaults.max_columns),
+            max_rows=read("PINGAN_UPLOAD_MAX_ROWS", defaults.max_rows),
+            max_cells=read("PINGAN_UPLOAD_MAX_CELLS", defaults.max_cells),
+            max_cell_chars=read("PINGAN_UPLOAD_MAX_CELL_CHARS", defaults.max_cell_chars),
+            max_line_chars=read("PINGAN_UPLOAD_MAX_LINE_CHARS", defaults.max_line_chars),
+            max_xlsx_bytes=read("PINGAN_UPLOAD_MAX_XLSX_BYTES", defaults.max_xlsx_bytes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +63,10 @@ class Settings:
     port: int
     secure_cookies: bool
     session_max_age: int  # seconds
+    upload_limits: UploadLimits  # caps on imported CSV/XLSX files (survey.tabular)
+    # Addresses or networks of reverse proxies whose X-Forwarded-For / -Proto are believed
+    # (PINGAN_TRUSTED_PROXIES, comma-separated); none by default: the client is the peer.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_postgres(self) -> bool:
@@ -72,7 +114,22 @@ def load_settings() -> Settings:
         port=int(os.environ.get("PINGAN_PORT", "8000")),
         secure_cookies=os.environ.get("PINGAN_SECURE_COOKIES", "0") == "1",
         session_max_age=int(os.environ.get("PINGAN_SESSION_MAX_AGE", str(8 * 3600))),
+        upload_limits=UploadLimits.from_env(),
+        trusted_proxies=_trusted_proxies(os.environ.get("PINGAN_TRUSTED_PROXIES", "")),
     )
+
+
+def _trusted_proxies(text: str) -> tuple[str, ...]:
+    """``"10.0.0.5, 10.1.0.0/16"`` → the entries, each checked to be an address or network."""
+    entries = tuple(e.strip() for e in text.split(",") if e.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"PINGAN_TRUSTED_PROXIES 中的 {entry!r} 不是 IP 地址或网段（如 10.0.0.5 或 10.1.0.0/16）"
+            ) from exc
+    return entries
 
 
 @lru_cache(maxsize=1)

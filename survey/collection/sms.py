@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from survey.cells import safe_cell
 from survey.collection.dispositions import FINISHED, SENT, TO_PHONE, record_events
 from survey.collection.tables import Contact, Invitation, InvitationEvent
 from survey.db import write_transaction
@@ -61,7 +62,7 @@ class FileGateway:
             writer = csv.writer(fh)
             if new:
                 writer.writerow(("phone", "text"))
-            writer.writerows((m.phone, m.text) for m in messages)
+            writer.writerows((safe_cell(m.phone), safe_cell(m.text)) for m in messages)
         return len(messages)
 
 
@@ -119,7 +120,7 @@ async def export_sms_csv(wave_id: int, base_url: str) -> str:
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
-    writer.writerows(await wave_messages(wave_id, base_url))
+    writer.writerows([safe_cell(v) for v in row] for row in await wave_messages(wave_id, base_url))
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ hand-written migration (raw ``CREATE UNIQUE INDEX``, valid on SQLite and Postgre
 from __future__ import annotations
 
 from piccolo.columns import (
+    BigInt,
     Boolean,
     Date,
     ForeignKey,
@@ -166,3 +167,15 @@ class AuditLog(Table, tablename="audit_log"):
     username = Varchar(length=60)
     action = Varchar(length=40)
     detail = Text(default="")
+
+
+class RateCounter(Table, tablename="rate_counter"):
+    """Counters of the rate limits and login lockouts (``survey.limits``), shared by every worker
+    and host: one row per key, counting in the fixed time slot ``slot``. UNLOGGED on
+    PostgreSQL (a crash may lose counts, never data)."""
+
+    id = Serial(primary_key=True)
+
+    key = Varchar(length=200, unique=True)
+    slot = BigInt(default=0)
+    hits = Integer(default=0)

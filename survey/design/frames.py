@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
+
 from sampling import block_problem, frame_fingerprint, normalize_number, number_problem, parse_block
 from survey.db import lock_row, write_transaction
 from survey.db.tables import AuditLog, Wave
@@ -32,7 +34,7 @@ from survey.design.regions import (
     require_open,
 )
 from survey.design.tables import Frame, FrameRow
-from survey.tabular import ImportRejected, Problem, Table, read_table, require_columns
+from survey.tabular import ImportRejected, Problem, Table, read_upload, require_columns
 
 FRAME_KINDS: dict[str, str] = {"household": "住户名单", "phone": "电话号码名单"}
 FRAME_HEADER = ("unit", "stratum", "household_id", "phone")
@@ -306,7 +308,8 @@ async def import_frame_table(
     wave = await load_wave(wave_id)
     require_open(wave)
     region = await load_region(wave.region_id)
-    rows, problems = check_frame(table, region, kind, stratify_by)
+    # Pure CPU over every row: on a worker thread, so a large file stalls no other request.
+    rows, problems = await anyio.to_thread.run_sync(check_frame, table, region, kind, stratify_by)
     if problems:
         raise ImportRejected(table.source, problems)
     return await _store(wave, kind, stratify_by, Path(table.source).name, rows, username)
@@ -323,7 +326,11 @@ async def import_frame_file(
 ) -> FrameSummary:
     """Read a CSV/XLSX frame file (``data`` for uploads) and import it (see ``import_frame_table``)."""
     return await import_frame_table(
-        wave_id, read_table(path, data), kind=kind, stratify_by=stratify_by, username=username
+        wave_id,
+        await read_upload(path, data),
+        kind=kind,
+        stratify_by=stratify_by,
+        username=username,
     )
 
 
@@ -342,4 +349,4 @@ async def import_blocks_file(
     wave_id: int, path: str | Path, data: bytes | None = None, *, username: str = ""
 ) -> FrameSummary:
     """Read a CSV/XLSX block list and import it (see ``import_blocks_table``)."""
-    return await import_blocks_table(wave_id, read_table(path, data), username=username)
+    return await import_blocks_table(wave_id, await read_upload(path, data), username=username)

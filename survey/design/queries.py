@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from survey.cells import safe_cell
 from survey.db.tables import Wave
 from survey.design.regions import STRATIFY_BY, DesignError, load_region, load_wave
 from survey.design.service import ALLOCATIONS, METHODS, MODES, released_batches
@@ -361,7 +362,7 @@ async def sample_elements_csv(sample_id: int) -> str:
         writer.writerow(
             [
                 r["position"] + 1,
-                r["stratum"],
+                safe_cell(r["stratum"]),
                 r["batch"],
                 1 if r["released"] else 0,
                 repr(float(r["inclusion_prob"])),

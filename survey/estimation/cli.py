@@ -26,6 +26,8 @@ import json
 import sys
 from typing import Any
 
+from survey.cells import safe_cell
+
 OUTPUT_KEYS: tuple[str, ...] = (
     "domain",
     "estimate",
@@ -53,7 +55,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         for row in rows:
             writer.writerow(
                 {
-                    k: "" if v is None else (repr(v) if isinstance(v, float) else v)
+                    k: "" if v is None else (repr(v) if isinstance(v, float) else safe_cell(v))
                     for k, v in row.items()
                 }
             )

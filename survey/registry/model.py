@@ -64,6 +64,7 @@ AGE_ALIASES: dict[str, str] = {
     "60岁及以上": "60+",
     "60岁以上": "60+",
 }
+NAME_MAX = 100  # characters: the length of every registry name column
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,10 @@ def validate_registry(
             continue
         if not name:
             problems.append(Problem(row, "name", "名称不能为空"))
+        elif len(name) > NAME_MAX:
+            problems.append(
+                Problem(row, "name", f"名称最长 {NAME_MAX} 个字符（此行 {len(name)} 个）")
+            )
         if kind in LEVEL_NAMES:
             if code in units:
                 problems.append(

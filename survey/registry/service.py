@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from piccolo.table import Table
 
 from survey.db import is_postgres, write_transaction
@@ -24,7 +25,7 @@ from survey.registry.model import (
     validate_population_long,
     validate_registry,
 )
-from survey.tabular import ImportRejected, read_table
+from survey.tabular import ImportRejected, read_upload
 from survey.tabular import Table as RowTable
 
 
@@ -68,7 +69,7 @@ async def import_registry_file(
     path: str | Path, data: bytes | None = None, username: str = ""
 ) -> ImportSummary:
     """Import a registry CSV/XLSX. Raises ``ImportRejected`` (nothing written) on any problem."""
-    table = read_table(path, data)
+    table = await read_upload(path, data)
     return await import_registry_table(table, username=username)
 
 
@@ -77,10 +78,13 @@ async def import_registry_table(table: RowTable, username: str = "") -> ImportSu
         if is_postgres():  # two imports at once queue here instead of colliding on unit codes
             await Unit.raw('LOCK TABLE "region_unit" IN SHARE ROW EXCLUSIVE MODE')
         existing = await load_existing()
+        # Pure CPU over every row: on a worker thread, so a large file stalls no other request.
         if is_long_population(table):
-            plan, problems = validate_population_long(table, existing)
+            plan, problems = await anyio.to_thread.run_sync(
+                validate_population_long, table, existing
+            )
         else:
-            plan, problems = validate_registry(table, existing)
+            plan, problems = await anyio.to_thread.run_sync(validate_registry, table, existing)
         if problems:
             raise ImportRejected(table.source, problems)
         summary = await _apply(plan)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from openpyxl import Workbook
 
+from survey.cells import safe_cell
 from survey.ranking import LEVEL_NAMES, STATUS_NAMES
 from survey.results.compute import wave_by_id
 from survey.results.microdata import (
@@ -89,7 +90,7 @@ def _cell(value: Any) -> Any:
         return json.dumps(value, ensure_ascii=False)
     if value is None:
         return ""
-    return value
+    return safe_cell(value)
 
 
 def to_csv(columns: Sequence[str], records: Sequence[dict[str, Any]]) -> bytes:

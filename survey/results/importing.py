@@ -48,7 +48,7 @@ from survey.collection.tables import Response
 from survey.db import write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
 from survey.results.compute import ComputeError, Registry, load_registry, wave_by_id
-from survey.tabular import ImportRejected, Problem, Table, read_table
+from survey.tabular import ImportRejected, Problem, Table, read_upload
 
 FIELDS: tuple[str, ...] = (
     "respondent_id",
@@ -370,7 +370,7 @@ async def import_responses(
     if registry.departments and any(ind.departments for ind in instrument.indices):
         instrument = instrument.with_departments(list(registry.departments))
     raw = data if data is not None else Path(path).read_bytes() if Path(path).exists() else None
-    table: Table = read_table(path, raw)
+    table: Table = await read_upload(path, raw)
     mapping = load_mapping(mapping_path, instrument, content=mapping_data)
     batch = hashlib.sha256(
         b"\n".join([raw or b"", instrument.content_hash.encode(), mapping.text.encode("utf-8")])

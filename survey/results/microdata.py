@@ -32,7 +32,6 @@ import numpy as np
 from questionnaires import default_instruments
 from questionnaires.model import Instrument, Item
 from survey.db.tables import AGE_GROUPS, SEXES
-from survey.estimation import EstimationError
 from survey.results.compute import (
     ComputeError,
     WaveRef,
@@ -285,7 +284,7 @@ async def load_microdata(
         prepared = prepare_wave(registry, responses, collapse_age_groups=policy.collapse_age_groups)
         data = prepared.data
         stages = weight_stages(data)
-    except EstimationError as exc:
+    except ValueError as exc:  # EstimationError (an empty weighting cell…) or a bad stored code
         raise ComputeError(f"加权失败，无法导出微观数据：{exc}") from exc
     levels = data.levels
     by_id = {r["id"]: r for r in responses}

@@ -10,6 +10,8 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -17,12 +19,14 @@ from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
 from questionnaires import default_instruments
+from survey import __version__
 from survey.db.migrate import prepare_engine
 from survey.settings import Settings, get_settings
+from survey.tabular import start_upload_workers
 from survey.web.auth import password_change_guard, session_auth
 from survey.web.errors import handle_exception
 from survey.web.ratelimit import rate_limit_middleware_factory
-from survey.web.security import add_security_headers
+from survey.web.security import add_hsts, add_security_headers
 from survey.web.sessions import DatabaseSessionStore, LeanSessionConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +99,22 @@ async def _close_pool() -> None:
         await engine.close_connection_pool()
 
 
+def asgi_app(settings: Settings | None = None) -> Any:
+    """The application as servers run it (``survey.web.asgi:app``): ``create_app`` behind
+    ``PINGAN_TRUSTED_PROXIES``. Only a request from one of those addresses has its client
+    address (rate limits, lockouts, the audit log) and scheme taken from ``X-Forwarded-For`` /
+    ``X-Forwarded-Proto``; with none set (the default) the client is the TCP peer whatever
+    headers it sends. ``survey serve`` turns the servers' own header handling off (uvicorn
+    trusts 127.0.0.1 by default), so this is the one place that decides."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    settings = settings or get_settings()
+    app = create_app(settings)
+    if not settings.trusted_proxies:
+        return app
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))  # type: ignore[arg-type]
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the web application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
@@ -117,7 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         on_app_init=[auth.on_app_init],
         guards=[password_change_guard],
-        before_send=[add_security_headers],
+        before_send=[add_security_headers, *([add_hsts] if settings.secure_cookies else [])],
         middleware=[rate_limit_middleware_factory()],
         stores={"sessions": DatabaseSessionStore(settings.session_max_age)},
         csrf_config=CSRFConfig(
@@ -129,8 +149,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         compression_config=COMPRESSION,
+        # Only /schema/openapi.json, to signed-in users (survey.web.auth): no Swagger/Redoc
+        # pages, which load their scripts from a CDN (and the CSP blocks them anyway).
+        openapi_config=OpenAPIConfig(
+            title="平安测评", version=__version__, render_plugins=[JsonRenderPlugin()]
+        ),
         exception_handlers={Exception: handle_exception},
-        on_startup=[_load_instruments, _start_pool],
+        on_startup=[_load_instruments, _start_pool, start_upload_workers],
         on_shutdown=[_close_pool],
         debug=False,
     )

@@ -37,7 +37,8 @@ def session_auth(session_config: ServerSideSessionConfig) -> SessionAuth[Current
     return SessionAuth[CurrentUser, Any](
         retrieve_user_handler=retrieve_user,
         session_backend_config=session_config,
-        exclude=["^/static/", "^/health$", "^/schema"],
+        # The OpenAPI schema (the whole route map) is for signed-in staff only.
+        exclude=["^/static/", "^/health$"],
         exclude_opt_key=PUBLIC_OPT,
         authentication_middleware_class=SessionOrTokenAuthMiddleware,
     )

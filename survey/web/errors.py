@@ -57,16 +57,22 @@ RETRY_AFTER_S = 5
 _BAD_TEXT = (
     asyncpg.exceptions.CharacterNotInRepertoireError,
     asyncpg.exceptions.UntranslatableCharacterError,
+    # Text longer than its column (PostgreSQL; SQLite stores it). Services check their own
+    # lengths with a message naming the field; this is the net for one that does not.
+    asyncpg.exceptions.StringDataRightTruncationError,
 )
 
 
 def _client_fault(exc: Exception) -> int | None:
     """The status for errors caused by the request itself, raised below the handlers: a form
-    field that is not UTF-8 (Litestar's multipart parser) or holds a NUL byte (PostgreSQL), a path id beyond any column's range
+    field that is not UTF-8 (Litestar's multipart parser), holds a NUL byte (PostgreSQL) or is
+    longer than its column (PostgreSQL), a NUL in a file path, a path id beyond any column's range
     (SQLite: OverflowError; PostgreSQL: int4 out of range) — and 503 when the database is
     unreachable."""
     if isinstance(exc, (UnicodeDecodeError, *_BAD_TEXT)):
         return 400
+    if isinstance(exc, ValueError) and "null byte" in str(exc):
+        return 404  # a NUL in a static file's path (os.stat: "embedded null byte")
     if isinstance(exc, OverflowError) or (
         isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
     ):

@@ -7,34 +7,37 @@ Limits (per minute, fixed one-minute windows; each configurable, 0 switches one 
 * ``PINGAN_RATE_SURVEY_MISS_IP`` (default 30): ``/s/…`` requests from one address that named an
   unknown, expired or finished invitation (status 404/410). Guessing tokens burns this quickly,
   while a resident re-opening a finished link a few times never reaches it. Once over, every
-  ``/s/…`` request from that address is refused for the rest of the window.
+  further miss from that address is answered only after ``PINGAN_RATE_SURVEY_MISS_DELAY_MS``
+  (default 2000 ms) and counted (a warning in the log when an address crosses the limit); a
+  valid link from the same address is never slowed or refused by it — carrier NAT puts
+  thousands of residents behind one address, and one guesser there must not lock them out.
 * ``PINGAN_RATE_SURVEY_TOKEN`` (default 120): requests naming one token (a resident answers a
   page every few seconds at most).
 * ``PINGAN_RATE_LOGIN_IP`` (default 20): ``POST /login`` from one address (the per-account lockout
   after 5 failures lives in ``survey.accounts``).
 
 A refused request gets ``429`` with ``Retry-After`` and a short Chinese page (or JSON for
-``/api/``). Counters live in a bounded in-process store (at most ``MAX_KEYS`` keys, oldest evicted
-first), not in the database: a limit must not cost a database write on the hot path in the
-month-end rush. Workers are stateless and do not share counters, so with N workers behind one
-address the effective limit is at most N × the configured one (2 × with ``--workers 2``); the
-kernel spreads connections over workers, so in practice it lies between 1× and 2×. The client
-address is the ASGI ``client`` (behind a proxy run uvicorn with ``--proxy-headers
---forwarded-allow-ips`` so it is the resident's address).
+``/api/``). Counters live in the store every worker and host shares (``survey.limits``: the
+``rate_counter`` table, UNLOGGED on PostgreSQL — one upsert per counted request), so a limit
+holds whatever the number of workers (issue 15, finding 11). The client
+address is the ASGI ``client``: the TCP peer, or the address a proxy named in
+``PINGAN_TRUSTED_PROXIES`` forwarded (``survey.web.app.asgi_app``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
-MAX_KEYS = 100_000  # bounded memory: about 100 bytes a key → ≈ 10 MB at most per worker
+from survey.limits import Counters, counter_store, retry_after
+
+log = logging.getLogger("survey.web")
 WINDOW_S = 60
 SURVEY_PREFIX = "/s/"
 RETRY_PAGE = (
@@ -55,6 +58,7 @@ class RateLimits:
     survey_miss_ip: int = 30
     survey_token: int = 120
     login_ip: int = 20
+    survey_miss_delay_ms: int = 2000
 
     @classmethod
     def from_env(cls) -> RateLimits:
@@ -74,51 +78,10 @@ class RateLimits:
             survey_miss_ip=read("PINGAN_RATE_SURVEY_MISS_IP", defaults.survey_miss_ip),
             survey_token=read("PINGAN_RATE_SURVEY_TOKEN", defaults.survey_token),
             login_ip=read("PINGAN_RATE_LOGIN_IP", defaults.login_ip),
+            survey_miss_delay_ms=read(
+                "PINGAN_RATE_SURVEY_MISS_DELAY_MS", defaults.survey_miss_delay_ms
+            ),
         )
-
-
-class WindowCounter:
-    """Counts per key in fixed windows of ``window_s`` seconds, holding at most ``max_keys``
-    keys (least recently touched evicted first: an evicted key simply starts again at 0)."""
-
-    def __init__(
-        self,
-        max_keys: int = MAX_KEYS,
-        window_s: int = WINDOW_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._max_keys = max_keys
-        self._window_s = window_s
-        self._clock = clock
-
-    def __len__(self) -> int:
-        return len(self._counts)
-
-    def _window(self) -> int:
-        return int(self._clock() // self._window_s)
-
-    def get(self, key: str) -> int:
-        """The count of ``key`` in the current window."""
-        entry = self._counts.get(key)
-        if entry is None or entry[0] != self._window():
-            return 0
-        return entry[1]
-
-    def add(self, key: str) -> int:
-        """Count one more for ``key``; returns the new count in the current window."""
-        window = self._window()
-        entry = self._counts.pop(key, None)
-        count = entry[1] + 1 if entry is not None and entry[0] == window else 1
-        self._counts[key] = (window, count)
-        while len(self._counts) > self._max_keys:
-            self._counts.popitem(last=False)
-        return count
-
-    def retry_after(self) -> int:
-        """Seconds until the current window ends (at least 1)."""
-        now = self._clock()
-        return max(1, int(self._window_s - now % self._window_s) + 1)
 
 
 def _client_ip(scope: Scope) -> str:
@@ -154,12 +117,23 @@ async def _refuse(send: Send, retry_after: int, json_body: bool) -> None:
 
 
 def rate_limit_middleware_factory(
-    limits: RateLimits | None = None, counter: WindowCounter | None = None
+    limits: RateLimits | None = None, counters: Counters | None = None
 ) -> Callable[[ASGIApp], ASGIApp]:
     """A Litestar middleware (``Litestar(middleware=[…])``) applying ``limits`` (default: from
-    the environment). Each app instance gets its own counters."""
+    the environment) with ``counters`` (default: the installation's shared store)."""
     limits = limits or RateLimits.from_env()
-    store = counter or WindowCounter()
+
+    class _Store:  # the window of every limit here is one minute
+        async def add(self, key: str) -> int:
+            return await (counters or counter_store()).add(key, WINDOW_S)
+
+        async def get(self, key: str) -> int:
+            return await (counters or counter_store()).get(key, WINDOW_S)
+
+        def retry_after(self) -> int:
+            return retry_after(WINDOW_S)
+
+    store = _Store()
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -170,7 +144,7 @@ def rate_limit_middleware_factory(
             method = str(scope.get("method", "GET"))
             ip = _client_ip(scope)
             if path == "/login" and method == "POST" and limits.login_ip:
-                if store.add(f"login:{ip}") > limits.login_ip:
+                if await store.add(f"login:{ip}") > limits.login_ip:
                     await _refuse(send, store.retry_after(), json_body=False)
                     return
                 await app(scope, receive, send)
@@ -179,10 +153,8 @@ def rate_limit_middleware_factory(
                 await app(scope, receive, send)
                 return
             token = _token_of(path)
-            over = (
-                (limits.survey_miss_ip and store.get(f"miss:{ip}") >= limits.survey_miss_ip)
-                or (limits.survey_ip and store.add(f"ip:{ip}") > limits.survey_ip)
-                or (limits.survey_token and store.add(f"tok:{token}") > limits.survey_token)
+            over = (limits.survey_ip and await store.add(f"ip:{ip}") > limits.survey_ip) or (
+                limits.survey_token and await store.add(f"tok:{token}") > limits.survey_token
             )
             if over:
                 await _refuse(send, store.retry_after(), json_body=False)
@@ -190,7 +162,12 @@ def rate_limit_middleware_factory(
 
             async def watch(message: Message) -> None:
                 if message["type"] == "http.response.start" and message["status"] in (404, 410):
-                    store.add(f"miss:{ip}")
+                    misses = await store.add(f"miss:{ip}")
+                    if limits.survey_miss_ip and misses > limits.survey_miss_ip:
+                        if misses == limits.survey_miss_ip + 1:
+                            log.warning("survey link guessing from %s: miss limit passed", ip)
+                        # Slow the guesser down; a valid link (200) never waits here.
+                        await asyncio.sleep(limits.survey_miss_delay_ms / 1000)
                 await send(message)
 
             await app(scope, receive, watch)
@@ -207,4 +184,5 @@ def describe(limits: RateLimits) -> dict[str, Any]:
         "survey_miss_ip": limits.survey_miss_ip,
         "survey_token": limits.survey_token,
         "login_ip": limits.login_ip,
+        "survey_miss_delay_ms": limits.survey_miss_delay_ms,
     }

@@ -19,6 +19,8 @@ from survey.db.tables import WebSession
 from survey.web.errors import DATABASE_UNAVAILABLE
 
 log = logging.getLogger("survey.web")
+# Scope key set by :func:`renew_session`: the session is saved under a fresh id this response.
+RENEW_SCOPE_KEY = "pingan.renew_session"
 
 
 def _now() -> dt.datetime:
@@ -89,10 +91,26 @@ class DatabaseSessionStore(Store):
         return max(0, int((_aware(row["expires_at"]) - _now()).total_seconds()))
 
 
+def renew_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Save this request's session under a new random id and delete the one the browser sent
+    (login: an id planted before sign-in must not gain the user's rights — session fixation)."""
+    connection.scope[RENEW_SCOPE_KEY] = True  # type: ignore[literal-required]
+
+
 class LeanSessionBackend(ServerSideSessionBackend):
     """Stores a session only when it holds something: anonymous page views (residents, the
     login page) write no ``web_session`` row and set no cookie; a session that became empty
-    (logout) is deleted and its cookie expired."""
+    (logout) is deleted and its cookie expired. After :func:`renew_session` the session gets a
+    new id and the old id's row is deleted."""
+
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        scope: Any = connection.scope
+        if scope.get(RENEW_SCOPE_KEY):
+            fresh = scope.get("pingan.fresh_session_id")
+            if not fresh:
+                fresh = scope["pingan.fresh_session_id"] = self.generate_session_id()
+            return str(fresh)
+        return super().get_session_id(connection)
 
     async def store_in_message(
         self,
@@ -105,6 +123,9 @@ class LeanSessionBackend(ServerSideSessionBackend):
         ):
             return
         try:
+            old_id = connection.cookies.get(self.config.key)
+            if connection.scope.get(RENEW_SCOPE_KEY) and old_id:
+                await self.delete(old_id, store=self.config.get_store_from_app(connection.app))
             await super().store_in_message(scope_session or Empty, message, connection)
         except DATABASE_UNAVAILABLE as exc:
             # The response (often the 503 retry page itself) is already on its way: the session

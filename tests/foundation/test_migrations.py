@@ -44,12 +44,14 @@ async def test_backwards_then_forwards(db: None) -> None:
     assert expected <= await _table_names()
     assert "uq_wave_programme_month" in await _index_names()
 
-    # Down to and including the composite-index migration (later ones are undone with it).
+    # Down to and including the composite-index migration (later ones are undone with it:
+    # the policy versions of issue 14, the shared rate counters of issue 15).
     await migrate_backwards(COMPOSITE_INDEXES, app_name="survey")
     assert "uq_wave_programme_month" not in await _index_names()
     assert "uq_policy_version_programme_number" not in await _index_names()
     assert "policy_version" not in await _table_names()
-    assert expected - {"policy_version"} <= await _table_names()
+    assert "rate_counter" not in await _table_names()
+    assert expected - {"policy_version", "rate_counter"} <= await _table_names()
 
     await migrate_backwards("all")
     assert not (expected & await _table_names())
@@ -88,3 +90,13 @@ async def test_invitation_token_hash_has_one_index_the_unique_one(
             if [c["name"] for c in cols] == ["token_hash"]:
                 covering.append(row)
         assert len(covering) == 1 and covering[0]["unique"] == 1, covering
+
+
+async def test_rate_counters_are_unlogged_on_postgresql(db: None) -> None:
+    engine = engine_finder()
+    if not isinstance(engine, PostgresEngine):
+        pytest.skip("UNLOGGED tables exist on PostgreSQL only")
+    rows = await engine.run_ddl(
+        "SELECT relpersistence FROM pg_class WHERE relname = 'rate_counter'"
+    )
+    assert [bytes(r["relpersistence"]).decode() for r in rows] == ["u"]

@@ -17,9 +17,10 @@ from survey.accounts import create_user
 from survey.collection import responses as collection_responses
 from survey.collection.invitations import TOKEN_BYTES, new_token
 from survey.db.tables import ROLES
+from survey.limits import MemoryCounters
 from survey.settings import get_settings
 from survey.web.app import create_app
-from survey.web.ratelimit import RateLimits, WindowCounter, rate_limit_middleware_factory
+from survey.web.ratelimit import RateLimits, rate_limit_middleware_factory
 from tests.foundation.test_web import concrete
 from tests.helpers import csrf_token, login
 
@@ -188,8 +189,9 @@ async def test_survey_routes_limit_each_token_and_address_guessing_tokens(
     guesser = _client(limited_app, "10.1.2.3")
     for _ in range(misses):
         assert (await guesser.get(f"/s/{new_token()}")).status_code == 404
-    # After that many unknown tokens the address gets nothing, not even a real link.
-    assert (await guesser.get(f"/s/{second}")).status_code == 429
+    # After that many unknown tokens the address's guesses are slowed (tests/security/
+    # test_guessing.py), but a real link from it still opens: residents share NAT addresses.
+    assert (await guesser.get(f"/s/{second}")).status_code == 200
     assert (await resident.get(f"/s/{second}")).status_code == 200  # other residents unaffected
 
     # The per-address limit counts every /s/ request of one address.
@@ -207,18 +209,17 @@ def test_default_limits_allow_a_resident_and_stop_a_guesser() -> None:
     assert limits.login_ip <= 30 and limits.survey_ip >= 600  # carrier NAT shares addresses
 
 
-def test_window_counter_resets_each_window_and_stays_bounded() -> None:
+async def test_window_counter_resets_each_window_and_stays_bounded() -> None:
     now = [0.0]
-    counter = WindowCounter(max_keys=3, window_s=60, clock=lambda: now[0])
-    assert [counter.add("a") for _ in range(3)] == [1, 2, 3]
+    counter = MemoryCounters(max_keys=3, clock=lambda: now[0])
+    assert [await counter.add("a", 60) for _ in range(3)] == [1, 2, 3]
     now[0] = 59.9
-    assert counter.add("a") == 4
+    assert await counter.add("a", 60) == 4
     now[0] = 60.0
-    assert counter.get("a") == 0 and counter.add("a") == 1
+    assert await counter.get("a", 60) == 0 and await counter.add("a", 60) == 1
     for key in "bcdef":
-        counter.add(key)
+        await counter.add(key, 60)
     assert len(counter) == 3  # oldest keys evicted, memory bounded
-    assert counter.retry_after() >= 1
 
 
 def test_rate_limits_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

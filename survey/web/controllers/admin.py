@@ -24,6 +24,7 @@ from survey.registry.service import import_registry_file
 from survey.tabular import ImportRejected
 from survey.web import flash
 from survey.web.auth import PASSWORD_PATH, current_user, requires
+from survey.web.sessions import renew_session
 
 # Messages shown after a redirect, by code (never free text from the query string).
 MESSAGES = {
@@ -287,6 +288,7 @@ class AccountController(Controller):
         # Every session of the user has ended; this browser continues signed in.
         request.clear_session()
         request.set_session({"user_id": user.id})
+        renew_session(request)  # under a new id: the one used before the change no longer works
         return Redirect(f"{PASSWORD_PATH}?msg=changed", status_code=303)
 
 

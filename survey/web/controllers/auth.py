@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from survey.accounts import authenticate
 from survey.web.auth import PUBLIC_OPT
+from survey.web.sessions import renew_session
 
 
 @dataclass
@@ -45,7 +46,8 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
-        user = await authenticate(data.username.strip(), data.password)
+        address = request.client.host if request.client else ""
+        user = await authenticate(data.username.strip(), data.password, address)
         if user is None:
             return Template(
                 "login.html",
@@ -58,6 +60,7 @@ class AuthController(Controller):
             )
         request.clear_session()
         request.set_session({"user_id": user.id})
+        renew_session(request)  # a new id: the one sent before sign-in no longer works
         return Redirect(_safe_next(data.next), status_code=303)
 
     @post("/logout", status_code=303, opt={PUBLIC_OPT: True})
