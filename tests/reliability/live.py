@@ -294,7 +294,7 @@ async def _prepare_db(
     tokens: list[str] = []
     for start in range(0, invitations, 2000):
         phones = [f"177{n:08d}" for n in range(start, min(invitations, start + 2000))]
-        summary = await create_invitations(wave["id"], phones, "liangshuaiyidu", None)
+        summary = await create_invitations(wave["id"], phones, "liangshuaiyidu_web", None)
         tokens.extend(c.token for c in summary.created)
     campaign = await Campaign.select(Campaign.id).first()
     users: list[str] = []

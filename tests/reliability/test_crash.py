@@ -95,14 +95,14 @@ async def test_a_start_interrupted_between_its_two_writes_can_be_continued(
 
     monkeypatch.setattr("survey.demo._DEMO_MODULES", ("survey.collection.demo",))
     await build_demo()
-    (token,) = await invite("liangshuaiyidu", 1, start=150)
+    (token,) = await invite("liangshuaiyidu_web", 1, start=150)
     link = await responses.find_link(token)
     assert link is not None
     invitation, _ = link
     # The first of the two writes of the intro POST, as if the process died right after it.
     await responses.start_response(
         wave_id=invitation.wave_id,
-        instrument=default_instruments()["liangshuaiyidu"],
+        instrument=default_instruments()["liangshuaiyidu_web"],
         invitation_id=invitation.id,
         stratum=invitation.stratum,
         design_weight=invitation.design_weight,

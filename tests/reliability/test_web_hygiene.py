@@ -168,7 +168,7 @@ async def test_login_is_rate_limited_per_address(limited_app: Litestar) -> None:
 async def _tokens(count: int, start: int = 0) -> list[str]:
     from tests.collection._support import invite
 
-    tokens = await invite("liangshuaiyidu", count, start)
+    tokens = await invite("liangshuaiyidu_web", count, start)
     assert len(tokens) == count
     return tokens
 

@@ -42,7 +42,7 @@ async def _timed_get(client: httpx.AsyncClient, path: str) -> tuple[int, float]:
 async def test_guesses_are_slowed_and_valid_links_from_the_same_address_still_open(
     app: Litestar,
 ) -> None:
-    tokens = await invite("liangshuaiyidu", 3)
+    tokens = await invite("liangshuaiyidu_web", 3)
     transport = httpx.ASGITransport(app=app, client=("100.64.0.1", 1234))  # a carrier NAT address
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as nat:
         for _ in range(MISSES):

@@ -38,4 +38,5 @@ async def test_microdata_of_a_wave_whose_weighting_fails(
     assert (await login(client, "analyst")).status_code == 303
     response = await client.get(f"/results/{wave['id']}/microdata/{fmt}")
     assert 400 <= response.status_code < 500, response.status_code
-    assert "加权失败" in response.text and "60+ 岁 没有受访者" in response.text
+    assert "加权失败" in response.text and "60岁及以上人群" in response.text
+    assert "没有受访者" in response.text
