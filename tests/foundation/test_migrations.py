@@ -41,11 +41,12 @@ async def test_backwards_then_forwards(db: None) -> None:
     assert expected <= await _table_names()
     assert "uq_wave_programme_month" in await _index_names()
 
-    await migrate_backwards(
-        "1", app_name="survey"
-    )  # the newest survey migration: composite indexes
+    # Down to and including the composite-index migration (and every later survey migration).
+    await migrate_backwards("2026-11-24T11:41:00:000000", app_name="survey")
     assert "uq_wave_programme_month" not in await _index_names()
-    assert expected <= await _table_names()
+    assert "uq_policy_version_programme_number" not in await _index_names()
+    assert "policy_version" not in await _table_names()
+    assert expected - {"policy_version"} <= await _table_names()
 
     await migrate_backwards("all")
     assert not (expected & await _table_names())
