@@ -45,6 +45,7 @@ import asyncpg
 import numpy as np
 
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
+from questionnaires.conditions import referenced_items
 from survey.collection.tables import Response
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
@@ -339,6 +340,25 @@ def _validate(
     ]
     screening = {it.id for it in instrument.screening.items}
     levels = [(lv.id, lv.level == "community") for lv in instrument.unit.levels]
+    unit_ids = frozenset(instrument.unit.ids)
+    # The answers' checks depend on which items are answered and, for these, on the value
+    # (skip logic, screening, selections and texts); a single or 0–10 code was already checked
+    # against its item above, so its value does not change the verdict.
+    exact = screening | {
+        it.id
+        for it in instrument.iter_items()
+        if it.type not in ("single", "rating_0_10")
+        or any(
+            it.id in referenced_items(other.condition)
+            for other in instrument.iter_items()
+            if other.condition is not None
+        )
+    }
+    demographic_codes = {
+        (item_id, value): _demographic_code(instrument, variable, item_id, {variable: value})
+        for item_id, variable in demographic_fill
+        for value in (SEXES if variable == "sex" else AGE_GROUPS)
+    }
     verdicts: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
     records: list[dict[str, Any]] = []
     for i in range(n):
@@ -353,18 +373,17 @@ def _validate(
             value = values[i]
             if value is not _MISSING:
                 answers[item_id] = value
-        record = {"sex": sex[i], "age_group": age[i]}
         for item_id, variable in demographic_fill:
             if item_id not in answers:
-                filled = _demographic_code(instrument, variable, item_id, record)
+                filled = demographic_codes.get((item_id, sex[i] if variable == "sex" else age[i]))
                 if filled is not None:
                     answers[item_id] = filled
         if checked.bad[i]:
             continue
         key = tuple(
-            (k, tuple(v) if isinstance(v, list) else v)
+            (k, (tuple(v) if isinstance(v, list) else v) if k in exact else True)
             for k, v in answers.items()
-            if k not in instrument.unit.ids
+            if k not in unit_ids
         )
         if key not in verdicts:
             errors = [

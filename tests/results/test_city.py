@@ -27,6 +27,7 @@ from survey.programmes.service import create_programme
 from survey.ranking.policy import policies_dir
 from survey.registry.service import import_registry_table
 from survey.results.compute import compute_wave, load_responses
+from survey.results.dashboard import wave_view
 from survey.results.importing import import_responses
 from survey.results.queries import results_for_wave, waves_for_user
 from survey.results.tables import IndexResult, ResultRun
@@ -189,6 +190,11 @@ async def test_committees_see_the_city_ranking_and_their_own(db: None, tmp_path:
     seen = {w.id for w in await waves_for_user(second["id"])}
     # a district committee sees its own wave and the city's ranking, not another district's
     assert seen == {month["990103"], month["990100"]}
+    # the city committee's view ranks the three districts; the district's shows its own row
+    full = await wave_view(month["990100"])
+    assert {h.result.unit_code for h in full.headlines} == {c for c, _n in city_districts(3)}
+    own = await wave_view(month["990100"], "990103")
+    assert own.headlines and {h.result.unit_code for h in own.headlines} == {"990103"}
 
 
 async def test_districts_and_the_city_work_at_once_without_waiting(
