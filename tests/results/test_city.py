@@ -193,6 +193,12 @@ async def test_committees_see_the_city_ranking_and_their_own(db: None, tmp_path:
     # the city committee's view ranks the three districts; the district's shows its own row
     full = await wave_view(month["990100"])
     assert {h.result.unit_code for h in full.headlines} == {c for c, _n in city_districts(3)}
+    # the city's report and page rank districts, the indices its policy names (no stations)
+    assert [(v.index_id, v.unit_word, len(v.rows)) for v in full.rankings] == [
+        ("anquangan", "区县", 3),
+        ("zhixiaolv", "区县", 3),
+        ("manyidu", "区县", 3),
+    ]
     own = await wave_view(month["990100"], "990103")
     assert own.headlines and {h.result.unit_code for h in own.headlines} == {"990103"}
 
