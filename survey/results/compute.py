@@ -464,10 +464,14 @@ def prepare_wave(
         for (iid, version, h), count in sorted(versions.items())
     )
     keys = sorted({k for a in answers for k in a if k not in ("street", "community")})
-    vectors = tuple(
-        tuple(tuple(v) if isinstance(v, list) else v for v in (a.get(k) for k in keys))
-        for a in answers
-    )
+    # One answer vector per response (the integrity checks), built column by column.
+    columns: list[list[Any]] = []
+    for key in keys:
+        column = [a.get(key) for a in answers]
+        if list in set(map(type, column)):
+            column = [tuple(v) if isinstance(v, list) else v for v in column]
+        columns.append(column)
+    vectors = tuple(zip(*columns, strict=True)) if columns else tuple(() for _a in answers)
     return PreparedWave(
         data=data,
         response_ids=tuple(r["id"] for r in kept),
