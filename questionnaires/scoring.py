@@ -53,6 +53,70 @@ def _code_value(item: Item, value: object, row: int) -> tuple[int, bool]:
     return value, not option.substantive
 
 
+def _option_value(
+    item: Item, definition: IndexDefinition, positive: frozenset[int], code: int, is_dk: bool
+) -> float:
+    """The index value of one valid code (NaN: outside the base)."""
+    if is_dk:
+        return 0.0 if definition.dk_policy == "not_positive" else math.nan
+    if definition.kind == "top_box_share":
+        return 1.0 if code in positive else 0.0
+    if item.type == "rating_0_10":
+        return float(code)
+    score = item.option(code).score  # type: ignore[union-attr]
+    return math.nan if score is None else float(score)
+
+
+def _score_column(
+    item: Item,
+    definition: IndexDefinition,
+    positive: frozenset[int],
+    column: Sequence[object],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
+    """Values and don't-know mask of one item over all rows, by the column's distinct codes
+    (each distinct code is looked up once, the rows are numpy gathers); ``None`` when the column
+    holds anything but integer codes and missing values (``_score_rows`` then names the row)."""
+    n = len(column)
+    if not set(map(type, column)) <= {int, type(None)}:
+        return None
+    distinct = sorted(set(column) - {None})  # type: ignore[type-var]
+    lookup = np.full(len(distinct) + 1, np.nan)  # the last slot: not answered
+    dk_lookup = np.zeros(len(distinct) + 1, dtype=bool)
+    for k, code in enumerate(distinct):
+        option = item.option(code)  # type: ignore[arg-type]
+        if option is None and not (
+            item.type == "rating_0_10" and RATING_MIN <= code <= RATING_MAX  # type: ignore[operator]
+        ):
+            return None
+        is_dk = option is not None and not option.substantive
+        dk_lookup[k] = is_dk
+        lookup[k] = _option_value(item, definition, positive, code, is_dk)  # type: ignore[arg-type]
+    position: dict[object, int] = {code: k for k, code in enumerate(distinct)}
+    position[None] = len(distinct)
+    slots = np.fromiter(map(position.__getitem__, column), dtype=np.intp, count=n)
+    return lookup[slots], dk_lookup[slots]
+
+
+def _score_rows(
+    item: Item,
+    definition: IndexDefinition,
+    positive: frozenset[int],
+    column: Sequence[object],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Row by row, for a column with other values than integer codes: raises ``ValueError``
+    naming the first row whose value is not a code of the item."""
+    n = len(column)
+    values = np.full(n, np.nan)
+    dk = np.zeros(n, dtype=bool)
+    for row, value in enumerate(column):
+        if not is_answered(value):
+            continue
+        code, is_dk = _code_value(item, value, row)
+        dk[row] = is_dk
+        values[row] = _option_value(item, definition, positive, code, is_dk)
+    return values, dk
+
+
 def _score_items(
     instrument: Instrument,
     definition: IndexDefinition,
@@ -66,27 +130,11 @@ def _score_items(
     values_by_item: dict[str, NDArray[np.float64]] = {}
     for item_id in definition.items:
         item = all_items[item_id]
-        values = np.full(n, np.nan)
-        dk = np.zeros(n, dtype=bool)
-        for row, answers in enumerate(answers_list):
-            value = answers.get(item_id)
-            if not is_answered(value):
-                continue
-            code, is_dk = _code_value(item, value, row)
-            if is_dk:
-                dk[row] = True
-                if definition.dk_policy == "not_positive":
-                    values[row] = 0.0
-                continue
-            if definition.kind == "top_box_share":
-                values[row] = 1.0 if code in positive else 0.0
-            elif item.type == "rating_0_10":
-                values[row] = float(code)
-            else:
-                score = item.option(code).score  # type: ignore[union-attr]
-                values[row] = math.nan if score is None else score
-        dk_by_item[item_id] = dk
-        values_by_item[item_id] = values
+        column = [answers.get(item_id) for answers in answers_list]
+        scored = _score_column(item, definition, positive, column)
+        if scored is None:  # a value that is not an integer code: the row-by-row path names it
+            scored = _score_rows(item, definition, positive, column)
+        values_by_item[item_id], dk_by_item[item_id] = scored
     void = np.zeros(n, dtype=bool)
     if definition.dk_policy == "void_interview":
         for dk in dk_by_item.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,8 +78,13 @@ DEMO_USERS: tuple[DemoUser, ...] = (
 )
 
 
-def registry_rows(seed: int = 20261124) -> list[dict[str, str]]:
-    """The demo registry as rows of the registry file format (deterministic for a seed)."""
+def registry_rows(
+    seed: int = 20261124, *, district: tuple[str, str] = DISTRICT, with_city: bool = True
+) -> list[dict[str, str]]:
+    """The demo registry as rows of the registry file format (deterministic for a seed);
+    ``district`` (code, name) and ``with_city`` build the other districts of a city
+    (``city_registry_csv``)."""
+    DISTRICT = district
     rng = np.random.default_rng(seed)
     rows: list[dict[str, str]] = []
 
@@ -93,7 +99,8 @@ def registry_rows(seed: int = 20261124) -> list[dict[str, str]]:
         base.update({c: "" for c in POPULATION_COLUMNS})
         return base
 
-    rows.append(row("city", CITY[0], CITY[1], ""))
+    if with_city:
+        rows.append(row("city", CITY[0], CITY[1], ""))
     rows.append(row("district", DISTRICT[0], DISTRICT[1], CITY[0]))
     station_of_street: dict[int, str] = {}
     for s_index, (s_name, streets) in enumerate(STATIONS, start=1):
@@ -107,7 +114,8 @@ def registry_rows(seed: int = 20261124) -> list[dict[str, str]]:
     sizes = rng.integers(5, 9, size=len(STREETS))  # 5–8 communities per street, ≈ 80 in all
     stems = list(COMMUNITY_STEMS)
     rng.shuffle(stems)
-    stem_iter = iter(stems)
+    # more communities than stems (another seed's district): the stems again, numbered 二, 三, …
+    stem_iter = itertools.chain(stems, (f"{s}{n}" for n in "二三四五" for s in stems))
     for st_index, street_name in enumerate(STREETS):
         street_code = f"{DISTRICT[0]}{st_index + 1:03d}"
         rows.append(row("street", street_code, street_name, DISTRICT[0]))
@@ -137,7 +145,25 @@ def registry_rows(seed: int = 20261124) -> list[dict[str, str]]:
 
 def registry_csv(seed: int = 20261124) -> bytes:
     """The demo registry as a UTF-8 CSV file (what an admin would upload)."""
-    rows = registry_rows(seed)
+    return _csv_bytes(registry_rows(seed))
+
+
+def city_districts(count: int) -> list[tuple[str, str]]:
+    """(code, name) of a seeded city's ``count`` districts: 990102 南城区 (the demo district)
+    and 990103 第2区, 990104 第3区, … (the city tests and ``benchmarks/city_month.py``)."""
+    return [DISTRICT, *((f"{990102 + k}", f"第{k + 1}区") for k in range(1, count))]
+
+
+def city_registry_csv(count: int, seed: int = 20261124) -> bytes:
+    """The demo city 示范市 with ``count`` districts (each like the demo district: 12 streets,
+    8 stations, 4 departments, ≈ 80 communities with populations; seed ``seed + k``)."""
+    rows: list[dict[str, str]] = []
+    for k, district in enumerate(city_districts(count)):
+        rows.extend(registry_rows(seed + k, district=district, with_city=k == 0))
+    return _csv_bytes(rows)
+
+
+def _csv_bytes(rows: list[dict[str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()

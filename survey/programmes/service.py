@@ -253,6 +253,10 @@ async def known_threshold_codes(region_id: int | None) -> KnownCodes:
                 codes = by_level[index.unit_level]
             if codes:
                 known[index.id] = frozenset(known.get(index.id, frozenset()) | codes)
+    # For indices a policy ranks at another level than their definition's (``level = …``).
+    for level, level_codes in (*by_level.items(), ("department", departments)):
+        if level_codes:
+            known[f"@{level}"] = frozenset(level_codes)
     return known
 
 

@@ -19,7 +19,7 @@ invented. Each is a screening signal with its test and threshold stated, not pro
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -193,14 +193,21 @@ def flag_identical_answers(
     n = len(answers)
     if n == 0:
         return []
-    width = len(answers[0])
-    if any(len(a) != width for a in answers):
+    if len(set(map(len, answers))) != 1:
         raise ValueError("每份答案的题目数必须相同")
-    marginals = [Counter(a[j] for a in answers) for j in range(width)]
-    patterns: dict[tuple[Hashable, ...], list[str]] = defaultdict(list)
-    for answer, ident in zip(answers, ids, strict=True):
-        patterns[tuple(answer)].append(ident)
-    tested = {p: who for p, who in patterns.items() if len(who) >= min_count}
+    rows = list(map(tuple, answers))
+    # Counting runs in C (columns by zip, patterns by Counter); the ids are gathered only for
+    # the patterns seen at least ``min_count`` times, in order of first occurrence.
+    marginals = [Counter(column) for column in zip(*rows, strict=True)]
+    counts = Counter(rows)
+    tested: dict[tuple[Hashable, ...], list[str]] = {
+        p: [] for p, c in counts.items() if c >= min_count
+    }
+    if tested:
+        for answer, ident in zip(rows, ids, strict=True):
+            who = tested.get(answer)
+            if who is not None:
+                who.append(ident)
     flags = []
     for pattern, who in tested.items():
         expected = n * float(np.prod([marginals[j][v] / n for j, v in enumerate(pattern)]))

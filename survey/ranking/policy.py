@@ -65,7 +65,9 @@ _TOP_KEYS = frozenset(
     | {"ties", "period_name", "indices", "uncertainty", "sanctions", "praises", "points"}
     | {"targets", "collapse_age_groups"}
 )
-_INDEX_KEYS = frozenset({"name", "unit", "min_n_eff"})
+_INDEX_KEYS = frozenset({"name", "unit", "min_n_eff", "level"})
+RankLevel = Literal["station", "street", "district", "department"]
+RANK_LEVELS: tuple[RankLevel, ...] = ("station", "street", "district", "department")
 _UNCERTAINTY_KEYS = frozenset({"rank_level", "ci_level", "alpha", "draws", "k"})
 _CONDITION_KEYS = frozenset({"when", "k", "threshold", "thresholds"})
 _SANCTION_KEYS = frozenset({"id", "index", "what", "ladder"}) | _CONDITION_KEYS
@@ -111,12 +113,15 @@ def format_value(value: float) -> str:
 class IndexSpec:
     """An index the policy ranks: ``id`` as in the instruments (e.g. ``anquangan``), short
     Chinese ``name`` used in reasons (安全感), ``unit`` ("%" for shares, "分" for scores) and an
-    optional ``min_n_eff`` overriding the policy's."""
+    optional ``min_n_eff`` overriding the policy's. ``level``: the units ranked (``station``,
+    ``street``, ``district`` or ``department``); ``None`` ranks the level the instrument's
+    index definition names (a city's policy says ``level = "district"`` to rank its districts)."""
 
     id: str
     name: str
     unit: IndexUnit = "%"
     min_n_eff: float | None = None
+    level: RankLevel | None = None
 
 
 @dataclass(frozen=True)
@@ -424,7 +429,10 @@ def _parse_indices(data: dict[str, Any], ctx: _Ctx) -> dict[str, IndexSpec]:
         name = _get_str(table, "name", ctx, label, where, required=True)
         unit = _choice(table, "unit", INDEX_UNITS, "%", ctx, label, where)
         min_n = _nonneg_number(table, "min_n_eff", ctx, label, where)
-        indices[index_id] = IndexSpec(index_id, name, cast(IndexUnit, unit), min_n)
+        level = None
+        if "level" in table:
+            level = cast(RankLevel, _choice(table, "level", RANK_LEVELS, "", ctx, label, where))
+        indices[index_id] = IndexSpec(index_id, name, cast(IndexUnit, unit), min_n, level or None)
     if not indices:
         ctx.add("[indices] 为空：至少声明一个被排名的指标", line=line)
     return indices
@@ -808,7 +816,9 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
 
     ``known_codes``: index id → the unit codes a ``thresholds`` key may name for that index
     (e.g. the department codes for a department index); a key outside them is a problem.
-    Indices not in the mapping (or no mapping) are not checked.
+    Indices not in the mapping (or no mapping) are not checked. ``"@station"``, ``"@street"``,
+    ``"@district"``, ``"@department"`` give the codes of a level, for indices whose policy
+    ``level`` differs from their definition's.
     Raises ``PolicyError`` with every problem found, in file order.
     """
     known = known_codes or {}
@@ -853,6 +863,16 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
         data, "period_name", ctx, None, ctx.lines.top_key("period_name"), required=False
     )
     indices = _parse_indices(data, ctx)
+    # An index ranked at another level than its definition's: its thresholds name units of that
+    # level (``known["@district"]``, …, when the caller gives them).
+    known = {
+        **known,
+        **{
+            spec.id: known[f"@{spec.level}"]
+            for spec in indices.values()
+            if spec.level is not None and f"@{spec.level}" in known
+        },
+    }
     seen = _Seen()
     sanctions = _parse_sanctions(data, ctx, seen, indices, known)
     praises = _parse_praises(data, ctx, seen, indices, known)

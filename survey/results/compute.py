@@ -191,8 +191,33 @@ async def load_registry(region_id: int) -> Registry:
     )
 
 
+async def source_wave_ids(wave_id: int) -> list[int]:
+    """The waves whose completed responses a wave's computation reads: the wave itself and,
+    when its programme's region is a city, every wave of the same month of a programme whose
+    region is one of the city's districts (their interviews are not entered twice)."""
+    wave = (
+        await Wave.select(Wave.month, Wave.programme.region.as_alias("region"))
+        .where(Wave.id == wave_id)
+        .first()
+    )
+    if wave is None:
+        return [wave_id]
+    region = await Unit.select(Unit.level).where(Unit.id == wave["region"]).first()
+    if region is None or region["level"] != "city":
+        return [wave_id]
+    districts = await Unit.select(Unit.id).where(
+        (Unit.parent == wave["region"]) & (Unit.level == "district")
+    )
+    rows = await Wave.select(Wave.id).where(
+        (Wave.month == wave["month"])
+        & Wave.programme.region.is_in([r["id"] for r in districts] or [-1])
+    )
+    return [wave_id, *sorted(int(r["id"]) for r in rows)]
+
+
 async def load_responses(wave_id: int, *, include_non_probability: bool) -> list[dict[str, Any]]:
-    """The wave's completed responses (only the columns the computation reads)."""
+    """The completed responses the wave's computation reads (``source_wave_ids``: a city wave
+    reads its districts' waves of the month too), only the columns the computation reads."""
     query = Response.select(
         Response.id,
         Response.instrument_id,
@@ -208,7 +233,7 @@ async def load_responses(wave_id: int, *, include_non_probability: bool) -> list
         Response.interviewer,
         Response.duration_seconds,
         Response.non_probability,
-    ).where((Response.wave == wave_id) & (Response.status == "completed"))
+    ).where(Response.wave.is_in(await source_wave_ids(wave_id)) & (Response.status == "completed"))
     if not include_non_probability:
         query = query.where(Response.non_probability == False)  # noqa: E712
     return list(await query.order_by(Response.id))
@@ -315,14 +340,26 @@ def prepare_wave(
     street_list = sorted(registry.streets.items(), key=lambda kv: kv[1][0])
     street_pos = {sid: i for i, (sid, _s) in enumerate(street_list)}
     station_pos = {s[0]: i for i, s in enumerate(registry.stations)}
-    district_of_row = np.empty(n, dtype=np.int64)
-    street_of_row = np.empty(n, dtype=np.int64)
-    station_of_row = np.empty(n, dtype=np.int64)
-    for i, r in enumerate(kept):
-        street_id, station_code = registry.communities[r["community"]]
-        district_of_row[i] = registry.streets[street_id][2]
-        street_of_row[i] = street_pos[street_id]
-        station_of_row[i] = station_pos.get(station_code, -1)
+    # Community → (district, street, station) positions once per community, then gathered.
+    community_list = list(registry.communities)
+    community_pos = {cid: k for k, cid in enumerate(community_list)}
+    by_community = np.array(
+        [
+            (
+                registry.streets[registry.communities[cid][0]][2],
+                street_pos[registry.communities[cid][0]],
+                station_pos.get(registry.communities[cid][1], -1),
+            )
+            for cid in community_list
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 3)
+    row_community = np.fromiter(
+        map(community_pos.__getitem__, (r["community"] for r in kept)), dtype=np.intp, count=n
+    )
+    district_of_row = by_community[row_community, 0]
+    street_of_row = by_community[row_community, 1]
+    station_of_row = by_community[row_community, 2]
     keep_rows = ~void
     district_codes = tuple(d[1] for d in registry.districts)
     levels = {
@@ -391,14 +428,29 @@ def prepare_wave(
                     pass_score=definition.pass_score,
                 )
             )
-    strata_labels = [r["stratum"] or "" for r in kept]
-    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in strata_labels if s}))}
+    # A stratum is the file's label within its district: two districts' (a city wave's) "A"
+    # are two strata, since the districts are sampled independently.
+    strata_labels = [
+        (int(d), r["stratum"] or "") for d, r in zip(district_of_row, kept, strict=True)
+    ]
+    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in strata_labels if s[1]}))}
     data = WaveInput(
         districts=district_codes,
         district_names=tuple(d[2] for d in registry.districts),
         district=district_of_row,
-        sex=np.array([SEXES.index(r["sex"]) for r in kept], dtype=np.int64),
-        age=np.array([AGE_GROUPS.index(r["age_group"]) for r in kept], dtype=np.int64),
+        sex=np.fromiter(
+            map({s: k for k, s in enumerate(SEXES)}.__getitem__, (r["sex"] for r in kept)),
+            dtype=np.int64,
+            count=n,
+        ),
+        age=np.fromiter(
+            map(
+                {a: k for k, a in enumerate(AGE_GROUPS)}.__getitem__,
+                (r["age_group"] for r in kept),
+            ),
+            dtype=np.int64,
+            count=n,
+        ),
         base_weight=np.array(
             [np.nan if r["design_weight"] is None else float(r["design_weight"]) for r in kept]
         ),
@@ -423,10 +475,14 @@ def prepare_wave(
         for (iid, version, h), count in sorted(versions.items())
     )
     keys = sorted({k for a in answers for k in a if k not in ("street", "community")})
-    vectors = tuple(
-        tuple(tuple(v) if isinstance(v, list) else v for v in (a.get(k) for k in keys))
-        for a in answers
-    )
+    # One answer vector per response (the integrity checks), built column by column.
+    columns: list[list[Any]] = []
+    for key in keys:
+        column = [a.get(key) for a in answers]
+        if list in set(map(type, column)):
+            column = [tuple(v) if isinstance(v, list) else v for v in column]
+        columns.append(column)
+    vectors = tuple(zip(*columns, strict=True)) if columns else tuple(() for _a in answers)
     return PreparedWave(
         data=data,
         response_ids=tuple(r["id"] for r in kept),
@@ -743,8 +799,14 @@ async def computed_results(
     except EstimationError as exc:
         raise ComputeError(f"加权或估计失败：{exc}") from exc
     run_seed = SEED_BASE + wave.id if seed is None else seed
-    history = await _history(wave, prepared.index_levels)
-    rows = rank_results(wave.month, policy, stats, prepared.index_levels, history, run_seed)
+    # The level each index ranks: the policy's ``level`` (a city ranks its districts), else
+    # the instrument's definition.
+    index_levels = {
+        **prepared.index_levels,
+        **{spec.id: spec.level for spec in policy.indices if spec.level is not None},
+    }
+    history = await _history(wave, index_levels)
+    rows = rank_results(wave.month, policy, stats, index_levels, history, run_seed)
     previous, previous_dk = await _previous_wave(wave)
     flags = integrity.wave_flags(
         integrity.FlagInput(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,12 @@ RANKED_INDICES: tuple[tuple[str, str, str], ...] = (
     ("zhixiaolv", "street", "街道（乡镇）"),
     ("manyidu_bumen", "department", "政法部门"),
 )
+LEVEL_WORDS = {
+    "station": "派出所",
+    "street": "街道（乡镇）",
+    "department": "政法部门",
+    "district": "区县",
+}
 HEADLINE_INDICES: tuple[tuple[str, str], ...] = (
     ("anquangan", "公众安全感"),
     ("zhixiaolv", "平安建设知晓率"),
@@ -219,6 +226,21 @@ async def _run_stamps(programme_id: int) -> tuple[tuple[int, str], ...]:
     return tuple(sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows))
 
 
+def _ranked_indices(rows: Sequence[ResultRow]) -> list[tuple[str, str, str]]:
+    """The indices the wave's policy ranked, at the level it ranked them (a city's policy ranks
+    districts: ``level = "district"``), in report order, with the word for the units; the
+    default three when nothing was ranked."""
+    ranked_at: dict[str, str] = {}
+    for r in rows:
+        if r.status != "not_ranked":
+            ranked_at.setdefault(r.index_id, r.level)
+    if not ranked_at:
+        return list(RANKED_INDICES)
+    order = [index_id for index_id, _level, _word in RANKED_INDICES]
+    ids = sorted(ranked_at, key=lambda i: (order.index(i) if i in order else len(order), i))
+    return [(i, ranked_at[i], LEVEL_WORDS.get(ranked_at[i], ranked_at[i])) for i in ids]
+
+
 async def wave_view(
     wave_id: int, district_code: str | None = None, *, unit_trends: bool = True
 ) -> WaveView:
@@ -260,7 +282,7 @@ async def _build_view(
                 met = None if target is None else round(r.estimate, 1) >= target
                 headlines.append(Headline(name, r.unit_name, r, target, met))
     rankings: list[RankingView] = []
-    for index_id, level, unit_word in RANKED_INDICES:
+    for index_id, level, unit_word in _ranked_indices(rows):
         members = [r for r in rows if r.index_id == index_id and r.level == level]
         if not members:
             continue

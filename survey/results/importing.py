@@ -36,16 +36,18 @@ import json
 import math
 import sqlite3
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
+from questionnaires.conditions import referenced_items
 from survey.collection.tables import Response
-from survey.db import write_transaction
+from survey.db import is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
 from survey.results.compute import ComputeError, Registry, load_registry, wave_by_id
 from survey.tabular import ImportRejected, Problem, Table, read_upload
@@ -162,158 +164,346 @@ def _int(text: str) -> int | None:
     return int(value) if value.is_integer() else None
 
 
-def _parse_row(
-    number: int,
-    raw: Mapping[str, str],
+# Order of a row's problems: the fields, then the items, then the answers' checks, then duplicates.
+_FIELD_ORDER = {name: k for k, name in enumerate(FIELDS)}
+_ITEMS_ORDER = len(FIELDS)
+_ANSWERS_ORDER = 10_000
+_DUPLICATE_ORDER = 20_000
+
+
+class _Checked:
+    """Problems found column by column: ``(row position, order, Problem)``, sorted at the end so
+    they read row by row as before; ``bad`` marks the rows that have one."""
+
+    def __init__(self, numbers: Sequence[int]) -> None:
+        self.numbers = numbers
+        self.found: list[tuple[int, int, Problem]] = []
+        self.bad = np.zeros(len(numbers), dtype=bool)
+
+    def add(self, rows: Iterable[int], order: int, column: str, message: Any) -> None:
+        """``message``: the text, or a function of the row position giving it."""
+        for i in rows:
+            text = message(i) if callable(message) else message
+            self.found.append((int(i), order, Problem(self.numbers[i], column, text)))
+            self.bad[i] = True
+
+    def problems(self) -> list[Problem]:
+        return [p for _i, _o, p in sorted(self.found, key=lambda x: (x[0], x[1]))]
+
+
+def _by_distinct(
+    cells: Sequence[Any], check: Callable[[Any], tuple[Any, str | None]]
+) -> tuple[list[Any], dict[str, np.ndarray]]:
+    """``check`` once per distinct cell of a column → (the value per row, rows by problem)."""
+    results = {cell: check(cell) for cell in set(cells)}
+    values = [results[cell][0] for cell in cells]
+    messages = sorted({m for _v, m in results.values() if m is not None})
+    if not messages:
+        return values, {}
+    slot = {m: k for k, m in enumerate(messages)}
+    slot_of = {c: -1 if m is None else slot[m] for c, (_v, m) in results.items()}
+    codes = np.fromiter(map(slot_of.__getitem__, cells), dtype=np.int64, count=len(cells))
+    return values, {m: np.flatnonzero(codes == slot[m]) for m in messages}
+
+
+def _validate(
+    table: Table,
     instrument: Instrument,
     mapping: ColumnMapping,
     registry: Registry,
     community_ids: Mapping[str, int],
     street_ids: Mapping[str, int],
-    problems: list[Problem],
-) -> dict[str, Any] | None:
-    start = len(problems)
+    existing: set[str],
+) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Every row of ``table`` checked column by column (each distinct cell once), then the
+    answers of the rows without a problem checked as a whole (skip logic, required items; once
+    per distinct combination of answers). Returns the records and every problem."""
+    numbers = [number for number, _row in table.rows]
+    n = len(numbers)
+    checked = _Checked(numbers)
+    header = set(table.header)
 
-    def cell(field_name: str) -> tuple[str, str]:
+    def cells(field_name: str) -> tuple[str, list[str]]:
         column = mapping.columns[field_name]
-        return column, raw.get(column, "").strip()
+        return column, [row.get(column, "").strip() for _n, row in table.rows]
 
-    record: dict[str, Any] = {}
-    column, rid = cell("respondent_id")
-    if not rid:
-        problems.append(Problem(number, column, "缺少受访者编号"))
-    record["respondent_id"] = rid
-    column, community = cell("community")
-    community_id = community_ids.get(community)
-    if not community:
-        problems.append(Problem(number, column, "缺少社区代码"))
-    elif community_id is None:
-        problems.append(
-            Problem(number, column, f"未知的社区代码 {community}（不在本方案的区划中）")
-        )
-    record["community"] = community_id
-    street_column, street = cell("street")
-    if street and community_id is not None:
-        street_id = registry.communities[community_id][0]
-        if street_ids.get(street) != street_id:
-            problems.append(
-                Problem(number, street_column, f"街道代码 {street} 与社区 {community} 不符")
-            )
-    column, sex_text = cell("sex")
-    sex_value = mapping.values.get("sex", {}).get(sex_text, sex_text)
-    sex = SEX_VALUES.get(str(sex_value).strip().lower(), "")
-    if sex not in SEXES:
-        problems.append(
-            Problem(number, column, f"性别 {sex_text!r} 无效（应为 M/F、男/女 或 1/2）")
-        )
-    record["sex"] = sex
-    column, age_text = cell("age_group")
-    age_value = str(mapping.values.get("age_group", {}).get(age_text, age_text)).strip()
-    age = age_value if age_value in AGE_GROUPS else ""
-    code = _int(age_value)
-    if not age and code is not None and 1 <= code <= len(AGE_GROUPS):
-        age = AGE_GROUPS[code - 1]
-    if not age:
-        problems.append(
-            Problem(
-                number, column, f"年龄段 {age_text!r} 无效（应为 {'/'.join(AGE_GROUPS)} 或 1–4）"
-            )
-        )
-    record["age_group"] = age
-    column, weight_text = cell("design_weight")
-    record["design_weight"] = None
-    if weight_text:
+    def report(field_name: str, column: str, by_problem: Mapping[str, np.ndarray]) -> None:
+        for message, rows in by_problem.items():
+            checked.add(rows, _FIELD_ORDER[field_name], column, message)
+
+    id_column, rids = cells("respondent_id")
+    checked.add((i for i, rid in enumerate(rids) if not rid), 0, id_column, "缺少受访者编号")
+    column, community_cells = cells("community")
+
+    def community_check(code: str) -> tuple[int | None, str | None]:
+        if not code:
+            return None, "缺少社区代码"
+        cid = community_ids.get(code)
+        return cid, None if cid is not None else f"未知的社区代码 {code}（不在本方案的区划中）"
+
+    community, problems = _by_distinct(community_cells, community_check)
+    report("community", column, problems)
+    street_column, street_cells = cells("street")
+    pairs = list(zip(street_cells, community_cells, strict=True))
+
+    def street_check(pair: tuple[str, str]) -> tuple[None, str | None]:
+        street, code = pair
+        cid = community_ids.get(code)
+        if not street or cid is None:
+            return None, None
+        if street_ids.get(street) != registry.communities[cid][0]:
+            return None, f"街道代码 {street} 与社区 {code} 不符"
+        return None, None
+
+    report("street", street_column, _by_distinct(pairs, street_check)[1])
+    column, sex_cells = cells("sex")
+    sex_values = mapping.values.get("sex", {})
+
+    def sex_check(text: str) -> tuple[str, str | None]:
+        sex = SEX_VALUES.get(str(sex_values.get(text, text)).strip().lower(), "")
+        return sex, None if sex in SEXES else f"性别 {text!r} 无效（应为 M/F、男/女 或 1/2）"
+
+    sex, problems = _by_distinct(sex_cells, sex_check)
+    report("sex", column, problems)
+    column, age_cells = cells("age_group")
+    age_values = mapping.values.get("age_group", {})
+
+    def age_check(text: str) -> tuple[str, str | None]:
+        value = str(age_values.get(text, text)).strip()
+        age = value if value in AGE_GROUPS else ""
+        code = _int(value)
+        if not age and code is not None and 1 <= code <= len(AGE_GROUPS):
+            age = AGE_GROUPS[code - 1]
+        if age:
+            return age, None
+        return "", f"年龄段 {text!r} 无效（应为 {'/'.join(AGE_GROUPS)} 或 1–4）"
+
+    age, problems = _by_distinct(age_cells, age_check)
+    report("age_group", column, problems)
+    column, weight_cells = cells("design_weight")
+
+    def weight_check(text: str) -> tuple[float | None, str | None]:
+        if not text:
+            return None, None
         try:
-            weight = float(weight_text)
+            weight = float(text)
         except ValueError:
             weight = math.nan
         if not (math.isfinite(weight) and weight > 0):
-            problems.append(Problem(number, column, f"设计权重 {weight_text!r} 必须是正数"))
-        record["design_weight"] = weight
-    column, mode_text = cell("mode")
-    mode_value = str(mapping.values.get("mode", {}).get(mode_text, mode_text)).strip().lower()
-    if mode_value not in MODE_VALUES:
-        problems.append(Problem(number, column, f"访问方式 {mode_text!r} 无效（网页/电话/导入）"))
-    record["mode"] = MODE_VALUES.get(mode_value, "import")
-    record["stratum"] = cell("stratum")[1][:60]
-    column, duration_text = cell("duration_seconds")
-    record["duration_seconds"] = None
-    if duration_text:
-        seconds = _int(duration_text)
-        if seconds is None or seconds < 0:
-            problems.append(Problem(number, column, f"时长 {duration_text!r} 必须是非负整数（秒）"))
-        record["duration_seconds"] = seconds
+            return weight, f"设计权重 {text!r} 必须是正数"
+        return weight, None
 
-    answers: dict[str, Any] = {}
-    if community_id is not None:
-        street_id = registry.communities[community_id][0]
-        for level in instrument.unit.levels:
-            answers[level.id] = (
-                community if level.level == "community" else registry.streets[street_id][0]
-            )
+    weight, problems = _by_distinct(weight_cells, weight_check)
+    report("design_weight", column, problems)
+    column, mode_cells = cells("mode")
+    mode_values = mapping.values.get("mode", {})
+
+    def mode_check(text: str) -> tuple[str, str | None]:
+        value = str(mode_values.get(text, text)).strip().lower()
+        if value not in MODE_VALUES:
+            return "import", f"访问方式 {text!r} 无效（网页/电话/导入）"
+        return MODE_VALUES[value], None
+
+    mode, problems = _by_distinct(mode_cells, mode_check)
+    report("mode", column, problems)
+    stratum = [text[:60] for text in cells("stratum")[1]]
+    column, duration_cells = cells("duration_seconds")
+
+    def duration_check(text: str) -> tuple[int | None, str | None]:
+        if not text:
+            return None, None
+        seconds = _int(text)
+        if seconds is None or seconds < 0:
+            return seconds, f"时长 {text!r} 必须是非负整数（秒）"
+        return seconds, None
+
+    duration, problems = _by_distinct(duration_cells, duration_check)
+    report("duration_seconds", column, problems)
+
+    # Items, column by column; _MISSING: no answer in the file.
     item_columns: dict[str, str] = {}
-    for item in instrument.iter_items():
+    item_values: list[tuple[str, list[Any]]] = []
+    for k, item in enumerate(instrument.iter_items()):
         column = mapping.items.get(item.id, item.id)
         item_columns[item.id] = column
-        text = raw.get(column, "").strip()
+        if column not in header:
+            continue
+        item_cells = [row.get(column, "").strip() for _n, row in table.rows]
+        values, problems = _by_distinct(item_cells, _item_check(item, mapping))
+        for message, rows in problems.items():
+            checked.add(rows, _ITEMS_ORDER + k, column, message)
+        item_values.append((item.id, values))
+
+    # Demographic items the file has no column for: the same fact in the item's codes.
+    demographic_fill = [
+        (d.item, d.variable) for d in instrument.demographics if item_columns[d.item] not in header
+    ]
+    screening = {it.id for it in instrument.screening.items}
+    levels = [(lv.id, lv.level == "community") for lv in instrument.unit.levels]
+    unit_ids = frozenset(instrument.unit.ids)
+    # The answers' checks depend on which items are answered and, for these, on the value
+    # (skip logic, screening, selections and texts); a single or 0–10 code was already checked
+    # against its item above, so its value does not change the verdict.
+    exact = screening | {
+        it.id
+        for it in instrument.iter_items()
+        if it.type not in ("single", "rating_0_10")
+        or any(
+            it.id in referenced_items(other.condition)
+            for other in instrument.iter_items()
+            if other.condition is not None
+        )
+    }
+    demographic_codes = {
+        (item_id, value): _demographic_code(instrument, variable, item_id, {variable: value})
+        for item_id, variable in demographic_fill
+        for value in (SEXES if variable == "sex" else AGE_GROUPS)
+    }
+    verdicts: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
+    records: list[dict[str, Any]] = []
+    for i in range(n):
+        answers: dict[str, Any] = {}
+        cid = community[i]
+        if cid is not None:
+            code = community_cells[i]
+            street_code = registry.streets[registry.communities[cid][0]][0]
+            for level_id, is_community in levels:
+                answers[level_id] = code if is_community else street_code
+        for item_id, values in item_values:
+            value = values[i]
+            if value is not _MISSING:
+                answers[item_id] = value
+        for item_id, variable in demographic_fill:
+            if item_id not in answers:
+                filled = demographic_codes.get((item_id, sex[i] if variable == "sex" else age[i]))
+                if filled is not None:
+                    answers[item_id] = filled
+        if checked.bad[i]:
+            continue
+        key = tuple(
+            (k, (tuple(v) if isinstance(v, list) else v) if k in exact else True)
+            for k, v in answers.items()
+            if k not in unit_ids
+        )
+        if key not in verdicts:
+            errors = [
+                (item_columns.get(e.item, e.item), e.message_zh)
+                for e in validate_answers(instrument, answers, partial=False)
+                # The polling company screened its respondents: a delivered complete without
+                # screening answers is not incomplete (screening answers it carries are checked).
+                if not (e.item in screening and e.item not in answers)
+            ]
+            verdicts[key] = (errors, frozenset(drop_hidden(instrument, answers)))
+        errors, keep = verdicts[key]
+        for column, message in errors:
+            checked.add((i,), _ANSWERS_ORDER, column, message)
+        if errors:
+            continue
+        # Stored like a web or phone interview: answers to items the skip logic hides dropped.
+        records.append(
+            {
+                "row": i,
+                "respondent_id": rids[i],
+                "community": cid,
+                "sex": sex[i],
+                "age_group": age[i],
+                "design_weight": weight[i],
+                "mode": mode[i],
+                "stratum": stratum[i],
+                "duration_seconds": duration[i],
+                "answers": {k: v for k, v in answers.items() if k in keep},
+            }
+        )
+    seen: dict[str, int] = {}
+    for i, rid in enumerate(rids):
+        if not rid:
+            continue
+        if rid in seen:
+            checked.add(
+                (i,), _DUPLICATE_ORDER, id_column, f"受访者编号 {rid} 重复（第{seen[rid]}行已出现）"
+            )
+        elif rid in existing:
+            checked.add(
+                (i,), _DUPLICATE_ORDER, id_column, f"受访者编号 {rid} 已在本测评期中（另一批导入）"
+            )
+        seen.setdefault(rid, numbers[i])
+    return [r for r in records if not checked.bad[r["row"]]], checked.problems()
+
+
+_MISSING = object()
+
+
+def _item_check(item: Any, mapping: ColumnMapping) -> Callable[[str], tuple[Any, str | None]]:
+    """The check of one cell of an item's column: (answer or ``_MISSING``, problem)."""
+    values = mapping.values.get(item.id, {})
+
+    def check(text: str) -> tuple[Any, str | None]:
         if not text:
-            continue
-        mapped = mapping.values.get(item.id, {}).get(text, text)
+            return _MISSING, None
+        bad = f"{text!r} 不是题目 {item.id} 的选项代码（可用: {_codes(item)}）"
+        mapped = values.get(text, text)
         if item.type == "text":
-            answers[item.id] = str(mapped)
-            continue
+            return str(mapped), None
         if item.type == "multiple":
             codes = [
                 _int(part) for part in str(mapped).replace("，", ",").split(",") if part.strip()
             ]
             if any(c is None or item.option(c) is None for c in codes):
-                problems.append(
-                    Problem(
-                        number,
-                        column,
-                        f"{text!r} 不是题目 {item.id} 的选项代码（可用: {_codes(item)}）",
-                    )
-                )
-                continue
-            answers[item.id] = codes
-            continue
+                return _MISSING, bad
+            return codes, None
         value = mapped if isinstance(mapped, int) else _int(str(mapped))
         valid = value is not None and (
             item.option(value) is not None or (item.type == "rating_0_10" and 0 <= value <= 10)
         )
-        if not valid:
-            problems.append(
-                Problem(
-                    number,
-                    column,
-                    f"{text!r} 不是题目 {item.id} 的选项代码（可用: {_codes(item)}）",
-                )
-            )
-            continue
-        answers[item.id] = value
-    for demographic in instrument.demographics:
-        # The weighting fields are required columns: when the file has no column for the
-        # instrument's own sex / age item, its answer is the same fact in the item's codes.
-        if demographic.item in answers or item_columns[demographic.item] in raw:
-            continue
-        code = _demographic_code(instrument, demographic.variable, demographic.item, record)
-        if code is not None:
-            answers[demographic.item] = code
-    if len(problems) == start:
-        # The polling company screened its respondents: a delivered complete without screening
-        # answers is not incomplete (but screening answers it does carry are checked).
-        screening = {it.id for it in instrument.screening.items}
-        for error in validate_answers(instrument, answers, partial=False):
-            if error.item in screening and error.item not in answers:
-                continue
-            problems.append(
-                Problem(number, item_columns.get(error.item, error.item), error.message_zh)
-            )
-    if len(problems) > start:
-        return None
-    # Stored like a web or phone interview: answers to items the skip logic hides are dropped.
-    record["answers"] = drop_hidden(instrument, answers)
-    return record
+        return (value, None) if valid else (_MISSING, bad)
+
+    return check
+
+
+#: The columns ``_bulk_insert`` writes, in the order of its tuples.
+BULK_COLUMNS: tuple[str, ...] = (
+    "wave",
+    "instrument_id",
+    "instrument_version",
+    "instrument_hash",
+    "mode",
+    "source_respondent_id",
+    "import_batch",
+    "status",
+    "community",
+    "sex",
+    "age_group",
+    "answers",
+    "current_page",
+    "design_weight",
+    "stratum",
+    "non_probability",
+    "started_at",
+    "completed_at",
+    "duration_seconds",
+    "updated_at",
+)
+
+
+async def _bulk_insert(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Inside the import's ``write_transaction``: the rows into ``response`` in one statement
+    stream — ``COPY`` on PostgreSQL (asyncpg's ``copy_records_to_table`` on the transaction's
+    connection), one ``executemany`` on SQLite. Both run in the open transaction, so a unique
+    violation rolls the whole file back."""
+    engine = Response._meta.db
+    transaction = engine.current_transaction.get()
+    assert transaction is not None, "_bulk_insert runs inside write_transaction()"
+    table = Response._meta.tablename
+    if is_postgres():
+        await transaction.connection.copy_records_to_table(
+            table, records=rows, columns=list(BULK_COLUMNS)
+        )
+        return
+    names = ", ".join(f'"{c}"' for c in BULK_COLUMNS)
+    marks = ", ".join("?" for _c in BULK_COLUMNS)
+    await transaction.connection.executemany(
+        f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows
+    )
 
 
 def _demographic_code(
@@ -406,54 +596,37 @@ async def import_responses(
             (Response.wave == wave.id) & Response.source_respondent_id.is_not_null()
         )
     }
-    seen: dict[str, int] = {}
-    records: list[dict[str, Any]] = []
+    records, problems = _validate(
+        table, instrument, mapping, registry, community_ids, street_ids, existing
+    )
     id_column = mapping.columns["respondent_id"]
-    for number, row in table.rows:
-        record = _parse_row(
-            number, row, instrument, mapping, registry, community_ids, street_ids, problems
-        )
-        rid = row.get(id_column, "").strip()
-        if rid:
-            if rid in seen:
-                problems.append(
-                    Problem(number, id_column, f"受访者编号 {rid} 重复（第{seen[rid]}行已出现）")
-                )
-                record = None
-            elif rid in existing:
-                problems.append(
-                    Problem(number, id_column, f"受访者编号 {rid} 已在本测评期中（另一批导入）")
-                )
-                record = None
-            seen.setdefault(rid, number)
-        if record is not None:
-            records.append(record)
     if not table.rows:
         problems.append(Problem(2, "", "文件没有数据行"))
     if problems:
         raise ImportRejected(table.source, problems)
     now = datetime.datetime.now(tz=datetime.UTC)
     rows = [
-        Response(
-            wave=wave.id,
-            instrument_id=instrument.id,
-            instrument_version=str(instrument.version),
-            instrument_hash=instrument.content_hash,
-            mode=r["mode"],
-            source_respondent_id=r["respondent_id"],
-            import_batch=batch,
-            status="completed",
-            community=r["community"],
-            sex=r["sex"],
-            age_group=r["age_group"],
-            answers=json.dumps(r["answers"], ensure_ascii=False),
-            design_weight=r["design_weight"],
-            stratum=r["stratum"],
-            non_probability=False,
-            started_at=now,
-            completed_at=now,
-            duration_seconds=r["duration_seconds"],
-            updated_at=now,
+        (
+            wave.id,
+            instrument.id,
+            str(instrument.version),
+            instrument.content_hash,
+            r["mode"],
+            r["respondent_id"],
+            batch,
+            "completed",
+            r["community"],
+            r["sex"],
+            r["age_group"],
+            json.dumps(r["answers"], ensure_ascii=False),
+            0,
+            r["design_weight"],
+            r["stratum"],
+            False,
+            now,
+            now,
+            r["duration_seconds"],
+            now,
         )
         for r in records
     ]
@@ -463,8 +636,7 @@ async def import_responses(
                 (Response.wave == wave.id) & (Response.import_batch == batch)
             ):
                 return ImportSummary(wave.id, batch, 0, True)
-            for start in range(0, len(rows), 500):
-                await Response.insert(*rows[start : start + 500])
+            await _bulk_insert(rows)
             await AuditLog.insert(
                 AuditLog(
                     username=username,

@@ -320,7 +320,7 @@ def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin], dict[st
 
 
 def _calibrate(
-    data: WaveInput, design: est.Design, margins: list[est.Margin], merged: dict[str, str]
+    data: WaveInput, design: est.Design, margins: list[est.Margin], merged: Mapping[str, str]
 ) -> tuple[est.Design, WeightingSummary]:
     n_districts = len(data.districts)
     district = data.district

@@ -18,6 +18,7 @@ from survey.ranking import (
     load_policy_text,
     policies_dir,
 )
+from survey.ranking.policy import build_policy
 
 MINIMAL = """\
 id = "t"
@@ -365,3 +366,31 @@ def test_files_not_utf8_missing_and_many(tmp_path: Path) -> None:
     assert problems[0].message == "文件不是 UTF-8 编码"
     assert problems[0].line == MINIMAL.count("\n") + 2
     assert problems[2].message.startswith("无法读取文件")
+
+
+def test_index_level_names_the_ranked_units() -> None:
+    """``level`` is optional (None: the questionnaire's level); a city's ``district`` is one of
+    station/street/district/department; anything else is named with the choices; thresholds of
+    an index with a level are checked against the codes of that level (``@district``)."""
+    assert load_policy_text(MINIMAL, "p.toml").indices[0].level is None
+    city = MINIMAL.replace('name = "安全感"', 'name = "安全感"\nlevel = "district"')
+    assert load_policy_text(city, "p.toml").indices[0].level == "district"
+    problem = only(
+        problems_of(MINIMAL.replace('name = "安全感"', 'name = "安全感"\nlevel = "city"'))
+    )
+    assert problem.message == "level = 'city' 无效；可用: station, street, district, department"
+    below = city.replace('when = "bottom_k"\nk = 2', 'when = "below"\nthreshold = 80\nthresholds = { "990199" = 85 }')  # fmt: skip
+    known = {"anquangan": frozenset({"990102P01"}), "@district": frozenset({"990102", "990103"})}
+    with pytest.raises(PolicyError) as info:
+        build_policy(below, "p.toml", known)
+    assert "990199" in str(info.value)
+    build_policy(below.replace("990199", "990103"), "p.toml", known)  # a district: accepted
+
+
+def test_shipped_city_policy_ranks_districts() -> None:
+    policy = load_policy(policies_dir() / "city.toml")
+    assert {spec.id: spec.level for spec in policy.indices} == {
+        "anquangan": "district",
+        "zhixiaolv": "district",
+        "manyidu": "district",
+    }

@@ -103,9 +103,12 @@ async def test_reports_are_rendered_once_per_revision(
     first, media, _ = await render_report(wave_id, "pdf")
     second, _, _ = await render_report(wave_id, "pdf")
     assert media == "application/pdf" and first == second and len(calls) == 1
-    # a recomputation is a new revision: the report is drawn again
-    from survey.results.compute import compute_wave
+    # a correction (the wave is published) is a new revision of the results: drawn again
+    from survey.db import write_transaction
+    from survey.results.revisions import publish_pending_revision, revise_wave
 
-    await compute_wave(wave_id, username="test")
+    await revise_wave(wave_id, reason="测试更正", username="test")
+    async with write_transaction():  # as `wave publish` does
+        await publish_pending_revision(wave_id, "2026-10", username="test")
     third, _, _ = await render_report(wave_id, "pdf")
     assert len(calls) == 2 and third.startswith(b"%PDF")

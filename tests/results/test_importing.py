@@ -257,3 +257,76 @@ async def test_a_code_the_item_does_not_define_is_an_error_unless_the_mapping_re
     stored = await Response.select(Response.answers).where(Response.wave == wave_id).first()
     assert stored is not None
     assert '"q_zhixiao": 9' in stored["answers"]
+
+
+async def test_bulk_file_every_bad_cell_in_row_order_then_all_rows_stored(
+    small_city: None, tmp_path: Path
+) -> None:
+    """3,000 rows checked column by column: the same bad value in many rows is reported on each
+    of them, in row order and field order within a row (hand-listed below); nothing is stored.
+    Corrected, the file is written in one bulk statement (COPY / executemany) and every row
+    reads back as given; importing it again changes nothing."""
+    wave_id, community = await _setup()
+    rows = [_row(f"K{i:04d}", community) for i in range(3000)]
+    for i in (10, 1500, 2999):
+        rows[i]["q_anquan"] = "7"
+    rows[700]["sex"] = "X"
+    rows[700]["age_group"] = "17"
+    rows[1200]["community"] = "000"
+    rows[2000]["respondent_id"] = "K0005"
+    rows[2500]["duration_seconds"] = "-3"
+    header = [*HEADER, "duration_seconds"]
+    for row in rows:
+        row.setdefault("duration_seconds", "300")
+    path = _csv(tmp_path / "bulk.csv", rows, header)
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    seven = "'7' 不是题目 q_anquan 的选项代码"
+    got = [str(p) for p in caught.value.problems]
+    assert [g.split(": ")[0] for g in got] == [
+        "第12行, 列 q_anquan",
+        "第702行, 列 sex",
+        "第702行, 列 age_group",
+        "第1202行, 列 community",
+        "第1502行, 列 q_anquan",
+        "第2002行, 列 respondent_id",
+        "第2502行, 列 duration_seconds",
+        "第3001行, 列 q_anquan",
+    ]
+    assert got[0].startswith(f"第12行, 列 q_anquan: {seven}")
+    assert got[5] == "第2002行, 列 respondent_id: 受访者编号 K0005 重复（第7行已出现）"
+    assert got[6] == "第2502行, 列 duration_seconds: 时长 '-3' 必须是非负整数（秒）"
+    assert await _count(wave_id) == 0
+
+    for i in (10, 1500, 2999):
+        rows[i]["q_anquan"] = "1"
+    rows[700].update(sex="女", age_group="60+")
+    rows[1200]["community"] = community
+    rows[2000]["respondent_id"] = "K2000"
+    rows[2500]["duration_seconds"] = "0"
+    good = _csv(tmp_path / "bulk-good.csv", rows, header)
+    summary = await import_responses(wave_id, good, "liangshuaiyidu", username="t")
+    assert summary.created == 3000 and await _count(wave_id) == 3000
+    stored = {
+        r["source_respondent_id"]: r
+        for r in await Response.select(
+            Response.source_respondent_id,
+            Response.sex,
+            Response.age_group,
+            Response.duration_seconds,
+            Response.design_weight,
+            Response.status,
+            Response.mode,
+            Response.answers,
+            Response.current_page,
+        ).where(Response.wave == wave_id)
+    }
+    assert stored["K0700"]["sex"] == "F" and stored["K0700"]["age_group"] == "60+"
+    assert stored["K2500"]["duration_seconds"] == 0 and stored["K0001"]["duration_seconds"] == 300
+    assert {r["status"] for r in stored.values()} == {"completed"}
+    assert {r["mode"] for r in stored.values()} == {"phone"}
+    assert {r["design_weight"] for r in stored.values()} == {120.5}
+    assert '"q_anquan": 1' in stored["K0010"]["answers"]
+    assert '"q_anquan": 2' in stored["K0011"]["answers"]
+    assert (await import_responses(wave_id, good, "liangshuaiyidu", username="t")).unchanged
+    assert await _count(wave_id) == 3000
