@@ -73,6 +73,58 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    """``survey user list|edit|disable|enable|reset-password`` (the shell is unrestricted)."""
+    from survey import accounts
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+
+    actor = os.environ.get("USER", "cli")
+
+    async def go() -> list[str]:
+        await migrate_forwards()
+        action = args.user_action
+        if action == "list":
+            lines = []
+            for u in await accounts.list_users():
+                state = "启用" if u.is_active else "已停用"
+                if u.must_change_password:
+                    state += "（须改密码）"
+                lines.append(
+                    f"{u.username}\t{u.display_name}\t{u.role_names}\t"
+                    f"{u.district_name or '全部区县'}\t{state}"
+                )
+            return lines or ["（没有用户）"]
+        if action == "edit":
+            if args.roles is None and args.district is None and args.name is None:
+                raise CommandError("请至少给出 --roles、--district 或 --name 之一")
+            user = await accounts.update_user(
+                args.username,
+                roles=accounts.parse_roles(args.roles) if args.roles is not None else None,
+                district_code=None if args.district in (None, "", "all") else args.district,
+                change_district=args.district is not None,
+                display_name=args.name,
+                actor=actor,
+            )
+            return [
+                f"已更新用户 {user.username}: {user.role_names}，"
+                f"{user.district_name or '全部区县'}，{user.display_name}"
+            ]
+        if action in ("disable", "enable"):
+            await accounts.set_active(args.username, action == "enable", actor=actor)
+            return [f"已{'启用' if action == 'enable' else '停用'}用户 {args.username}。"]
+        password = args.password or accounts.temporary_password()
+        await accounts.reset_password(args.username, password, actor=actor)
+        shown = "" if args.password else f"临时密码: {password}\n"
+        return [f"{shown}已重设用户 {args.username} 的密码；该用户下次登录时须设置新密码。"]
+
+    try:
+        print("\n".join(_run(go)))
+    except accounts.AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from survey.db.migrate import migrate_forwards
     from survey.demo import DEMO_PASSWORD, DEMO_USERS, build_demo
@@ -177,6 +229,8 @@ def cmd_wave(args: argparse.Namespace) -> int:
             "publish": "published",
         }[args.wave_action]
         step = await set_status(await resolve_wave(args.wave), target, username=user)
+        if step.revision is not None:
+            return f"测评期 {step.month}: 已发布更正版本 第 {step.revision} 版"
         return f"测评期 {step.month}: {STATUS_NAMES[step.old_status]} → {STATUS_NAMES[step.new_status]}"
 
     try:
@@ -201,12 +255,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("create-user", help="创建用户")
     p.add_argument("username")
     p.add_argument(
-        "--roles", required=True, help="逗号分隔: admin,analyst,supervisor,pollster,committee"
+        "--roles",
+        required=True,
+        help="逗号分隔的角色代码或中文名: admin（系统管理员）,analyst（数据分析员）,"
+        "supervisor（督导）,pollster（访问员）,committee（委员会成员）",
     )
     p.add_argument("--name", help="显示姓名")
     p.add_argument("--district", help="限定的区/县编码")
     p.add_argument("--password", help="密码（省略时从 PINGAN_NEW_PASSWORD 或终端读取）")
     p.set_defaults(func=cmd_create_user)
+
+    p = subparsers.add_parser(
+        "user",
+        help="用户: 列出、修改角色/区县/姓名、停用、启用、重设密码",
+        description="停用的用户不能登录（历史记录保留）；修改角色、区县、密码或停用会结束该用户"
+        "的所有会话；至少保留一个启用的、不限区县的系统管理员。",
+    )
+    actions = p.add_subparsers(dest="user_action", metavar="ACTION")
+    actions.required = True
+    a = actions.add_parser("list", help="列出所有用户")
+    a.set_defaults(func=cmd_user)
+    a = actions.add_parser("edit", help="修改用户的角色、限定区县或姓名")
+    a.add_argument("username")
+    a.add_argument("--roles", help="新的角色（代码或中文名，逗号分隔），如 analyst,委员会成员")
+    a.add_argument("--district", help="限定的区/县编码；all 或空表示不限区县")
+    a.add_argument("--name", help="显示姓名")
+    a.set_defaults(func=cmd_user)
+    for action, text in (("disable", "停用用户（不能登录，会话结束）"), ("enable", "重新启用用户")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("username")
+        a.set_defaults(func=cmd_user)
+    a = actions.add_parser("reset-password", help="重设密码：用户下次登录时须设置新密码")
+    a.add_argument("username")
+    a.add_argument("--password", help="临时密码（省略时生成并显示一个随机密码）")
+    a.set_defaults(func=cmd_user)
 
     p = subparsers.add_parser("demo", help="生成示范城市（南城区）与演示账号")
     p.add_argument("--seed", type=int, default=20261124, help="随机种子")
@@ -232,7 +314,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("open", "开始采集（设计 → 采集）"),
         ("close", "结束采集（采集 → 结束）"),
         ("reopen", "重新开放采集（结束 → 采集）"),
-        ("publish", "发布结果（结束 → 发布；须已计算结果）"),
+        ("publish", "发布结果（结束 → 发布；须已计算结果）；已发布的测评期: 发布待发布的更正版本"),
     ):
         a = actions.add_parser(action, help=text)
         a.add_argument("wave", help="测评期编号、YYYY-MM 或 方案代码/YYYY-MM")

@@ -6,10 +6,19 @@ Rules (checked in one write transaction that re-reads the wave, so two clicks ca
 * ``design → collecting`` opens collection (invitation links and the CATI queue work only then);
 * ``collecting → closed`` ends collection; ``closed → collecting`` reopens it before publication;
 * ``closed → published`` needs computed results (a ``ResultRun`` of the wave); a published wave is
-  final: nothing moves it back, so what a committee has read never changes under it.
+  final: nothing moves it back, so what a committee has read never changes under it. Publishing
+  stores the results as revision 1 (``survey.results.revisions``);
+* ``published → published`` publishes a pending correction (更正, made by ``survey results
+  revise``): its results replace the published ones, the earlier revisions stay readable.
+
+Besides the steps, what each status allows (``ACTIVITIES``, checked by the services with
+:func:`check` / :func:`require`): interviews (web answers, telephone calls and outcomes) only
+while collecting — closing pauses the wave's telephone campaigns, reopening resumes them;
+computing results while collecting or closed, never once published; a correction (revise) only
+once published. The full table is in ``docs/lifecycle.md``.
 
 Each step writes an audit row (``wave.create``, ``wave.open``, ``wave.close``, ``wave.reopen``,
-``wave.publish``).
+``wave.publish``, ``wave.publish-revision``).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from survey.audit import record
-from survey.db import write_transaction
+from survey.db import is_postgres, write_transaction
 from survey.db.tables import WAVE_STATUSES, Programme, Wave
 
 STATUS_NAMES: dict[str, str] = {
@@ -34,6 +43,29 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("collecting", "closed"): ("wave.close", "结束采集"),
     ("closed", "collecting"): ("wave.reopen", "重新开放采集"),
     ("closed", "published"): ("wave.publish", "发布结果"),
+}
+# What a wave allows in each status besides the steps above: activity → (statuses, name).
+ACTIVITIES: dict[str, tuple[frozenset[str], str]] = {
+    "interview": (frozenset({"collecting"}), "访问（网上作答、电话访问）"),
+    "compute": (frozenset({"collecting", "closed"}), "计算结果"),
+    "revise": (frozenset({"published"}), "更正已发布的结果"),
+}
+# The refusal for an activity in a status it does not allow: what is wrong and what to do.
+_REFUSALS: dict[tuple[str, str], str] = {
+    ("interview", "design"): "测评期 {month} 尚未开始采集，不能访问",
+    ("interview", "closed"): (
+        "测评期 {month} 已结束采集，电话访问已暂停，不能再记录访问结果或答案；"
+        "如需继续，请先重新开放采集"
+    ),
+    ("interview", "published"): "测评期 {month} 已发布，不能再访问",
+    ("compute", "design"): "测评期 {month} 尚未开始采集，没有可计算的回答",
+    ("compute", "published"): (
+        "测评期 {month} 已发布，发布的结果不能重新计算；如需更正，请作为更正版本重新计算"
+        "（survey results revise {month} --reason 原因，或结果页的「更正」），再重新发布"
+    ),
+    ("revise", "design"): "测评期 {month} 尚未发布，不需要更正：请直接计算结果",
+    ("revise", "collecting"): "测评期 {month} 尚未发布，不需要更正：请直接计算结果",
+    ("revise", "closed"): "测评期 {month} 尚未发布，不需要更正：请直接计算结果",
 }
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -50,6 +82,7 @@ class WaveStep:
     month: str
     old_status: str
     new_status: str
+    revision: int | None = None  # a correction published by this step (published → published)
 
 
 async def resolve_wave(text: str) -> int:
@@ -73,6 +106,28 @@ async def resolve_wave(text: str) -> int:
     if len(rows) > 1:
         raise WaveError(f"「{text}」对应多个测评期，请写成 方案代码/{month} 或使用编号")
     return int(rows[0]["id"])
+
+
+def check(activity: str, status: str, month: str) -> None:
+    """Raise ``WaveError`` (saying what to do) when a wave in ``status`` does not allow
+    ``activity`` (a key of ``ACTIVITIES``)."""
+    allowed, _name = ACTIVITIES[activity]
+    if status not in allowed:
+        text = _REFUSALS.get((activity, status), "测评期 {month} 当前状态不允许此操作")
+        raise WaveError(text.format(month=month))
+
+
+async def require(wave_id: int, activity: str) -> str:
+    """Inside a write transaction: check that wave ``wave_id`` now allows ``activity``; returns
+    its month. On PostgreSQL the wave row is read ``FOR SHARE``, so a concurrent status step
+    (which updates the row) waits for this transaction, and this one sees a step committed
+    before it — the check cannot be overtaken by a close or a publication."""
+    lock = " FOR SHARE" if is_postgres() else ""
+    rows = await Wave.raw(f"SELECT status, month FROM wave WHERE id = {{}}{lock}", wave_id)
+    if not rows:
+        raise WaveError(f"测评期 {wave_id} 不存在")
+    check(activity, str(rows[0]["status"]), str(rows[0]["month"]))
+    return str(rows[0]["month"])
 
 
 def next_steps(status: str) -> list[tuple[str, str]]:
@@ -149,6 +204,12 @@ async def set_status(
         ):
             raise WaveError(f"没有编号为 {wave_id} 的测评期，或您无权管理")
         old, month = str(wave["status"]), str(wave["month"])
+        if old == new_status == "published":
+            # Publishing a published wave publishes its pending correction, if there is one.
+            from survey.results.revisions import publish_pending_revision
+
+            number = await publish_pending_revision(wave_id, month, username=username)
+            return WaveStep(wave_id, month, old, new_status, number)
         if old == new_status:
             # A repeated click: the step already happened, nothing to do.
             return WaveStep(wave_id, month, old, new_status)
@@ -174,4 +235,8 @@ async def set_status(
                 return WaveStep(wave_id, month, new_status, new_status)  # a concurrent twin
             raise WaveError(f"测评期 {month} 的状态刚被他人修改，请刷新后重试")
         await record(username, step[0], f"wave={wave_id} {month} {old}→{new_status}")
+        if new_status == "published":
+            from survey.results.revisions import record_first_revision
+
+            await record_first_revision(wave_id, username=username)
     return WaveStep(wave_id, month, old, new_status)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from survey import waves
 from survey.cati.cases import CatiError, utc_now, whole_seconds
 from survey.cati.outcomes import Outcome, case_disposition, outcome_by_code
 from survey.cati.queue import campaign_rules
@@ -137,6 +138,10 @@ async def _record(
     if case["state"] != "open" or case["held_by"] != pollster_id:
         raise CatiError("该号码已不在您名下（可能已超时释放或已结案），请取下一个号码")
     rules = await campaign_rules(int(case["campaign"]))
+    try:  # a closed wave takes no more outcomes (its status row is read FOR SHARE)
+        await waves.require(rules.wave_id, "interview")
+    except waves.WaveError as exc:
+        raise CatiError(str(exc)) from exc
     if outcome.code == "breakoff" and case["response"] is not None:
         # AAPOR: a break-off after enough of the interview counts as a partial interview.
         campaign = (

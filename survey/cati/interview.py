@@ -27,6 +27,7 @@ from questionnaires import (
     visible_pages,
 )
 from questionnaires.model import SCREENING_PAGE, UNIT_PAGE
+from survey import waves
 from survey.cati.attempts import _record
 from survey.cati.cases import CatiError, utc_now, whole_seconds
 from survey.cati.outcomes import outcome_by_code
@@ -255,6 +256,10 @@ async def _save(
         raise CatiError("该号码已不在您名下（可能已超时释放或已结案），请取下一个号码")
     campaign = await Campaign.select().where(Campaign.id == case["campaign"]).first()
     assert campaign is not None
+    try:  # a closed wave takes no more answers
+        await waves.require(int(campaign["wave"]), "interview")
+    except waves.WaveError as exc:
+        raise CatiError(str(exc)) from exc
     instrument = instrument_for(campaign["instrument_id"])
     rules = await campaign_rules(int(campaign["id"]))
     response_id = case["response"]

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from survey import waves
 from survey.cati.cases import CatiError, utc_now, whole_seconds
 from survey.cati.selection import CallingHours, QueuePolicy, StratumProgress, stratum_order
 from survey.cati.tables import Campaign, Case
@@ -80,6 +81,16 @@ async def stratum_progress(campaign_id: int, wave_id: int) -> list[StratumProgre
     ]
 
 
+async def _wave_refusal(wave_id: int) -> str:
+    """Why the wave's campaigns make no calls now (its status does not allow interviews: a
+    closed wave pauses its campaigns, reopening resumes them), or ``""``."""
+    try:
+        await waves.require(wave_id, "interview")
+    except waves.WaveError as exc:
+        return str(exc)
+    return ""
+
+
 def _placeholders(n: int) -> str:
     return ", ".join(["{}"] * n)
 
@@ -98,7 +109,10 @@ async def next_case(
     # SQLite: BEGIN IMMEDIATE serialises hand-outs; the rules are read in the same transaction.
     async with write_transaction():
         rules = await campaign_rules(campaign_id)
-        if rules.status != "running":
+        stopped = await _wave_refusal(rules.wave_id)
+        if stopped:
+            assignment = Assignment(None, reason=stopped)
+        elif rules.status != "running":
             assignment = Assignment(None, reason="该呼叫任务已暂停或已结束")
         elif not rules.policy.hours.allows(now):
             hours = rules.policy.hours.describe()
@@ -144,6 +158,9 @@ _PG_TRIES = 3
 
 async def _next_case_postgres(campaign_id: int, pollster_id: int, now: dt.datetime) -> Assignment:
     rules = await campaign_rules(campaign_id)
+    stopped = await _wave_refusal(rules.wave_id)
+    if stopped:
+        return Assignment(None, reason=stopped)
     if rules.status != "running":
         return Assignment(None, reason="该呼叫任务已暂停或已结束")
     if not rules.policy.hours.allows(now):

@@ -30,6 +30,12 @@ BACK_CHECK_NAMES = {
     "unreachable": "无法联系",
 }
 STATUS_NAMES = {"running": "进行中", "paused": "已暂停", "closed": "已结束"}
+# A running campaign of a wave that is not collecting makes no calls (survey.waves): say why.
+WAVE_PAUSE_NAMES = {
+    "design": "未开始（测评期尚未开始采集）",
+    "closed": "已暂停（测评期已结束采集）",
+    "published": "已结束（测评期已发布）",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +52,17 @@ class CampaignView:
     region_name: str
 
 
+def _status_name(status: str, wave_status: str) -> str:
+    if status == "running" and wave_status in WAVE_PAUSE_NAMES:
+        return WAVE_PAUSE_NAMES[wave_status]
+    return STATUS_NAMES.get(status, status)
+
+
 async def list_campaigns(district_id: int | None) -> list[CampaignView]:
     """Campaigns visible to a user limited to ``district_id`` (None: all)."""
     rows = await Campaign.raw(
-        "SELECT c.id, c.name, c.wave, c.status, w.month, p.region, u.name AS region_name "
+        "SELECT c.id, c.name, c.wave, c.status, w.month, w.status AS wave_status, p.region, "
+        "u.name AS region_name "
         "FROM cati_campaign c JOIN wave w ON w.id = c.wave JOIN programme p ON p.id = w.programme "
         "JOIN region_unit u ON u.id = p.region ORDER BY w.month DESC, c.id"
     )
@@ -60,7 +73,7 @@ async def list_campaigns(district_id: int | None) -> list[CampaignView]:
             int(r["wave"]),
             r["month"],
             r["status"],
-            STATUS_NAMES.get(r["status"], r["status"]),
+            _status_name(r["status"], r["wave_status"]),
             int(r["region"]),
             r["region_name"],
         )

@@ -119,6 +119,8 @@ class AppUser(Table, tablename="app_user"):
     failed_logins = Integer(default=0)
     locked_until = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+    # Set by an administrator's password reset: the user must choose a new password first.
+    must_change_password = Boolean(default=False)
 
 
 class WebSession(Table, tablename="web_session"):

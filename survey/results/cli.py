@@ -44,6 +44,30 @@ def cmd_compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_revise(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.revisions import revise_wave
+
+    async def go() -> str:
+        await migrate_forwards()
+        wave = await resolve_wave(args.wave)
+        summary = await revise_wave(
+            wave.id,
+            reason=args.reason,
+            username=_user(),
+            include_non_probability=args.include_non_probability,
+        )
+        return summary.describe()
+
+    try:
+        print(_run(go))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
@@ -153,7 +177,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    results = subparsers.add_parser("results", help="计算、导出测评结果 (compute / export)")
+    results = subparsers.add_parser(
+        "results", help="计算、更正、导出测评结果 (compute / revise / export)"
+    )
     sub = results.add_subparsers(dest="results_command", metavar="ACTION")
     sub.required = True
     p = sub.add_parser("compute", help="计算一个测评期的各项指标、排名与预警")
@@ -164,6 +190,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="把非概率样本（开放链接）也计入（默认不计入）",
     )
     p.set_defaults(func=cmd_compute)
+    p = sub.add_parser(
+        "revise",
+        help="更正已发布的测评期：重新计算为新的更正版本（须说明原因，再用 wave publish 发布）",
+        description="已发布的结果不能重新计算；更正会计算出新的版本（第 2、3… 版），"
+        "发布前委员会仍看到现行版本，发布后看到标注「更正」的新版本，旧版本仍可查阅。",
+    )
+    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    p.add_argument("--reason", required=True, help="更正原因（必填，记入审计日志并向委员会显示）")
+    p.add_argument(
+        "--include-non-probability",
+        action="store_true",
+        help="把非概率样本（开放链接）也计入（默认不计入）",
+    )
+    p.set_defaults(func=cmd_revise)
     p = sub.add_parser(
         "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
     )

@@ -24,6 +24,7 @@ import numpy as np
 
 from questionnaires import Instrument, default_instruments, score_departments, score_responses
 from questionnaires.scoring import composite_weights
+from survey import waves
 from survey.collection.tables import Invitation, Response
 from survey.db import lock_row, write_transaction
 from survey.db.tables import (
@@ -696,8 +697,48 @@ async def compute_wave(
     include_non_probability: bool = False,
     seed: int | None = None,
 ) -> ComputeSummary:
-    """Compute and store every index of a wave; ``ComputeError`` explains a failure."""
+    """Compute and store every index of a wave; ``ComputeError`` explains a failure.
+
+    Allowed while the wave is collecting or closed (``survey.waves.ACTIVITIES``); a published
+    wave is refused — a correction is a new revision (``survey.results.revisions``)."""
     wave = await wave_by_id(wave_id)
+    _check(wave.id, "compute", wave.status, wave.month)
+    run, result_rows, summary = await computed_results(
+        wave, username=username, include_non_probability=include_non_probability, seed=seed
+    )
+    async with write_transaction():
+        await lock_row(Wave, wave.id)  # two analysts computing at once: one after the other
+        try:  # the status again, under the lock: a publication may have come in between
+            await waves.require(wave.id, "compute")
+        except waves.WaveError as exc:
+            raise ComputeError(str(exc)) from exc
+        await IndexResult.delete().where(IndexResult.wave == wave.id)
+        await ResultRun.delete().where(ResultRun.wave == wave.id)
+        await ResultRun.insert(run)
+        for start in range(0, len(result_rows), 500):
+            await IndexResult.insert(*result_rows[start : start + 500])
+        await AuditLog.insert(
+            AuditLog(
+                username=username,
+                action="results.compute",
+                detail=f"wave={wave.id} month={wave.month} results={len(result_rows)}",
+            )
+        )
+    return summary
+
+
+def _check(wave_id: int, activity: str, status: str, month: str) -> None:
+    try:
+        waves.check(activity, status, month)
+    except waves.WaveError as exc:
+        raise ComputeError(str(exc)) from exc
+
+
+async def computed_results(
+    wave: WaveRef, *, username: str, include_non_probability: bool = False, seed: int | None = None
+) -> tuple[ResultRun, list[IndexResult], ComputeSummary]:
+    """Compute every index of ``wave`` without storing anything: the run row, the result rows
+    (both unsaved) and the summary. ``ComputeError`` explains a failure."""
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
     try:
@@ -761,37 +802,22 @@ async def compute_wave(
     praises = sum(1 for r in rows if r.outcome is not None and r.outcome.praises)
     targets = {t.index: t.at_least for t in policy.targets}
     result_rows = [_result_row(wave.id, r, instrument, targets, counts) for r in rows]
-    async with write_transaction():
-        await lock_row(Wave, wave.id)  # two analysts computing at once: one after the other
-        await IndexResult.delete().where(IndexResult.wave == wave.id)
-        await ResultRun.delete().where(ResultRun.wave == wave.id)
-        await ResultRun.insert(
-            ResultRun(
-                wave=wave.id,
-                computed_by=username,
-                method_version=METHOD_VERSION,
-                policy_id=policy.id,
-                policy_version=policy.version,
-                policy_hash=policy.content_hash,
-                seed=run_seed,
-                n_responses=len(prepared.response_ids),
-                n_excluded=sum(prepared.excluded.values()),
-                instruments=json.dumps(list(prepared.instruments), ensure_ascii=False),
-                weighting=json.dumps(_diagnostics_json(stats), ensure_ascii=False),
-                flags=json.dumps([asdict(f) for f in flags], ensure_ascii=False),
-                method=json.dumps(method, ensure_ascii=False),
-            )
-        )
-        for start in range(0, len(result_rows), 500):
-            await IndexResult.insert(*result_rows[start : start + 500])
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="results.compute",
-                detail=f"wave={wave.id} month={wave.month} results={len(result_rows)}",
-            )
-        )
-    return ComputeSummary(
+    run = ResultRun(
+        wave=wave.id,
+        computed_by=username,
+        method_version=METHOD_VERSION,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_hash=policy.content_hash,
+        seed=run_seed,
+        n_responses=len(prepared.response_ids),
+        n_excluded=sum(prepared.excluded.values()),
+        instruments=json.dumps(list(prepared.instruments), ensure_ascii=False),
+        weighting=json.dumps(_diagnostics_json(stats), ensure_ascii=False),
+        flags=json.dumps([asdict(f) for f in flags], ensure_ascii=False),
+        method=json.dumps(method, ensure_ascii=False),
+    )
+    summary = ComputeSummary(
         wave_id=wave.id,
         month=wave.month,
         n_responses=len(prepared.response_ids),
@@ -801,6 +827,7 @@ async def compute_wave(
         sanctions=sanctions,
         praises=praises,
     )
+    return run, result_rows, summary
 
 
 async def _uncomputed_earlier_waves(wave: WaveRef) -> str:

@@ -157,9 +157,14 @@ async def run_for_wave(wave_id: int) -> RunInfo | None:
     row = await ResultRun.select().where(ResultRun.wave == wave_id).first()
     if row is None:
         return None
+    return run_info(wave_id, row)
+
+
+def run_info(wave_id: int, row: dict[str, Any]) -> RunInfo:
+    """A ``RunInfo`` from a ``result_run`` row (or a revision's copy of one)."""
     return RunInfo(
         wave_id=wave_id,
-        computed_at=str(row["computed_at"])[:19],
+        computed_at=str(row["computed_at"])[:19].replace("T", " "),
         computed_by=row["computed_by"],
         method_version=row["method_version"],
         policy_id=row["policy_id"],

@@ -84,3 +84,24 @@ class IndexResult(Table, tablename="index_result"):
     instrument_id = Varchar(length=60, default="")
     instrument_version = Integer(default=0)
     method_version = Varchar(length=40, default="")
+
+
+class ResultRevision(Table, tablename="result_revision"):
+    """A version of a wave's published results (``survey.results.revisions``).
+
+    Number 1 is the first publication; 2, 3, … are corrections (更正), each with the ``reason``
+    and who made it. A correction is a draft (``published_at`` null) until published; then its
+    rows become the wave's ``ResultRun``/``IndexResult`` (what every reader sees). ``run`` and
+    ``results`` hold those rows as JSON (column → stored value), so every earlier revision stays
+    readable. Unique per ``(wave, number)`` (raw migration)."""
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, on_delete=OnDelete.cascade)
+    number = Integer()
+    reason = Text(default="")
+    created_by = Varchar(length=60, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    published_by = Varchar(length=60, default="")
+    published_at = Timestamptz(null=True, default=None)
+    run = Text(default="{}")
+    results = Text(default="[]")

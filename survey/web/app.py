@@ -18,7 +18,7 @@ from piccolo.engine.postgres import PostgresEngine
 from questionnaires import default_instruments
 from survey.db.migrate import prepare_engine
 from survey.settings import Settings, get_settings
-from survey.web.auth import session_auth
+from survey.web.auth import password_change_guard, session_auth
 from survey.web.errors import handle_exception
 from survey.web.ratelimit import rate_limit_middleware_factory
 from survey.web.security import add_security_headers
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ],
         on_app_init=[auth.on_app_init],
+        guards=[password_change_guard],
         before_send=[add_security_headers],
         middleware=[rate_limit_middleware_factory()],
         stores={"sessions": DatabaseSessionStore(settings.session_max_age)},

@@ -14,6 +14,10 @@ from litestar.security.session_auth import SessionAuth
 from survey.accounts import CurrentUser, load_user
 
 PUBLIC_OPT = "exclude_from_auth"
+# The page where a user sets a new password; after an administrator's reset it is the only
+# page (with logout) the user can open until the new password is set.
+PASSWORD_PATH = "/account/password"
+_OPEN_WHILE_CHANGING = (PASSWORD_PATH, "/logout")
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
@@ -53,3 +57,21 @@ def requires(*roles: str) -> Guard:
 
     guard.__name__ = f"requires_{'_'.join(sorted(wanted))}"
     return guard
+
+
+class PasswordChangeRequired(PermissionDeniedException):
+    """The signed-in user must set a new password first (answered with a redirect to it)."""
+
+
+def password_change_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """App-wide guard: while ``must_change_password`` is set, every page but the password
+    page and logout sends the user to the password page."""
+    user = connection.scope.get("user")
+    if (
+        isinstance(user, CurrentUser)
+        and user.must_change_password
+        and connection.url.path not in _OPEN_WHILE_CHANGING
+    ):
+        raise PasswordChangeRequired("请先设置新密码")

@@ -12,6 +12,8 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from survey.web.auth import PASSWORD_PATH, PasswordChangeRequired
+
 log = logging.getLogger("survey.web")
 
 MESSAGES: dict[int, tuple[str, str]] = {
@@ -97,6 +99,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             status_code=status,
             headers=headers,
         )
+    if isinstance(exc, PasswordChangeRequired) and not _is_api(request):
+        return Redirect(PASSWORD_PATH, status_code=303)
     if isinstance(exc, NotAuthorizedException) and request.method == "GET":
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
     title, text = MESSAGES.get(status, ("出错了", "请求无法完成。"))

@@ -21,6 +21,13 @@ PASSWORD = "secret-pass-2026"
 KEY = re.compile(r'name="idempotency_key" value="([0-9a-f]+)"')
 
 
+async def _shown(client: httpx.AsyncClient, posted: httpx.Response) -> httpx.Response:
+    """A refused console POST answers 303 to the case page (``?f=…``), which shows the error."""
+    assert posted.status_code == 303, posted.status_code
+    assert "f=flash-" in posted.headers["location"]
+    return await client.get(posted.headers["location"])
+
+
 async def _setup() -> int:
     world = await make_world(windows="00:00-24:00")
     await add_cases(world.campaign_id, ["13800138000", "13900139000"])
@@ -70,11 +77,13 @@ async def test_take_case_and_double_clicked_outcome(db: None, client: httpx.Asyn
         f"{taken.headers['location']}/outcome",
         data={"_csrf_token": _csrf(console), "idempotency_key": "k" * 32, "outcome": ""},
     )
+    bad = await _shown(client, bad)  # Post/Redirect/Get: the case page shows the error
     assert bad.status_code == 422 and "请选择本次拨打结果" in bad.text
     forged = await client.post(
         f"{taken.headers['location']}/outcome",
         data={"_csrf_token": _csrf(console), "idempotency_key": "k" * 32, "outcome": "complete"},
     )
+    forged = await _shown(client, forged)
     assert forged.status_code == 422 and "由访问流程自动记录" in forged.text
     bad = await client.post(
         f"{taken.headers['location']}/outcome",
@@ -85,6 +94,7 @@ async def test_take_case_and_double_clicked_outcome(db: None, client: httpx.Asyn
             "appointment_at": "明天下午",
         },
     )
+    bad = await _shown(client, bad)
     assert bad.status_code == 422 and "预约时间格式" in bad.text
     assert await CallAttempt.count() == 1
     # Answers posted without JavaScript: an incomplete screen names the missing question.
@@ -92,6 +102,7 @@ async def test_take_case_and_double_clicked_outcome(db: None, client: httpx.Asyn
         f"{taken.headers['location']}/answers",
         data={"_csrf_token": _csrf(console), "page": "screening", "s_age": "1"},
     )
+    page = await _shown(client, page)
     assert page.status_code == 422 and "此题为必答题" in page.text
     saved = await client.post(
         f"{taken.headers['location']}/answers",

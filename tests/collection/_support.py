@@ -44,6 +44,18 @@ async def post(
     return await client.post(f"/s/{token}", data=data)
 
 
+async def reshown(
+    client: httpx.AsyncClient, token: str, screen: str, fields: dict[str, Any], nav: str = "next"
+) -> httpx.Response:
+    """POST a screen that does not pass: Post/Redirect/Get — the answer is a 303 to a GET of the
+    same link (``?f=…``), which shows the screen with its errors (status 422). Returns the GET."""
+    response = await post(client, token, screen, fields, nav)
+    assert response.status_code == 303, response.status_code
+    location = response.headers["location"]
+    assert location.startswith(f"/s/{token}") and "f=flash-" in location, location
+    return await client.get(location)
+
+
 SCREEN = re.compile(r'name="_screen" value="([^"]+)"')
 INPUT = re.compile(r'<input type="(radio|checkbox)" name="([^"]+)" value="([^"]+)"')
 TEXTAREA = re.compile(r'<textarea name="([^"]+)"')

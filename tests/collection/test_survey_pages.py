@@ -13,7 +13,7 @@ from questionnaires import default_instruments
 from survey.collection.invitations import token_hash
 from survey.collection.tables import Invitation, Response
 from survey.db.tables import Unit
-from tests.collection._support import INPUT, csrf, invite, post, walk
+from tests.collection._support import INPUT, csrf, invite, post, reshown, walk
 
 pytestmark = pytest.mark.anyio
 
@@ -138,7 +138,7 @@ async def test_invalid_answer_is_reshown_with_its_error_keeping_answers(
     [token] = await invite("anquangan")
     await walk(client, token, stop_after=5)  # through the security question
     # about_you: sex missing (required), age group out of range, education answered.
-    response = await post(client, token, "about_you", {"d_age_group": "7", "d_education": "3"})
+    response = await reshown(client, token, "about_you", {"d_age_group": "7", "d_education": "3"})
     assert response.status_code == 422
     assert "此题为必答题，请作答" in response.text
     assert "请从列出的选项中选择一项" in response.text
@@ -162,13 +162,13 @@ async def test_tampered_forms_are_reshown_with_an_error(
         ("nonsense", {}, "页面已过期"),
     ]
     for screen, fields, message in cases:
-        response = await post(client, token, screen, fields)
+        response = await reshown(client, token, screen, fields)
         assert response.status_code == 422, (screen, response.status_code)
         assert message in response.text, screen
     # A community that belongs to another street is refused.
     ok = await post(client, token, "unit:street", {"street": "990102001"})
     assert ok.status_code == 303
-    wrong = await post(client, token, "unit:community", {"community": "990102002001"})
+    wrong = await reshown(client, token, "unit:community", {"community": "990102002001"})
     assert wrong.status_code == 422
     assert "所选地点不在列表中" in wrong.text
     row = await _response(token)
@@ -358,7 +358,7 @@ async def test_rating_multiple_choice_and_text_items(
         ({"q_anquan10": "7", "q_worries": ["1", "8"]}, "“说不清”不能与其他选项同时选择"),
         ({"q_anquan10": "7", "q_worries": "1", "q_advice": "长" * 201}, "回答不能超过 200 个字"),
     ):
-        response = await post(client, token, "security", bad)
+        response = await reshown(client, token, "security", bad)
         assert response.status_code == 422, bad
         assert message in response.text, (bad, response.text[-3000:])
     assert "q_anquan10" not in json.loads((await _response(token))["answers"])

@@ -116,8 +116,13 @@ async def test_web_page_steps_a_wave(demo_city: None, client: httpx.AsyncClient)
     assert created.status_code == 303
     wave_id = await resolve_wave(f"{PROGRAMME}/2027-06")
     page = await client.get("/waves")
-    assert f'action="/waves/{wave_id}/status"' in page.text
-    assert "开始采集" in page.text
+    # Each step asks first: the button opens a confirmation page whose form does the step.
+    assert f'href="/waves/{wave_id}/confirm/collecting">开始采集' in page.text
+    confirm = await client.get(f"/waves/{wave_id}/confirm/collecting")
+    assert "确认开始采集？" in confirm.text and "测评期 2027-06" in confirm.text
+    assert f'action="/waves/{wave_id}/status"' in confirm.text
+    assert 'name="status" value="collecting"' in confirm.text
+    assert (await client.get(f"/waves/{wave_id}/confirm/published")).status_code == 404
     moved = await client.post(
         f"/waves/{wave_id}/status", data={"status": "collecting", "_csrf_token": token}
     )
@@ -126,11 +131,13 @@ async def test_web_page_steps_a_wave(demo_city: None, client: httpx.AsyncClient)
     refused = await client.post(
         f"/waves/{wave_id}/status", data={"status": "published", "_csrf_token": token}
     )
+    refused = await client.get(refused.headers["location"])  # Post/Redirect/Get
     assert refused.status_code == 422
     assert "不能改为「发布」" in refused.text
     duplicate = await client.post(
         "/waves", data={"programme": PROGRAMME, "month": "2027-06", "_csrf_token": token}
     )
+    duplicate = await client.get(duplicate.headers["location"])
     assert duplicate.status_code == 422
     assert "已有 2027-06 的测评期" in duplicate.text
     assert await Programme.count() == 1

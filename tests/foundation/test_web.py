@@ -37,13 +37,25 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/waves"): READERS,
     ("POST", "/waves"): frozenset({"admin", "analyst"}),
     ("POST", "/waves/{wave_id:int}/status"): frozenset({"admin", "analyst"}),
+    ("GET", "/waves/{wave_id:int}/confirm/{status:str}"): frozenset({"admin", "analyst"}),
     ("GET", "/admin/registry"): ADMIN,
     ("POST", "/admin/registry"): ADMIN,
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
+    ("GET", "/admin/users/{username:str}"): ADMIN,
+    ("POST", "/admin/users/{username:str}"): ADMIN,
+    ("POST", "/admin/users/{username:str}/{action:str}"): ADMIN,
+    ("GET", "/account/password"): SIGNED_IN,
+    ("POST", "/account/password"): SIGNED_IN,
     ("GET", "/api/units"): READERS,
 }
-SAMPLE_PATHS = {"{file_path:path}": "app.css", "{code:str}": "990102001"}
+SAMPLE_PATHS = {
+    "{file_path:path}": "app.css",
+    "{code:str}": "990102001",
+    "{username:str}": "pollster2",
+    "{action:str}": "enable",  # enabling an enabled user changes nothing
+    "{status:str}": "collecting",
+}
 
 # Each area states who may use its routes in ``tests/<area>/access.py``: ``ACCESS`` (same shape
 # as above) and optionally ``SAMPLE_PATHS`` (path parameter → a value that exists in the demo).
@@ -341,8 +353,12 @@ async def test_admin_creates_user(demo_city: None, client: httpx.AsyncClient) ->
             "district_code": "990102",
         },
     )
-    assert response.status_code == 422
-    assert "密码至少 8 位" in response.text
+    # Post/Redirect/Get: the error is shown by the GET the browser is sent to.
+    assert response.status_code == 303
+    shown = await client.get(response.headers["location"])
+    assert shown.status_code == 422
+    assert "密码至少 8 位" in shown.text
+    assert 'value="analyst2"' in shown.text  # what was typed is kept (never the password)
     response = await client.post(
         "/admin/users",
         data={
@@ -350,11 +366,13 @@ async def test_admin_creates_user(demo_city: None, client: httpx.AsyncClient) ->
             "username": "analyst2",
             "display_name": "新分析员",
             "password": "long-enough-1",
-            "roles": "analyst,committee",
+            "roles": ["analyst", "committee"],  # two checkboxes
             "district_code": "990102",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 303
+    page = await client.get(response.headers["location"])
+    assert "已创建用户" in page.text
     assert re.search(
-        r"analyst2</td><td>新分析员</td><td>数据分析员、委员会成员</td><td>南城区", response.text
+        r"analyst2</a></td><td>新分析员</td><td>数据分析员、委员会成员</td><td>南城区", page.text
     )

@@ -9,6 +9,10 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/results"): VIEWERS,
     ("GET", "/results/{wave_id:int}"): VIEWERS,
     ("POST", "/results/{wave_id:int}/compute"): ANALYSTS,
+    ("GET", "/results/{wave_id:int}/compute/confirm"): ANALYSTS,
+    ("GET", "/results/{wave_id:int}/revise"): ANALYSTS,
+    ("POST", "/results/{wave_id:int}/revise"): ANALYSTS,
+    ("GET", "/results/{wave_id:int}/revisions/{number:int}"): VIEWERS,
     ("GET", "/results/{wave_id:int}/import"): ANALYSTS,
     ("POST", "/results/{wave_id:int}/import"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/report/{fmt:str}"): VIEWERS,
@@ -16,4 +20,4 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/results/{wave_id:int}/microdata/{fmt:str}"): ANALYSTS,
 }
 # The demo's first published wave (2026-08) is created after the collecting wave 2026-11 (id 1).
-SAMPLE_PATHS = {"{wave_id:int}": "2", "{fmt:str}": "html"}
+SAMPLE_PATHS = {"{wave_id:int}": "2", "{fmt:str}": "html", "{number:int}": "1"}

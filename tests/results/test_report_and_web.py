@@ -172,6 +172,12 @@ async def test_dashboard_roles_compute_button_and_district_limit(
 
     assert (await login(client, "analyst")).status_code == 303
     token = await csrf_token(client)
+    # Published results are final: computing again is refused (shown after a redirect).
+    refused = await client.post(f"/results/{wave_id}/compute", data={"_csrf_token": token})
+    shown = await client.get(refused.headers["location"])
+    assert shown.status_code == 422 and "已发布，发布的结果不能重新计算" in shown.text
+    # A closed wave that is not published yet is computed again.
+    await Wave.update({Wave.status: "closed"}).where(Wave.id == wave_id)
     done = await client.post(f"/results/{wave_id}/compute", data={"_csrf_token": token})
     assert done.status_code == 303 and done.headers["location"].startswith(f"/results/{wave_id}")
     page = await client.get(done.headers["location"])

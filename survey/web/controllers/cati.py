@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
@@ -20,6 +21,7 @@ from survey.cati.outcomes import default_outcomes
 from survey.cati.queue import next_case, release_case
 from survey.cati.rates import RATE_NAMES
 from survey.cati.reporting import campaign_rates
+from survey.web import flash
 from survey.web.auth import current_user, requires
 
 CALLERS = ("pollster",)
@@ -106,6 +108,11 @@ class ConsoleController(Controller):
             raise NotFoundException(str(exc)) from exc
         if view.state != "open" or view.held_by != user.id:
             return Redirect("/cati?msg=not_held", status_code=303)
+        flashed = await flash.take(request.query_params.get("f"), f"user:{user.id}") or {}
+        if flashed:  # the errors of a POST that redirected here (Post/Redirect/Get)
+            errors = dict(flashed.get("errors") or {})
+            error = str(flashed.get("error", ""))
+            status = 422
         instrument = interview.instrument_for(view.instrument_id)
         state = state or await interview.load_interview(case_id, page)
         screen = console.screen_view(instrument, state)
@@ -127,6 +134,21 @@ class ConsoleController(Controller):
             },
             status_code=status,
         )
+
+    async def _back_to_case(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: int,
+        page: str | None,
+        *,
+        error: str = "",
+        errors: dict[str, str] | None = None,
+    ) -> Redirect:
+        """Post/Redirect/Get: the case page shows the errors of the refused POST."""
+        path = f"/cati/case/{case_id}" + (f"?{urlencode({'page': page})}" if page else "")
+        payload = {"error": error, "errors": errors or {}}
+        url = await flash.redirect_url(path, f"user:{current_user(request).id}", payload)
+        return Redirect(url, status_code=303)
 
     @get("/case/{case_id:int}", guards=[requires(*CALLERS)], name="cati-console")
     async def show_case(
@@ -157,13 +179,11 @@ class ConsoleController(Controller):
                 back=back,
             )
         except CatiError as exc:
-            return await self._console(request, case_id, page, error=str(exc), status=409)
+            return await self._back_to_case(request, case_id, page, error=str(exc))
         if result.completed:
             return Redirect("/cati?msg=complete", status_code=303)
         if result.errors:
-            return await self._console(
-                request, case_id, page, errors=result.errors, status=422, state=result.state
-            )
+            return await self._back_to_case(request, case_id, page, errors=result.errors)
         target = result.state.page
         if back:
             pages = result.state.pages
@@ -191,7 +211,7 @@ class ConsoleController(Controller):
                 note=_one(form, "note"),
             )
         except CatiError as exc:
-            return await self._console(request, case_id, None, error=str(exc), status=422)
+            return await self._back_to_case(request, case_id, None, error=str(exc))
         code = "duplicate" if result.duplicate else "recorded"
         return Redirect(f"/cati?msg={code}", status_code=303)
 

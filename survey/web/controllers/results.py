@@ -26,8 +26,16 @@ from survey.results.export import RESULT_TABLES, export_microdata, export_result
 from survey.results.importing import import_responses
 from survey.results.queries import WaveSummary, district_code_of, waves_for_user
 from survey.results.report import ReportError, render_report
+from survey.results.revisions import (
+    current_correction,
+    revise_wave,
+    revision_view,
+    revisions_for_wave,
+)
 from survey.tabular import ImportRejected
+from survey.web import flash
 from survey.web.auth import current_user, requires
+from survey.web.confirm import Confirmation, confirmation_page
 
 VIEWERS = ("committee", "analyst", "admin")
 ANALYSTS = ("analyst", "admin")
@@ -90,11 +98,20 @@ class ResultsController(Controller):
         )
 
     @get("/{wave_id:int}", guards=[requires(*VIEWERS)], name="results-wave")
-    async def wave(self, request: Request[Any, Any, Any], wave_id: FromPath[int]) -> Template:
+    async def wave(
+        self,
+        request: Request[Any, Any, Any],
+        wave_id: FromPath[int],
+        f: FromQuery[str | None] = None,
+    ) -> Template:
         user = current_user(request)
         summary = await _visible_wave(request, wave_id)
         waves = [w for w in await _waves(user) if w.has_results]
         view = await wave_view(wave_id, await district_code_of(user.district_id))
+        revisions = await revisions_for_wave(wave_id)
+        analyst = user.has_any(ANALYSTS)
+        flashed = await flash.take(f, f"user:{user.id}") or {}
+        error = str(flashed.get("error", ""))
         return Template(
             "results/dashboard.html",
             context={
@@ -102,38 +119,126 @@ class ResultsController(Controller):
                 "summary": summary,
                 "view": view,
                 "waves": waves,
-                "can_compute": user.has_any(ANALYSTS),
+                "can_compute": analyst,
                 "message": request.query_params.get("msg", ""),
-                "error": "",
+                "error": error,
                 "status_names": STATUS_NAMES,
+                "correction": current_correction(revisions),
+                # Drafts (corrections awaiting publication) only for analysts.
+                "revisions": [r for r in revisions if analyst or not r.is_draft],
             },
+            status_code=422 if error else 200,
+        )
+
+    @get("/{wave_id:int}/compute/confirm", guards=[requires(*ANALYSTS)], name="results-compute-ok")
+    async def confirm_compute(
+        self, request: Request[Any, Any, Any], wave_id: FromPath[int]
+    ) -> Template:
+        summary = await _visible_wave(request, wave_id)
+        return confirmation_page(
+            current_user(request),
+            Confirmation(
+                title="确认计算本期结果？",
+                subject=f"测评期 {summary.month}（{summary.programme_name}）",
+                text=(
+                    "用本期已完成的问卷计算各项指标、排名与预警，替换本期尚未发布的结果"
+                    "（约需数秒）。已发布的测评期不能重新计算，只能更正。"
+                ),
+                action=f"/results/{wave_id}/compute",
+                fields=(),
+                button="计算",
+                back=f"/results/{wave_id}",
+            ),
         )
 
     @post("/{wave_id:int}/compute", guards=[requires(*ANALYSTS)], status_code=303)
-    async def compute(
-        self, request: Request[Any, Any, Any], wave_id: FromPath[int]
-    ) -> Redirect | Template:
+    async def compute(self, request: Request[Any, Any, Any], wave_id: FromPath[int]) -> Redirect:
         user = current_user(request)
-        summary = await _visible_wave(request, wave_id)
+        await _visible_wave(request, wave_id)
         try:
             result = await compute_wave(wave_id, username=user.username)
         except ComputeError as exc:
-            view = await wave_view(wave_id, await district_code_of(user.district_id))
-            return Template(
-                "results/dashboard.html",
-                status_code=400,
-                context={
-                    "user": user,
-                    "summary": summary,
-                    "view": view,
-                    "waves": [],
-                    "can_compute": True,
-                    "message": "",
-                    "error": str(exc),
-                    "status_names": STATUS_NAMES,
-                },
+            url = await flash.redirect_url(
+                f"/results/{wave_id}", f"user:{user.id}", {"error": f"计算失败：{exc}"}
             )
+            return Redirect(url, status_code=303)
         return Redirect(f"/results/{wave_id}?msg=computed&n={result.n_results}", status_code=303)
+
+    @get("/{wave_id:int}/revise", guards=[requires(*ANALYSTS)], name="results-revise")
+    async def revise_page(
+        self,
+        request: Request[Any, Any, Any],
+        wave_id: FromPath[int],
+        f: FromQuery[str | None] = None,
+    ) -> Template:
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        flashed = await flash.take(f, f"user:{user.id}") or {}
+        error = str(flashed.get("error", ""))
+        return Template(
+            "results/revise.html",
+            context={
+                "user": user,
+                "summary": summary,
+                "error": error,
+                "reason": str(flashed.get("reason", "")),
+                "revisions": await revisions_for_wave(wave_id),
+            },
+            status_code=422 if error else 200,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @post("/{wave_id:int}/revise", guards=[requires(*ANALYSTS)], status_code=303)
+    async def revise(self, request: Request[Any, Any, Any], wave_id: FromPath[int]) -> Redirect:
+        user = current_user(request)
+        await _visible_wave(request, wave_id)
+        form = await request.form()
+        reason = form.get("reason")
+        reason = reason if isinstance(reason, str) else ""
+        try:
+            done = await revise_wave(wave_id, reason=reason, username=user.username)
+        except ComputeError as exc:
+            url = await flash.redirect_url(
+                f"/results/{wave_id}/revise",
+                f"user:{user.id}",
+                {"error": str(exc), "reason": reason[:1000]},
+            )
+            return Redirect(url, status_code=303)
+        return Redirect(f"/results/{wave_id}/revisions/{done.number}", status_code=303)
+
+    @get(
+        "/{wave_id:int}/revisions/{number:int}",
+        guards=[requires(*VIEWERS)],
+        name="results-revision",
+    )
+    async def revision(
+        self, request: Request[Any, Any, Any], wave_id: FromPath[int], number: FromPath[int]
+    ) -> Template:
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        found = await revision_view(wave_id, number)
+        if found is None or (found[0].is_draft and not user.has_any(ANALYSTS)):
+            raise NotFoundException("没有这个版本，或您无权查看")
+        info, run, rows = found
+        district = await district_code_of(user.district_id)
+        if district is not None:
+            rows = [r for r in rows if r.district_code == district]
+        return Template(
+            "results/revision.html",
+            context={
+                "user": user,
+                "summary": summary,
+                "info": info,
+                "run": run,
+                "rows": rows,
+                "revisions": [
+                    r
+                    for r in await revisions_for_wave(wave_id)
+                    if user.has_any(ANALYSTS) or not r.is_draft
+                ],
+                "can_publish": user.has_any(ANALYSTS),
+            },
+        )
 
     @get("/{wave_id:int}/import", guards=[requires(*ANALYSTS)], name="results-import")
     async def import_page(

@@ -5,6 +5,7 @@ Thin: parse the request, call ``survey.collection.respondent``, render or redire
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from litestar import Request, Response, get, head, post
@@ -12,6 +13,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from survey.collection import respondent
+from survey.collection.respondent import ItemView, OptionView, SurveyView
+from survey.web import flash
 from survey.web.auth import PUBLIC_OPT
 
 # Survey pages hold a resident's answers: never cache them (shared phones, proxies).
@@ -38,11 +41,33 @@ def _render(result: respondent.PageResult) -> Template | Redirect:
     )
 
 
+def _view_from(data: dict[str, Any]) -> SurveyView:
+    items = tuple(
+        ItemView(**{**i, "options": tuple(OptionView(**o) for o in i["options"])})
+        for i in data["items"]
+    )
+    return SurveyView(**{**data, "items": items, "errors": tuple(data["errors"])})
+
+
+async def _redirect_to_view(token: str, view: SurveyView) -> Redirect:
+    """Post/Redirect/Get: a screen re-shown with its errors is stored for this link and shown
+    by the GET the browser is sent to, so Back never offers to resubmit the form."""
+    path = f"/s/{token}" + (f"?p={view.screen}" if view.screen else "")
+    url = await flash.redirect_url(path, f"token:{token}", asdict(view))
+    return Redirect(url, status_code=303, headers=NO_STORE)
+
+
 @get("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-show")
 async def show_survey(
-    request: Request[Any, Any, Any], token: FromPath[str], p: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    p: FromQuery[str | None] = None,
+    f: FromQuery[str | None] = None,
 ) -> Template | Redirect:
     _no_session(request)
+    stored = await flash.take(f, f"token:{token}") if f else None
+    if stored is not None:
+        return _render(respondent.PageResult(_view_from(stored)))
     return _render(await respondent.show(token, p))
 
 
@@ -69,7 +94,10 @@ async def submit_survey(
     for key, value in form.multi_items():
         if isinstance(value, str):
             fields.setdefault(key, []).append(value)
-    return _render(await respondent.submit(token, fields))
+    result = await respondent.submit(token, fields)
+    if result.view is not None and result.view.status_code == 422:
+        return await _redirect_to_view(token, result.view)
+    return _render(result)
 
 
 ROUTES: list[Any] = [show_survey, head_survey, submit_survey]
