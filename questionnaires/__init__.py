@@ -6,7 +6,9 @@ Files
 -----
 One TOML file per questionnaire, shipped in this package: ``anquangan.toml`` (公众安全感),
 ``zhixiaolv.toml`` (平安建设知晓率), ``manyidu.toml`` (群众对政法队伍满意度) and
-``liangshuaiyidu.toml`` (the combined 两率一度 phone instrument). An installation adds its own
+``liangshuaiyidu.toml`` (the combined 两率一度 phone instrument) and ``liangshuaiyidu_web.toml``
+(the same instrument worded for self-completion on the web: same items, codes, scores and index
+definitions, so web and phone answers pool into one index). An installation adds its own
 files in the directory named by ``PINGAN_QUESTIONNAIRES`` (every ``*.toml``; ids must not repeat
 a shipped one — to change a shipped instrument, copy it under a new id). Format,
 top to bottom::
@@ -131,6 +133,7 @@ DEFAULT_FILES: tuple[str, ...] = (
     "zhixiaolv.toml",
     "manyidu.toml",
     "liangshuaiyidu.toml",
+    "liangshuaiyidu_web.toml",
 )
 
 

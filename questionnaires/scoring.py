@@ -170,3 +170,46 @@ def composite_weights(
     if total <= 0:
         raise ValueError(f"指标 '{index_id}' 在部门 {', '.join(chosen)} 上的权重之和为 0")
     return {d: w / total for d, w in raw.items()}
+
+
+def index_signature(instrument: Instrument, index_id: str) -> tuple[object, ...]:
+    """Everything that decides an index's values, without wording: the definition (kind,
+    positive codes, don't-know policy, unit level, targets, composite weights, departments) and,
+    for each scored item, its id, type and options' codes, don't-know/refused flags and (for a
+    mean score) scores.
+    Two instruments whose signatures for an index are equal give the same value for the same
+    answers, so their responses can be pooled into one estimate."""
+    definition = _definition(instrument, index_id)
+    items = []
+    for item_id in definition.items:
+        item = instrument.item(item_id)
+        # a share reads only which codes are positive; a mean score reads the scores too
+        scored = definition.kind == "mean_score"
+        options = tuple(
+            (o.code, o.score if scored else None, o.dont_know, o.refused) for o in item.options
+        )
+        items.append((item.id, item.type, options))
+    return (
+        definition.kind,
+        definition.positive,
+        definition.dk_policy,
+        definition.unit_level,
+        definition.target,
+        definition.pass_score,
+        definition.component,
+        definition.weights,
+        definition.default_weight,
+        definition.departments,
+        tuple(items),
+    )
+
+
+def pooling_conflicts(first: Instrument, second: Instrument) -> list[str]:
+    """The index ids both instruments define but score differently (``index_signature``):
+    answers given through one cannot be pooled with the other's into that index."""
+    shared = [ind.id for ind in first.indices if any(o.id == ind.id for o in second.indices)]
+    return [
+        index_id
+        for index_id in shared
+        if index_signature(first, index_id) != index_signature(second, index_id)
+    ]

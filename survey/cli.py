@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "survey.cati.cli",
     "survey.results.cli",
     "survey.lifecycle.cli",
+    "survey.programmes.cli",
 )
 
 

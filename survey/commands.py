@@ -144,8 +144,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def check_instruments() -> None:
-    """Load every questionnaire of the installation (shipped and ``PINGAN_QUESTIONNAIRES``) now,
-    so that a bad file stops the start with all its problems instead of failing a resident's page."""
+    """Load every questionnaire (shipped and ``PINGAN_QUESTIONNAIRES``) and policy file (shipped
+    and ``PINGAN_POLICIES``) of the installation now, so that a bad file stops the start with all
+    its problems instead of failing a resident's page or an administrator's choice later."""
     from questionnaires import InstrumentError, default_instruments
     from survey.cli import CommandError
 
@@ -155,6 +156,16 @@ def check_instruments() -> None:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise CommandError(f"问卷文件有 {len(exc.problems)} 个问题（见上），服务未启动") from exc
+    from survey.ranking.policy import PolicyError, installation_policies
+
+    try:
+        installation_policies()
+    except PolicyError as exc:
+        for policy_problem in exc.problems:
+            print(policy_problem, file=sys.stderr)
+        raise CommandError(
+            f"办法文件（PINGAN_POLICIES）有 {len(exc.problems)} 个问题（见上），服务未启动"
+        ) from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

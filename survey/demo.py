@@ -15,7 +15,8 @@ import numpy as np
 
 from survey.accounts import create_user
 from survey.db import write_transaction
-from survey.db.tables import AGE_GROUPS, AppUser, Programme, Unit, Wave
+from survey.db.tables import AGE_GROUPS, AppUser, Programme, Wave
+from survey.programmes.service import DEFAULT_INSTRUMENTS, create_programme, read_policy_source
 from survey.registry.model import POPULATION_COLUMNS
 from survey.registry.service import ImportSummary, import_registry_table
 from survey.tabular import read_table
@@ -198,25 +199,26 @@ async def build_demo(
         )
         created.append(user.username)
     programme_code = "nancheng-lsyd"
+    if not await Programme.exists().where(Programme.code == programme_code):
+        # The shipped default policy; web links get the self-completion wording of the combined
+        # instrument, pollsters the telephone one.
+        policy_text, policy_name = read_policy_source(None)
+        await create_programme(
+            programme_code,
+            f"{DISTRICT[1]}两率一度月度测评",
+            DISTRICT[0],
+            policy_text=policy_text,
+            policy_name=policy_name,
+            web_instrument=DEFAULT_INSTRUMENTS["web"],
+            phone_instrument=DEFAULT_INSTRUMENTS["phone"],
+            username="demo",
+        )
     async with write_transaction():
-        district = await Unit.select(Unit.id).where(Unit.code == DISTRICT[0]).first()
-        assert district is not None
         programme = (
             await Programme.select(Programme.id).where(Programme.code == programme_code).first()
         )
-        if programme is None:
-            result = await Programme.insert(
-                Programme(
-                    code=programme_code,
-                    name=f"{DISTRICT[1]}两率一度月度测评",
-                    region=district["id"],
-                    instruments='["liangshuaiyidu"]',
-                    policy="default",
-                )
-            ).returning(Programme.id)
-            programme_id = result[0]["id"]
-        else:
-            programme_id = programme["id"]
+        assert programme is not None
+        programme_id = programme["id"]
         wave = (
             await Wave.select(Wave.id)
             .where((Wave.programme == programme_id) & (Wave.month == month))

@@ -59,8 +59,15 @@ async def _ensure_campaign(wave_id: int, mode: str) -> int:
     wave = await Wave.select(Wave.month, Wave.programme.name).where(Wave.id == wave_id).first()
     if wave is None:
         raise CatiError(f"测评期 {wave_id} 不存在")
+    from survey.programmes.service import instrument_of_wave
+
     result = await Campaign.insert(
-        Campaign(wave=wave_id, mode=mode, name=f"{wave['programme.name']} {wave['month']} 电话访问")
+        Campaign(
+            wave=wave_id,
+            mode=mode,
+            name=f"{wave['programme.name']} {wave['month']} 电话访问",
+            instrument_id=await instrument_of_wave(wave_id, "phone"),  # the programme's choice
+        )
     ).returning(Campaign.id)
     return int(result[0]["id"])
 

@@ -58,17 +58,15 @@ def cmd_create(args: argparse.Namespace) -> int:
         InvitationError,
         create_invitations,
         read_phone_file,
-        web_instrument_for,
     )
-    from survey.db.tables import Wave
+    from survey.programmes.service import instrument_of_wave
 
     async def go() -> Any:
         wave_id = await resolve_wave(args.wave)
         phones = read_phone_file(args.phones)
         instrument = args.instrument
         if not instrument:
-            row = await Wave.select(Wave.programme._.instruments).where(Wave.id == wave_id).first()
-            instrument = web_instrument_for(row["programme.instruments"] if row else "[]")
+            instrument = await instrument_of_wave(wave_id, "web")
         return await create_invitations(
             wave_id, phones, instrument, _expiry(args.expires), stratum=args.stratum or ""
         )
@@ -130,9 +128,8 @@ def cmd_open_link(args: argparse.Namespace) -> int:
     from survey.collection.invitations import (
         InvitationError,
         create_open_link,
-        web_instrument_for,
     )
-    from survey.db.tables import Wave
+    from survey.programmes.service import instrument_of_wave
 
     base_url = args.base_url or os.environ.get("PINGAN_PUBLIC_URL", DEFAULT_BASE_URL)
 
@@ -140,8 +137,7 @@ def cmd_open_link(args: argparse.Namespace) -> int:
         wave_id = await resolve_wave(args.wave)
         instrument = args.instrument
         if not instrument:
-            row = await Wave.select(Wave.programme._.instruments).where(Wave.id == wave_id).first()
-            instrument = web_instrument_for(row["programme.instruments"] if row else "[]")
+            instrument = await instrument_of_wave(wave_id, "web")
         return await create_open_link(wave_id, instrument, _expiry(args.expires))
 
     try:
@@ -162,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = sub.add_parser("create", help="为号码文件中的每个手机号生成一次性邀请")
     c.add_argument("wave", help=wave_help)
     c.add_argument("--phones", required=True, help="号码文件（每行一个手机号，或 CSV 第一列）")
-    c.add_argument("--instrument", help="问卷 id（默认：方案中的网页问卷，否则 liangshuaiyidu）")
+    c.add_argument("--instrument", help="问卷 id（默认：测评方案的网页自填问卷；不能用电话问卷）")
     c.add_argument("--expires", help="链接有效期至（YYYY-MM-DD，默认测评期结束日或 30 天）")
     c.add_argument("--stratum", help="层（可选）")
     c.set_defaults(func=cmd_create)
@@ -175,7 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     o = sub.add_parser("open-link", help="公开链接（二维码，非概率样本，默认不计入正式指标）")
     o.add_argument("wave", help=wave_help)
-    o.add_argument("--instrument", help="问卷 id（默认：方案中的网页问卷，否则 liangshuaiyidu）")
+    o.add_argument("--instrument", help="问卷 id（默认：测评方案的网页自填问卷；不能用电话问卷）")
     o.add_argument("--expires", help="有效期至（YYYY-MM-DD）")
     o.add_argument("--base-url", help=base_help)
     o.set_defaults(func=cmd_open_link)

@@ -11,20 +11,22 @@ import base64
 import hashlib
 import hmac
 
+from questionnaires import default_instruments
 from survey.collection.invitations import TOKEN_BYTES, token_hash
 from survey.collection.tables import Contact, Invitation
 from survey.db import write_transaction
 from survey.demo import DemoContext
+from survey.programmes.service import instrument_of_wave
 
 LINKS = 10
-# One of each web questionnaire first, then the programme's combined instrument.
+# One of each single-index web questionnaire first, then the programme's web instrument (the
+# combined 两率一度 questionnaire worded for self-completion): never the telephone script.
 DEMO_INSTRUMENTS: tuple[str, ...] = ("anquangan", "zhixiaolv", "manyidu")
-FALLBACK = "liangshuaiyidu"
 NAMES = {
     "anquangan": "公众安全感",
     "zhixiaolv": "平安建设知晓率",
     "manyidu": "政法队伍满意度",
-    "liangshuaiyidu": "两率一度（合并问卷）",
+    "liangshuaiyidu_web": "两率一度（合并问卷，网页版）",
 }
 
 
@@ -39,13 +41,14 @@ async def extend_demo(context: DemoContext) -> list[str]:
     import datetime
 
     lines = ["问卷邀请链接（手机打开，每个链接只能提交一次）:"]
+    web_instrument = await instrument_of_wave(context.wave_id, "web")
     found = 0
     n = 0
     expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=365)
     async with write_transaction():
         while found < LINKS and n < 1000:
             token = demo_token(context.seed, n)
-            instrument = DEMO_INSTRUMENTS[n] if n < len(DEMO_INSTRUMENTS) else FALLBACK
+            instrument = DEMO_INSTRUMENTS[n] if n < len(DEMO_INSTRUMENTS) else web_instrument
             n += 1
             row = (
                 await Invitation.select(Invitation.status, Invitation.instrument_id)
@@ -72,6 +75,15 @@ async def extend_demo(context: DemoContext) -> list[str]:
                 )
             elif row["status"] not in ("pending", "started"):
                 continue
+            elif "web" not in getattr(default_instruments().get(row["instrument_id"]), "modes", ()):
+                # An earlier demo gave this link the telephone script: an unopened one now opens
+                # the web instrument; a started one (its answer began with the telephone
+                # instrument) is no longer printed.
+                if row["status"] != "pending":
+                    continue
+                await Invitation.update({Invitation.instrument_id: instrument}).where(
+                    Invitation.token_hash == token_hash(token)
+                )
             else:
                 instrument = row["instrument_id"]
             found += 1

@@ -15,31 +15,31 @@ design_weight=None, batch=0) -> CreationSummary`` — one invitation and contact
 ``personal_from_open(open_invitation_id) -> str`` — that personal invitation (a new token).
 ``invite_sample(sample_id, *, expires_at=None) -> int`` — invitations for the released sampled
 elements of a sample that have none yet. ``new_token()``, ``token_hash(token)``,
-``read_phone_file(path) -> list[str]``, ``web_instrument_for(programme_instruments)``.
+``read_phone_file(path) -> list[str]``. Every invitation's instrument must be written for the
+web (a telephone script is refused); by default it is the programme's web instrument
+(``survey.programmes.service.instrument_of_wave``).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from questionnaires import default_instruments
 from survey.collection.tables import Contact, Invitation
 from survey.db import write_transaction
 from survey.db.tables import Wave
+from survey.programmes.service import instrument_of_wave
 
 TOKEN_BYTES = 16  # 128 bits of randomness
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 PHONE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
 DEFAULT_VALID_DAYS = 30
 CHINA_TIME = datetime.timezone(datetime.timedelta(hours=8))
-FALLBACK_INSTRUMENT = "liangshuaiyidu"
 
 
 class InvitationError(Exception):
@@ -118,20 +118,14 @@ def read_phone_file(path: str | Path) -> list[str]:
     return phones
 
 
-def web_instrument_for(programme_instruments: str) -> str:
-    """The instrument a web invitation uses: the programme's first instrument offered on the web,
-    else the combined 两率一度 instrument. ``programme_instruments`` is the JSON list stored on
-    the programme."""
+def _web_instrument(instrument_id: str) -> None:
+    """A web invitation serves only an instrument written for self-completion on the web."""
+    from survey.programmes.service import ProgrammeError, instrument_for_mode
+
     try:
-        ids = json.loads(programme_instruments or "[]")
-    except json.JSONDecodeError:
-        ids = []
-    known = default_instruments()
-    for instrument_id in ids if isinstance(ids, list) else []:
-        instrument = known.get(str(instrument_id))
-        if instrument is not None and "web" in instrument.modes:
-            return instrument.id
-    return FALLBACK_INSTRUMENT
+        instrument_for_mode(instrument_id, "web")
+    except ProgrammeError as exc:
+        raise InvitationError(str(exc)) from exc
 
 
 async def _check_wave_open(wave_id: int) -> None:
@@ -176,9 +170,7 @@ async def create_invitations(
     running the same list twice creates nothing the second time. ``expires_at`` defaults to the
     end of the wave's closing day (or 30 days from now).
     """
-    if instrument_id not in default_instruments():
-        known = "、".join(sorted(default_instruments()))
-        raise InvitationError(f"问卷 “{instrument_id}” 不存在（可用：{known}）")
+    _web_instrument(instrument_id)
     cleaned: list[str] = []
     problems: list[str] = []
     for position, raw in enumerate(phones, start=1):
@@ -248,8 +240,7 @@ async def create_open_link(
     Answers through it are a non-probability sample: every visitor who consents gets a personal
     invitation (``personal_from_open``) whose response is flagged ``non_probability`` and is
     excluded from the official indices by default. Nothing is stored with a phone number."""
-    if instrument_id not in default_instruments():
-        raise InvitationError(f"问卷 “{instrument_id}” 不存在")
+    _web_instrument(instrument_id)
     await _check_wave_open(wave_id)
     if expires_at is None:
         expires_at = await _wave_expiry(wave_id)
@@ -298,22 +289,18 @@ async def personal_from_open(open_invitation_id: int) -> str:
 async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None = None) -> int:
     """Invitations for every released sampled element of a sample that has none yet.
 
-    Each gets the sample's wave, the programme's web instrument (``web_instrument_for``), the
+    Each gets the sample's wave, the programme's web instrument (``instrument_of_wave``), the
     element's stratum, design weight and batch, and a contact with the element's phone; the
     element then points at its invitation. Idempotent: returns the number created (0 when
     every released element is already invited).
     """
     from survey.design.tables import Sample, SampledElement
 
-    sample = (
-        await Sample.select(Sample.wave, Sample.wave._.programme._.instruments)
-        .where(Sample.id == sample_id)
-        .first()
-    )
+    sample = await Sample.select(Sample.wave).where(Sample.id == sample_id).first()
     if sample is None:
         raise InvitationError(f"样本 {sample_id} 不存在")
     wave_id = int(sample["wave"])
-    instrument_id = web_instrument_for(sample["wave.programme.instruments"])
+    instrument_id = await instrument_of_wave(wave_id, "web")
     if expires_at is None:
         expires_at = await _wave_expiry(wave_id)
     created = 0
@@ -362,5 +349,4 @@ __all__ = [
     "personal_from_open",
     "read_phone_file",
     "token_hash",
-    "web_instrument_for",
 ]

@@ -88,8 +88,32 @@ class Programme(Table, tablename="programme"):
     code = Varchar(length=40, unique=True)
     name = Varchar(length=200)
     region = ForeignKey(Unit, null=False, on_delete=OnDelete.restrict)
-    instruments = Text(default="[]")  # JSON list of instrument ids
-    policy = Varchar(length=100, default="default")
+    instruments = Text(default="[]")  # JSON list of instrument ids (web, phone)
+    policy = Varchar(length=100, default="default")  # id of the current policy (see PolicyVersion)
+    created_at = Timestamptz(default=TimestamptzNow())
+    # The instrument residents answer on the web, and the one pollsters read on the telephone.
+    web_instrument = Varchar(length=60, default="")
+    phone_instrument = Varchar(length=60, default="")
+
+
+class PolicyVersion(Table, tablename="policy_version"):
+    """One version of a programme's ranking policy (测评结果运用办法), with its whole file.
+
+    Versions are numbered 1, 2, … per programme (unique); the latest is the programme's current
+    policy. Rows are never changed or deleted, so a computed wave's rules (``ResultRun`` keeps
+    the policy id, version and hash) stay readable whatever the programme uses later."""
+
+    id = Serial(primary_key=True)
+
+    programme = ForeignKey(Programme, null=False, on_delete=OnDelete.restrict)
+    number = Integer()
+    policy_id = Varchar(length=100)
+    version = Integer()  # the file's own ``version``
+    title = Varchar(length=200)
+    content_hash = Varchar(length=64)
+    source_name = Varchar(length=200, default="")
+    content = Text()
+    created_by = Varchar(length=60, default="")
     created_at = Timestamptz(default=TimestamptzNow())
 
 

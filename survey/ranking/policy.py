@@ -13,15 +13,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import tomllib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from questionnaires.loader import (
     _Ctx,
+    _get_bool,
     _get_id,
     _get_number,
     _get_str,
@@ -61,7 +63,7 @@ _CN_NUMBERS = ("零", "一", "两", "三", "四", "五", "六", "七", "八", "�
 _TOP_KEYS = frozenset(
     {"id", "version", "title", "description", "consecutive", "gap", "min_n_eff", "decimals"}
     | {"ties", "period_name", "indices", "uncertainty", "sanctions", "praises", "points"}
-    | {"targets"}
+    | {"targets", "collapse_age_groups"}
 )
 _INDEX_KEYS = frozenset({"name", "unit", "min_n_eff"})
 _UNCERTAINTY_KEYS = frozenset({"rank_level", "ci_level", "alpha", "draws", "k"})
@@ -75,6 +77,10 @@ _POINTS_KEYS = (
 )
 _BAND_KEYS = frozenset({"below", "per_point"})
 _TARGET_KEYS = frozenset({"id", "index", "name", "at_least"})
+
+
+#: Index id → the unit codes a ``thresholds`` key may name for it.
+KnownCodes = Mapping[str, frozenset[str]]
 
 
 class PolicyError(Exception):
@@ -117,7 +123,8 @@ class IndexSpec:
 class Condition:
     """What a unit must satisfy in one wave: in the bottom/top ``k`` of the ranked units, or
     ``below`` / ``at_least`` a threshold (``thresholds`` overrides it per unit code, e.g. a pass
-    score per department)."""
+    score per department: ``jianchayuan`` applies to the 检察院 of every district, the stored
+    ``990101/jianchayuan`` to that district's only)."""
 
     kind: ConditionKind
     k: int | None = None
@@ -125,10 +132,15 @@ class Condition:
     thresholds: tuple[tuple[str, float], ...] = ()
 
     def threshold_for(self, unit_code: str) -> float | None:
-        """The threshold that applies to ``unit_code`` (None for rank conditions)."""
-        for code, value in self.thresholds:
-            if code == unit_code:
-                return value
+        """The threshold that applies to ``unit_code`` (None for rank conditions): the one written
+        for exactly that code, else for its department code (the part after ``/`` of a department
+        unit ``<district>/<department>``), else the common ``threshold``."""
+        by_code = dict(self.thresholds)
+        if unit_code in by_code:
+            return by_code[unit_code]
+        _district, slash, department = unit_code.rpartition("/")
+        if slash and department in by_code:
+            return by_code[department]
         return self.threshold
 
     def describe(self, index: IndexSpec, unit_code: str) -> str:
@@ -243,7 +255,9 @@ class Policy:
     ``"months"`` (consecutive calendar months); ``gap``: a wave without a ranked result for the
     unit ``"break"``s the run or is ``"skip"``ped; ``ties``: units tied at the bottom-k/top-k
     cut-off are all ``"include"``d or all ``"exclude"``d; ``decimals``: the published precision
-    used for ranks, ties and thresholds; ``min_n_eff``: minimum effective n to be ranked."""
+    used for ranks, ties and thresholds; ``min_n_eff``: minimum effective n to be ranked;
+    ``collapse_age_groups``: when a district has no respondent in a sex × age cell, merge that
+    age group with its neighbour for the district's raking instead of failing."""
 
     id: str
     version: int
@@ -261,6 +275,7 @@ class Policy:
     points: tuple[PointsRule, ...] = ()
     targets: tuple[Target, ...] = ()
     uncertainty: UncertaintySettings = UncertaintySettings()
+    collapse_age_groups: bool = False
     source_name: str = ""
     source_text: str = ""
     content_hash: str = ""
@@ -421,6 +436,7 @@ def _parse_condition(
     label: str,
     line: int | None,
     allowed: tuple[ConditionKind, ...] = CONDITION_KINDS,
+    known: frozenset[str] | None = None,
 ) -> Condition | None:
     when = raw.get("when")
     if when not in allowed:
@@ -462,6 +478,15 @@ def _parse_condition(
     per_line = ctx.lines.key_line(line, r"^\s*thresholds\s*=")
     for code, value in _get_table(raw, "thresholds", ctx, label, per_line).items():
         checked = _percent(value, f"thresholds.{code}", ctx, label, per_line)
+        if known is not None and code not in known:
+            listed = "、".join(sorted(c for c in known if "/" not in c)) or "（无）"
+            ctx.add(
+                f"thresholds 中的 '{code}' 不是已知的单位代码：部门写部门代码（如 jianchayuan），"
+                f"可用: {listed}",
+                item=label,
+                line=per_line,
+            )
+            continue
         if checked is not None:
             per_unit.append((code, checked))
     if threshold is None:
@@ -518,14 +543,20 @@ def _rule_header(
 
 
 def _parse_sanctions(
-    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
+    data: dict[str, Any],
+    ctx: _Ctx,
+    seen: _Seen,
+    indices: dict[str, IndexSpec],
+    known: KnownCodes,
 ) -> list[SanctionRule]:
     rules: list[SanctionRule] = []
     for raw in _get_tables(data, "sanctions", ctx, None, ctx.lines.header("sanctions")):
         rule_id, label, line, index = _rule_header(
             raw, "sanctions", "预警规则", ctx, seen, indices, _SANCTION_KEYS
         )
-        condition = _parse_condition(raw, ctx, label, line, ("bottom_k", "top_k", "below"))
+        condition = _parse_condition(
+            raw, ctx, label, line, ("bottom_k", "top_k", "below"), known.get(index)
+        )
         steps: list[LadderStep] = []
         ladder_line = ctx.lines.key_line(line, r"^\s*ladder\s*=")
         ladder = raw.get("ladder")
@@ -588,14 +619,18 @@ def _parse_sanctions(
 
 
 def _parse_praises(
-    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
+    data: dict[str, Any],
+    ctx: _Ctx,
+    seen: _Seen,
+    indices: dict[str, IndexSpec],
+    known: KnownCodes,
 ) -> list[PraiseRule]:
     rules: list[PraiseRule] = []
     for raw in _get_tables(data, "praises", ctx, None, ctx.lines.header("praises")):
         rule_id, label, line, index = _rule_header(
             raw, "praises", "表扬规则", ctx, seen, indices, _PRAISE_KEYS
         )
-        condition = _parse_condition(raw, ctx, label, line, ("top_k", "at_least"))
+        condition = _parse_condition(raw, ctx, label, line, ("top_k", "at_least"), known.get(index))
         waves = raw.get("waves", 1)
         if not _is_int(waves) or not 1 <= waves <= MAX_WAVES:
             ctx.add(
@@ -612,7 +647,11 @@ def _parse_praises(
 
 
 def _parse_points(
-    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
+    data: dict[str, Any],
+    ctx: _Ctx,
+    seen: _Seen,
+    indices: dict[str, IndexSpec],
+    known: KnownCodes,
 ) -> list[PointsRule]:
     rules: list[PointsRule] = []
     for raw in _get_tables(data, "points", ctx, None, ctx.lines.header("points")):
@@ -686,7 +725,7 @@ def _parse_points(
                     ctx.add(
                         f"fixed 规则不使用 {key}（它属于 per_point_below）", item=label, line=line
                     )
-            condition = _parse_condition(raw, ctx, label, line)
+            condition = _parse_condition(raw, ctx, label, line, known=known.get(index))
             points = raw.get("points")
             if not _is_number(points) or points == 0:
                 ctx.add(
@@ -764,11 +803,15 @@ def _hash(policy: Policy) -> str:
     return hashlib.sha256(HASH_PREFIX + canonical.encode("utf-8")).hexdigest()
 
 
-def build_policy(text: str, name: str) -> Policy:
+def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) -> Policy:
     """Parse and validate policy ``text`` (``name`` is the file name used in problems).
 
+    ``known_codes``: index id → the unit codes a ``thresholds`` key may name for that index
+    (e.g. the department codes for a department index); a key outside them is a problem.
+    Indices not in the mapping (or no mapping) are not checked.
     Raises ``PolicyError`` with every problem found, in file order.
     """
+    known = known_codes or {}
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -811,9 +854,12 @@ def build_policy(text: str, name: str) -> Policy:
     )
     indices = _parse_indices(data, ctx)
     seen = _Seen()
-    sanctions = _parse_sanctions(data, ctx, seen, indices)
-    praises = _parse_praises(data, ctx, seen, indices)
-    points = _parse_points(data, ctx, seen, indices)
+    sanctions = _parse_sanctions(data, ctx, seen, indices, known)
+    praises = _parse_praises(data, ctx, seen, indices, known)
+    points = _parse_points(data, ctx, seen, indices, known)
+    collapse = _get_bool(
+        data, "collapse_age_groups", ctx, None, ctx.lines.top_key("collapse_age_groups"), False
+    )
     targets = _parse_targets(data, ctx, seen, indices)
     uncertainty = _parse_uncertainty(data, ctx)
     if not (sanctions or praises or points or targets) and not ctx.problems:
@@ -839,23 +885,26 @@ def build_policy(text: str, name: str) -> Policy:
         points=tuple(points),
         targets=tuple(targets),
         uncertainty=uncertainty,
+        collapse_age_groups=collapse,
         source_name=name,
         source_text=text,
     )
     return replace(policy, content_hash=_hash(policy))
 
 
-def load_policy_text(text: str, name: str = "<text>") -> Policy:
+def load_policy_text(
+    text: str, name: str = "<text>", known_codes: KnownCodes | None = None
+) -> Policy:
     """Load a policy from TOML ``text`` (``name`` labels problems); raises PolicyError."""
-    return build_policy(text, name)
+    return build_policy(text, name, known_codes)
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path, known_codes: KnownCodes | None = None) -> Policy:
     """Load a policy file (UTF-8 TOML). Raises ``PolicyError`` with every problem found."""
     text, problems = read_source(path)
     if problems:
         raise PolicyError(problems)
-    return build_policy(text, str(path))
+    return build_policy(text, str(path), known_codes)
 
 
 def policies_dir() -> Path:
@@ -874,12 +923,59 @@ def default_policy() -> Policy:
     return load_policy(default_policy_path())
 
 
-def check_policy_files(paths: Iterable[str | Path]) -> list[Problem]:
+def check_policy_files(
+    paths: Iterable[str | Path], known_codes: KnownCodes | None = None
+) -> list[Problem]:
     """Every problem in every policy file (empty when all load)."""
     problems: list[Problem] = []
     for path in paths:
         try:
-            load_policy(path)
+            load_policy(path, known_codes)
         except PolicyError as exc:
             problems.extend(exc.problems)
     return problems
+
+
+#: A directory of the installation's own policy files (every ``*.toml`` in it), offered beside
+#: the shipped ones when a programme is created or its policy changed.
+EXTRA_DIR_VARIABLE = "PINGAN_POLICIES"
+
+
+def installation_policy_paths() -> list[Path]:
+    """The shipped policy files, then the ``*.toml`` files of ``PINGAN_POLICIES`` (if set) in
+    name order. A directory that does not exist is an error (a typo must not hide a policy)."""
+    paths = sorted(policies_dir().glob("*.toml"))
+    extra = os.environ.get(EXTRA_DIR_VARIABLE, "").strip()
+    if extra:
+        folder = Path(extra)
+        if not folder.is_dir():
+            raise PolicyError(
+                [Problem(extra, None, None, f"{EXTRA_DIR_VARIABLE} 指向的目录不存在")]
+            )
+        paths += sorted(folder.glob("*.toml"))
+    return paths
+
+
+def installation_policies() -> dict[str, tuple[Policy, Path]]:
+    """Every policy file of the installation by policy id, with its path. Raises
+    ``PolicyError`` listing every problem of every file, and ids used by two files."""
+    problems: list[Problem] = []
+    found: dict[str, tuple[Policy, Path]] = {}
+    for path in installation_policy_paths():
+        try:
+            policy = load_policy(path)
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+            continue
+        if policy.id in found:
+            problems.append(
+                Problem(
+                    str(path), None, None,
+                    f"办法 id {policy.id} 已由 {found[policy.id][1]} 使用；每个办法文件的 id 必须不同",
+                )
+            )  # fmt: skip
+            continue
+        found[policy.id] = (policy, path)
+    if problems:
+        raise PolicyError(problems)
+    return found

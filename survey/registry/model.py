@@ -3,7 +3,8 @@
 File format (CSV or XLSX, one row per record, see docs/registry-format.md):
 ``kind, code, name, parent_code, station_code`` and optionally the eight population columns
 ``pop_m_18_29 … pop_f_60p``. ``kind`` is one of city/district/street/community/station/department
-(or 市, 区, 县, 街道, 乡镇, 社区, 村, 派出所, 部门).
+(or 市, 区, 县, 街道, 乡镇, 社区, 村, 派出所, 部门). Population counts may instead come in long
+format, one file of ``community, sex, age_group, count`` rows (``validate_population_long``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ PARENT_LEVEL: dict[str, tuple[str | None, ...]] = {
 }
 LEVEL_NAMES = {"city": "市", "district": "区/县", "street": "街道/乡镇", "community": "社区/村"}
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,20}$")
+#: The columns of a population file in long format (one row per community × sex × age group).
+LONG_POPULATION_COLUMNS: tuple[str, ...] = ("community", "sex", "age_group", "count")
+SEX_ALIASES: dict[str, str] = {"m": "M", "男": "M", "男性": "M", "f": "F", "女": "F", "女性": "F"}
+AGE_ALIASES: dict[str, str] = {
+    **{age: age for age in ("18-29", "30-44", "45-59", "60+")},
+    "18～29岁": "18-29",
+    "30～44岁": "30-44",
+    "45～59岁": "45-59",
+    "60岁及以上": "60+",
+    "60岁以上": "60+",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +141,14 @@ def validate_registry(
             )
             continue
         if not CODE_PATTERN.match(code):
-            problems.append(
-                Problem(row, "code", f"编码 {code!r} 无效（1–20 位字母、数字、- 或 _）")
-            )
+            if kind == "department" and any("\u4e00" <= ch <= "\u9fff" for ch in code):
+                message = (
+                    f"部门编码 {code!r} 不能用汉字：编码用字母、数字、- 或 _（1–20 位），"
+                    "如 检察院 写 jianchayuan、公安分局 写 gongan；中文名称写在 name 列"
+                )
+            else:
+                message = f"编码 {code!r} 无效（1–20 位字母、数字、- 或 _）"
+            problems.append(Problem(row, "code", message))
             continue
         if not name:
             problems.append(Problem(row, "name", "名称不能为空"))
@@ -229,6 +246,56 @@ def validate_registry(
         population=tuple(population),
     )
     return plan, sorted(problems, key=lambda p: (p.row, p.column))
+
+
+def is_long_population(table: Table) -> bool:
+    """True for a population file in long format (``community, sex, age_group, count``)."""
+    return set(LONG_POPULATION_COLUMNS) <= set(table.header) and "kind" not in table.header
+
+
+def validate_population_long(
+    table: Table, existing: ExistingRegistry
+) -> tuple[RegistryPlan, list[Problem]]:
+    """Population counts in long format: each row a community (a stored community code), a sex
+    (M/F, 男/女), an age group (18-29, 30-44, 45-59, 60+) and a whole number ≥ 0; a
+    community × sex × age group may appear once. The plan holds population rows only."""
+    population: list[tuple[str, str, str, int]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    problems: list[Problem] = []
+    for row, values in table.rows:
+        code = values["community"]
+        level = existing.unit_levels.get(code)
+        sex = SEX_ALIASES.get(values["sex"].strip().lower())
+        age = AGE_ALIASES.get(values["age_group"].strip())
+        count = _parse_count(values["count"])
+        if level != "community":
+            where = f"是{LEVEL_NAMES[level]}" if level else "不存在"
+            problems.append(Problem(row, "community", f"社区编码 {code!r} {where}（请先导入区划）"))
+        if sex is None:
+            problems.append(Problem(row, "sex", f"性别 {values['sex']!r} 无效（M/F 或 男/女）"))
+        if age is None:
+            problems.append(
+                Problem(
+                    row,
+                    "age_group",
+                    f"年龄段 {values['age_group']!r} 无效（18-29、30-44、45-59、60+）",
+                )
+            )
+        if count is None or count < 0:
+            problems.append(
+                Problem(row, "count", f"人口数 {values['count']!r} 应为不小于 0 的整数")
+            )
+        if level != "community" or sex is None or age is None or count is None or count < 0:
+            continue
+        key = (code, sex, age)
+        if key in seen:
+            problems.append(
+                Problem(row, "community", f"社区 {code} 的 {sex} {age} 重复（第{seen[key]}行已有）")
+            )
+            continue
+        seen[key] = row
+        population.append((code, sex, age, count))
+    return RegistryPlan((), (), (), (), tuple(population)), problems
 
 
 def _check_parent(row: int, kind: str, parent: str | None, level_of: object) -> list[Problem]:

@@ -17,7 +17,13 @@ from survey.db.tables import (
     StationCommunity,
     Unit,
 )
-from survey.registry.model import ExistingRegistry, RegistryPlan, validate_registry
+from survey.registry.model import (
+    ExistingRegistry,
+    RegistryPlan,
+    is_long_population,
+    validate_population_long,
+    validate_registry,
+)
 from survey.tabular import ImportRejected, read_table
 from survey.tabular import Table as RowTable
 
@@ -71,7 +77,10 @@ async def import_registry_table(table: RowTable, username: str = "") -> ImportSu
         if is_postgres():  # two imports at once queue here instead of colliding on unit codes
             await Unit.raw('LOCK TABLE "region_unit" IN SHARE ROW EXCLUSIVE MODE')
         existing = await load_existing()
-        plan, problems = validate_registry(table, existing)
+        if is_long_population(table):
+            plan, problems = validate_population_long(table, existing)
+        else:
+            plan, problems = validate_registry(table, existing)
         if problems:
             raise ImportRejected(table.source, problems)
         summary = await _apply(plan)

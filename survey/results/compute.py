@@ -278,8 +278,14 @@ def _instrument_for(
     return cache[instrument_id]
 
 
-def prepare_wave(registry: Registry, responses: Sequence[Mapping[str, Any]]) -> PreparedWave:
-    """Attribute each response to its units, score every index, build the statistics' input.
+def prepare_wave(
+    registry: Registry,
+    responses: Sequence[Mapping[str, Any]],
+    *,
+    collapse_age_groups: bool = False,
+) -> PreparedWave:
+    """Attribute each response to its units, score every index, build the statistics' input
+    (``collapse_age_groups``: the policy's setting for empty age cells, see ``build_weights``).
 
     Responses without a community of the region, or without sex / age group (needed for the
     raking), are left out and counted in ``excluded``; so are interviews voided by an index's
@@ -446,6 +452,7 @@ def prepare_wave(registry: Registry, responses: Sequence[Mapping[str, Any]]) -> 
         population=registry.population,
         levels=levels,
         indices=tuple(index_values),
+        collapse_age_groups=collapse_age_groups,
     )
     versions = Counter(
         (r["instrument_id"], r["instrument_version"], r["instrument_hash"]) for r in kept
@@ -685,9 +692,39 @@ def _result_row(
 
 def _diagnostics_json(stats: WaveStatistics) -> list[dict[str, Any]]:
     w = stats.weighting
-    out = [{"district": "", "scope": "全部", **asdict(w.overall)}]
-    out.extend({"district": code, "scope": code, **asdict(d)} for code, d in w.by_district.items())
+    merged = "；".join(f"{code}: {text}" for code, text in w.merged.items())
+    out = [{"district": "", "scope": "全部", **asdict(w.overall), "merged_age_groups": merged}]
+    out.extend(
+        {
+            "district": code,
+            "scope": code,
+            **asdict(d),
+            "merged_age_groups": w.merged.get(code, ""),
+        }
+        for code, d in w.by_district.items()
+    )
     return out
+
+
+async def wave_policy(wave: WaveRef, *, recorded: bool) -> ranking.Policy:
+    """The policy for computing ``wave``: with ``recorded``, the version its latest computation
+    used (so a published wave's revision, and its microdata, keep their rules), else the
+    programme's current version (``survey.programmes``)."""
+    from survey.programmes.service import ProgrammeError, policy_for_wave
+
+    recorded_hash = None
+    if recorded:
+        run = (
+            await ResultRun.select(ResultRun.policy_hash)
+            .where(ResultRun.wave == wave.id)
+            .order_by(ResultRun.id, ascending=False)
+            .first()
+        )
+        recorded_hash = str(run["policy_hash"]) if run else None
+    try:
+        return await policy_for_wave(wave.programme_id, recorded_hash)
+    except (ProgrammeError, ranking.PolicyError) as exc:
+        raise ComputeError(f"测评结果运用办法无法读取：{exc}") from exc
 
 
 async def compute_wave(
@@ -741,12 +778,10 @@ async def computed_results(
     (both unsaved) and the summary. ``ComputeError`` explains a failure."""
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
+    # A published wave (a revision) keeps the rules it was published with.
+    policy = await wave_policy(wave, recorded=wave.status == "published")
     try:
-        policy = ranking.load_programme_policy(wave.policy)
-    except (FileNotFoundError, ranking.PolicyError) as exc:
-        raise ComputeError(f"测评结果运用办法无法读取：{exc}") from exc
-    try:
-        prepared = prepare_wave(registry, responses)
+        prepared = prepare_wave(registry, responses, collapse_age_groups=policy.collapse_age_groups)
     except ValueError as exc:  # a stored answer that is not a code of its item
         raise ComputeError(f"问卷计分失败：{exc}") from exc
     try:

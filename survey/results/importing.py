@@ -335,10 +335,14 @@ def _demographic_code(
 
 
 def _codes(item: Any) -> str:
-    codes = [str(o.code) for o in item.options]
+    """The item's valid codes with their labels, and how to recode another code."""
+    codes = [f"{o.code} {o.label}" for o in item.options]
     if item.type == "rating_0_10":
         codes = ["0–10", *codes]
-    return "、".join(codes)
+    return (
+        "、".join(codes)
+        + f"；文件用其他代码时，请在映射文件的 [values.{item.id}] 中把它改成上列代码"
+    )
 
 
 async def import_responses(

@@ -32,12 +32,15 @@ import numpy as np
 from questionnaires import default_instruments
 from questionnaires.model import Instrument, Item
 from survey.db.tables import AGE_GROUPS, SEXES
+from survey.estimation import EstimationError
 from survey.results.compute import (
+    ComputeError,
     WaveRef,
     load_registry,
     load_responses,
     prepare_wave,
     wave_by_id,
+    wave_policy,
 )
 from survey.results.queries import community_units
 from survey.results.statistics import (
@@ -277,9 +280,13 @@ async def load_microdata(
     wave = await wave_by_id(wave_id)
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
-    prepared = prepare_wave(registry, responses)
-    data = prepared.data
-    stages = weight_stages(data)
+    policy = await wave_policy(wave, recorded=True)
+    try:
+        prepared = prepare_wave(registry, responses, collapse_age_groups=policy.collapse_age_groups)
+        data = prepared.data
+        stages = weight_stages(data)
+    except EstimationError as exc:
+        raise ComputeError(f"加权失败，无法导出微观数据：{exc}") from exc
     levels = data.levels
     by_id = {r["id"]: r for r in responses}
     communities = await community_units(sorted({r["community"] for r in responses}))

@@ -20,13 +20,10 @@ from survey.ranking import (
     UnitOutcome,
     UnitResult,
     WaveEvaluation,
-    default_policy,
     display_interval,
     effective_se,
     evaluate_wave,
     fay_herriot,
-    load_policy,
-    policies_dir,
 )
 
 __all__ = [
@@ -41,19 +38,8 @@ __all__ = [
     "WaveEvaluation",
     "display_interval",
     "evaluate",
-    "load_programme_policy",
     "shrink",
 ]
-
-
-def load_programme_policy(name: str) -> Policy:
-    """The policy file ``<name>.toml`` of ``survey/policies`` (``default`` = the seed's rules)."""
-    if name in ("", "default"):
-        return default_policy()
-    path = policies_dir() / f"{name}.toml"
-    if not path.exists():
-        raise FileNotFoundError(f"找不到测评结果运用办法文件 {path}")
-    return load_policy(path)
 
 
 def evaluate(

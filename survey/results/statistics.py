@@ -111,6 +111,7 @@ class WaveInput:
     population: FloatArray
     levels: Mapping[str, LevelUnits]
     indices: Sequence[IndexValues]
+    collapse_age_groups: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class WeightingSummary:
     note: str
     overall: est.WeightingDiagnostics
     by_district: Mapping[str, est.WeightingDiagnostics]
+    merged: Mapping[str, str] = field(default_factory=dict)  # district code → merged age groups
 
 
 @dataclass(frozen=True)
@@ -161,24 +163,90 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _check_cells(data: WaveInput, present: IntArray) -> None:
+#: Age groups in words, for messages (``AGE_LABELS`` order).
+AGE_WORDS: tuple[str, ...] = ("18～29岁", "30～44岁", "45～59岁", "60岁及以上")
+
+
+def _district_words(data: WaveInput, d: int) -> str:
+    code = data.districts[d]
+    name = data.district_names[d] if d < len(data.district_names) else ""
+    return f"{name}（区县 {code}）" if name and name != code else f"区县 {code}"
+
+
+def _check_cells(
+    data: WaveInput, present: IntArray, age_cell: IntArray, population: FloatArray
+) -> None:
     """Every sex and age cell of a district with interviews needs at least one respondent where
-    the registry has adults: say which cells are empty, by district and label (the raking core
-    would name only the cell's position)."""
+    the registry has adults: say which cells are empty, by district and group in words, and
+    what to do (the raking core would name only the cell's position). ``age_cell`` is each
+    respondent's age cell and ``population`` (present districts × 2 × 4) the adults per cell
+    after merging (a merged group counts in its first age group's cell)."""
     empty: list[str] = []
-    for d in present:
+    age_empty = False
+    for k, d in enumerate(present):
         in_district = data.district == d
+        where = _district_words(data, d)
         for s, name in enumerate(("男性", "女性")):
-            if data.population[d, s].sum() > 0 and not np.any(in_district & (data.sex == s)):
-                empty.append(f"区县 {data.districts[d]} 的{name}")
-        for a, group in enumerate(AGE_LABELS):
-            if data.population[d, :, a].sum() > 0 and not np.any(in_district & (data.age == a)):
-                empty.append(f"区县 {data.districts[d]} 的 {group} 岁")
+            if population[k, s].sum() > 0 and not np.any(in_district & (data.sex == s)):
+                empty.append(f"{where}的{name}")
+        for a, group in enumerate(AGE_WORDS):
+            cell_pop = population[k, :, a].sum()
+            if cell_pop > 0 and not np.any(in_district & (age_cell == a)):
+                empty.append(f"{where}的{group}人群（登记人口 {cell_pop:,.0f} 人）")
+                age_empty = True
     if empty:
-        raise est.EstimationError(
-            "、".join(empty) + " 没有受访者，无法按区县×性别、区县×年龄段加权；"
-            "请补充这些人群的样本（如释放备用批次）后再计算"
+        collapse = (
+            "；或在测评结果运用办法中设置 collapse_age_groups = true，把没有受访者的年龄段与"
+            "相邻年龄段合并加权（合并情况写入加权诊断）"
+            if age_empty and not data.collapse_age_groups
+            else ""
         )
+        raise est.EstimationError(
+            "、".join(empty) + " 没有受访者，无法按区县×性别、区县×年龄段加权。"
+            "请补充这些人群的样本（如释放备用批次、继续电话访问）后再计算" + collapse
+        )
+
+
+def _merge_empty_ages(
+    data: WaveInput, present: IntArray
+) -> tuple[IntArray, FloatArray, dict[str, str]]:
+    """With ``collapse_age_groups``: per district, each age group with adults but no respondent
+    joins its neighbour (the next older group; the oldest joins the next younger), repeatedly,
+    until every group with adults has respondents. Returns each respondent's age cell (the
+    first age group of its merged group), the adults per present district × sex × age cell
+    (a merged group's adults in its first group's cell) and, per district, the merges in words."""
+    age_cell = data.age.copy()
+    population = data.population[present].copy()
+    merged: dict[str, str] = {}
+    if not data.collapse_age_groups:
+        return age_cell, population, merged
+    for k, d in enumerate(present):
+        in_district = data.district == d
+        counts = np.bincount(data.age[in_district], minlength=len(AGE_LABELS))
+        pop = data.population[d].sum(axis=0)
+        groups: list[list[int]] = [[a] for a in range(len(AGE_LABELS))]
+        while len(groups) > 1:
+            empty = next(
+                (i for i, g in enumerate(groups) if pop[g].sum() > 0 and counts[g].sum() == 0),
+                None,
+            )
+            if empty is None:
+                break
+            other = empty + 1 if empty + 1 < len(groups) else empty - 1
+            low, high = sorted((empty, other))
+            groups[low : high + 1] = [groups[low] + groups[high]]
+        joined = [g for g in groups if len(g) > 1]
+        if not joined:
+            continue
+        for g in joined:
+            for a in g[1:]:
+                age_cell[in_district & (data.age == a)] = g[0]
+                population[k, :, g[0]] += population[k, :, a]
+                population[k, :, a] = 0.0
+        merged[data.districts[d]] = "；".join(
+            "、".join(AGE_WORDS[a] for a in g) + " 合并为一个年龄段加权" for g in joined
+        )
+    return age_cell, population, merged
 
 
 def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
@@ -233,8 +301,8 @@ def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin]]:
     position = np.full(n_districts, -1, dtype=np.int64)
     position[present] = np.arange(present.size)
     local = position[district]
-    population = data.population[present]
-    _check_cells(data, present)
+    age_cell, population, merged = _merge_empty_ages(data, present)
+    _check_cells(data, present, age_cell, population)
     margins = [
         est.Margin(
             est.cross_cells(local, data.sex, sizes=(present.size, 2)),
@@ -242,7 +310,7 @@ def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin]]:
             "区县×性别",
         ),
         est.Margin(
-            est.cross_cells(local, data.age, sizes=(present.size, 4)),
+            est.cross_cells(local, age_cell, sizes=(present.size, 4)),
             population.sum(axis=1).reshape(-1),
             "区县×年龄段",
         ),
@@ -272,6 +340,12 @@ def _calibrate(
         for d in range(n_districts)
         if np.any(district == d)
     }
+    if merged:
+        words = "；".join(
+            f"{_district_words(data, data.districts.index(code))}: {text}"
+            for code, text in merged.items()
+        )
+        note = (note + "；" if note else "") + f"按办法 collapse_age_groups 合并空年龄段：{words}"
     summary = WeightingSummary(
         method=(
             "基础权重（抽样设计权重，无则等权）按区县人口定标；按区县×性别、区县×年龄段耙权"
@@ -282,6 +356,7 @@ def _calibrate(
         note=note,
         overall=weighting.diagnostics,
         by_district=by_district,
+        merged=merged,
     )
     return weighting.design, summary
 

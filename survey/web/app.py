@@ -34,6 +34,7 @@ _ROUTE_MODULES: tuple[str, ...] = (
     "survey.web.controllers.auth",
     "survey.web.controllers.pages",
     "survey.web.controllers.admin",
+    "survey.web.controllers.programmes",
     "survey.web.controllers.api",
     "survey.web.controllers.survey_pages",
     "survey.web.controllers.design",

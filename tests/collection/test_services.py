@@ -72,7 +72,7 @@ async def test_create_invitations_stores_only_the_hash_and_skips_repeats(
     assert await Contact.count().where(Contact.phone.like("1390000%")) == 4
     with pytest.raises(InvitationError, match="第2个号码 “12345” 不是有效的11位手机号码"):
         await create_invitations(wave_id, ["13900005555", "12345"], "anquangan", None)
-    with pytest.raises(InvitationError, match="问卷 “nope” 不存在"):
+    with pytest.raises(InvitationError, match="问卷「nope」不存在"):
         await create_invitations(wave_id, ["13900005555"], "nope", None)
     assert await Contact.count().where(Contact.phone.like("1390000%")) == 4  # nothing half-written
     from survey.db.tables import Wave
@@ -154,8 +154,19 @@ async def test_invite_sample_copies_the_design_and_is_idempotent(demo_city: None
     ).order_by(Invitation.id)
     # The demo programme lists only the phone instrument: web invitations fall back to it.
     assert rows[-2:] == [
-        {"instrument_id": "liangshuaiyidu", "stratum": "s0", "design_weight": 100.0, "batch": 0},
-        {"instrument_id": "liangshuaiyidu", "stratum": "s1", "design_weight": 101.0, "batch": 1},
+        # the programme's web instrument (the combined questionnaire worded for the web)
+        {
+            "instrument_id": "liangshuaiyidu_web",
+            "stratum": "s0",
+            "design_weight": 100.0,
+            "batch": 0,
+        },
+        {
+            "instrument_id": "liangshuaiyidu_web",
+            "stratum": "s1",
+            "design_weight": 101.0,
+            "batch": 1,
+        },
     ]
     elements = await SampledElement.select(
         SampledElement.phone, SampledElement.invitation.id, SampledElement.invitation._.id
@@ -244,21 +255,26 @@ def test_cli_create_and_export(
 async def test_phone_and_web_interviews_of_a_wave_share_the_instrument_identity(
     demo_city: None, client: httpx.AsyncClient
 ) -> None:
-    """A phone interview (CATI) stored through the same service, then a web one: both record
-    the shipped file's hash, so the frozen-instrument check lets both through."""
+    """A phone interview (CATI) stored through the same service, then a web one: each records
+    its own shipped file's hash (the telephone and the web wording), so the frozen-instrument
+    check lets both through."""
     wave_id = await demo_wave_id()
     shipped = default_instruments()["liangshuaiyidu"]
     phone = await responses.start_response(wave_id=wave_id, instrument=shipped, mode="phone")
     assert await responses.complete_response(
         phone.id, {"s_age": 1, "s_resident": 1, "d_sex": 2, "d_age_group": 4}, shipped
     )
-    [token] = await invite("liangshuaiyidu")
+    web = default_instruments()["liangshuaiyidu_web"]
+    [token] = await invite("liangshuaiyidu_web")
     await walk(client, token)
     rows = await Response.select(Response.mode, Response.instrument_hash, Response.sex).where(
         Response.status == "completed"
     )
     assert sorted(r["mode"] for r in rows) == ["phone", "web"]
-    assert {r["instrument_hash"] for r in rows} == {shipped.content_hash}
+    assert {r["mode"]: r["instrument_hash"] for r in rows} == {
+        "phone": shipped.content_hash,
+        "web": web.content_hash,
+    }
     assert {r["mode"]: r["sex"] for r in rows} == {"phone": "F", "web": "M"}
 
 

@@ -40,7 +40,7 @@ async def _response(token: str) -> dict:
 
 # anquan10: the installation's own instrument (PINGAN_QUESTIONNAIRES, tests/conftest.py)
 @pytest.mark.parametrize(
-    "instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu", "anquan10"]
+    "instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu_web", "anquan10"]
 )
 async def test_resident_completes_each_instrument(
     demo_city: None, client: httpx.AsyncClient, instrument_id: str
@@ -69,7 +69,7 @@ async def test_resident_completes_each_instrument(
     assert community == {"code": "990102003001"}
     assert answers["street"] == "990102003" and answers["community"] == "990102003001"
     assert answers["s_age"] == 1 and answers["s_resident"] == 1
-    if instrument_id in ("manyidu", "liangshuaiyidu"):
+    if instrument_id in ("manyidu", "liangshuaiyidu_web"):
         # One satisfaction item per registry department of 南城区.
         assert {k for k in answers if k.startswith("q_manyi_")} == {
             f"q_manyi_{code}" for code, _ in DEMO_DEPARTMENTS
@@ -275,7 +275,7 @@ async def test_closed_wave_shows_the_ended_page(demo_city: None, client: httpx.A
 
 async def test_page_weight_under_30_kb(demo_city: None, client: httpx.AsyncClient) -> None:
     """Every screen of the longest questionnaire, HTML plus the stylesheet, stays under 30 KB."""
-    [token] = await invite("liangshuaiyidu")
+    [token] = await invite("liangshuaiyidu_web")
     css = await client.get("/static/survey.css")
     sizes: dict[str, int] = {}
     page = await client.get(f"/s/{token}")

@@ -224,3 +224,84 @@ def test_cli_import_rejects_with_one_line_per_problem(
 def test_cli_missing_file(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-units", "/nonexistent/units.csv"]) == 1
     assert "无法读取文件" in capsys.readouterr().err
+
+
+# Population in long format: the counts of GOOD's 二号社区 (M 18-29 … F 60+ = 10 20 30 40 11 21 31 41)
+# written one row per cell, with Chinese sex and age labels where the format allows them.
+LONG = "\n".join(
+    [
+        "community,sex,age_group,count",
+        "110101001002,M,18-29,10",
+        "110101001002,男,30-44,20",
+        "110101001002,M,45-59,30",
+        "110101001002,M,60+,40",
+        "110101001002,F,18-29,11",
+        "110101001002,女,30-44,21",
+        "110101001002,F,45-59,31",
+        "110101001002,F,60岁及以上,41",
+    ]
+)
+
+
+async def test_long_population_gives_the_same_counts_as_the_wide_columns(db: None) -> None:
+    wide_only = GOOD.replace("S2,10,20,30,40,11,21,31,41", "S2,,,,,,,,")
+    await import_registry_file("units.csv", wide_only.encode())
+    community = await Unit.select(Unit.id).where(Unit.code == "110101001002").first()
+    assert community is not None
+    assert not await PopulationCount.exists().where(PopulationCount.unit == community["id"])
+    summary = await import_registry_file("population.csv", LONG.encode())
+    assert summary.created == {"population": 8}
+    rows = await PopulationCount.select(
+        PopulationCount.sex, PopulationCount.age_group, PopulationCount.persons
+    ).where(PopulationCount.unit == community["id"])
+    got = {(r["sex"], r["age_group"]): r["persons"] for r in rows}
+    assert got == {
+        ("M", "18-29"): 10,
+        ("M", "30-44"): 20,
+        ("M", "45-59"): 30,
+        ("M", "60+"): 40,
+        ("F", "18-29"): 11,
+        ("F", "30-44"): 21,
+        ("F", "45-59"): 31,
+        ("F", "60+"): 41,
+    }
+    again = await import_registry_file("population.csv", LONG.encode())
+    assert again.created == {} and again.updated == {} and again.unchanged == 8
+
+
+async def test_bad_long_population_is_rejected_whole_with_row_and_column(db: None) -> None:
+    await import_registry_file("good.csv", GOOD.encode())
+    before = await snapshot()
+    bad = "\n".join(
+        [
+            "community,sex,age_group,count",
+            "110101001002,M,18-29,99",  # fine alone, but the file is rejected whole
+            "110101001,M,30-44,5",  # a street, not a community
+            "110101001002,X,30-44,5",
+            "110101001002,F,65+,5",
+            "110101001002,F,45-59,-3",
+            "110101001002,M,18-29,7",  # same cell twice
+        ]
+    )
+    with pytest.raises(ImportRejected) as caught:
+        await import_registry_file("pop.csv", bad.encode())
+    problems = [str(p) for p in caught.value.problems]
+    assert problems == [
+        "第3行, 列 community: 社区编码 '110101001' 是街道/乡镇（请先导入区划）",
+        "第4行, 列 sex: 性别 'X' 无效（M/F 或 男/女）",
+        "第5行, 列 age_group: 年龄段 '65+' 无效（18-29、30-44、45-59、60+）",
+        "第6行, 列 count: 人口数 '-3' 应为不小于 0 的整数",
+        "第7行, 列 community: 社区 110101001002 的 M 18-29 重复（第2行已有）",
+    ]
+    assert await snapshot() == before
+
+
+async def test_a_chinese_department_code_is_refused_with_the_fix(db: None) -> None:
+    text = GOOD.replace("部门,fayuan,东区法院", "部门,法院,东区法院")
+    with pytest.raises(ImportRejected) as caught:
+        await import_registry_file("depts.csv", text.encode())
+    (problem,) = caught.value.problems
+    assert str(problem) == (
+        "第7行, 列 code: 部门编码 '法院' 不能用汉字：编码用字母、数字、- 或 _（1–20 位），"
+        "如 检察院 写 jianchayuan、公安分局 写 gongan；中文名称写在 name 列"
+    )

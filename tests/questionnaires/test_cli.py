@@ -57,6 +57,7 @@ def test_list_shipped(capsys: pytest.CaptureFixture[str]) -> None:
         "zhixiaolv",
         "manyidu",
         "liangshuaiyidu",
+        "liangshuaiyidu_web",
         "anquan10",  # from PINGAN_QUESTIONNAIRES (tests/conftest.py)
     ]
     assert out[-1].endswith("tests/fixtures/questionnaires/anquan10.toml")

@@ -1,4 +1,4 @@
-"""The four shipped instruments load and say what DESIGN.md §3 says they must."""
+"""The shipped instruments load and say what DESIGN.md §3 says they must."""
 
 from __future__ import annotations
 
@@ -38,7 +38,14 @@ def codes_for(instrument: Instrument, item_id: str, labels: list[str]) -> list[i
 
 def test_each_default_instrument_loads(instruments: dict[str, Instrument]) -> None:
     # the shipped four first; then tests/fixtures/questionnaires (PINGAN_QUESTIONNAIRES)
-    assert list(instruments) == ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu", "anquan10"]
+    assert list(instruments) == [
+        "anquangan",
+        "zhixiaolv",
+        "manyidu",
+        "liangshuaiyidu",
+        "liangshuaiyidu_web",
+        "anquan10",
+    ]
     for path in shipped_instrument_paths():
         instrument = load_instrument(path)
         assert instrument.version == 1
@@ -47,7 +54,9 @@ def test_each_default_instrument_loads(instruments: dict[str, Instrument]) -> No
     assert check_files(shipped_instrument_paths()) == []
 
 
-@pytest.mark.parametrize("instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"])
+@pytest.mark.parametrize(
+    "instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu", "liangshuaiyidu_web"]
+)
 def test_common_parts(instruments: dict[str, Instrument], instrument_id: str) -> None:
     instrument = instruments[instrument_id]
     questions = instrument.screening.questions

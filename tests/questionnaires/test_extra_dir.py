@@ -30,13 +30,25 @@ def extra_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 def test_the_test_runs_directory_adds_the_rating_instrument() -> None:
     instruments = default_instruments()
-    assert list(instruments)[:4] == ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"]
+    assert list(instruments)[:5] == [
+        "anquangan",
+        "zhixiaolv",
+        "manyidu",
+        "liangshuaiyidu",
+        "liangshuaiyidu_web",
+    ]
     rating = instruments["anquan10"]
     assert rating.item("q_anquan10").type == "rating_0_10"
 
 
-def test_an_empty_directory_leaves_the_shipped_four(extra_dir: Path) -> None:
-    assert list(default_instruments()) == ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"]
+def test_an_empty_directory_leaves_the_shipped_ones(extra_dir: Path) -> None:
+    assert list(default_instruments()) == [
+        "anquangan",
+        "zhixiaolv",
+        "manyidu",
+        "liangshuaiyidu",
+        "liangshuaiyidu_web",
+    ]
 
 
 def test_a_missing_directory_is_an_error(extra_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -235,3 +235,25 @@ async def test_bad_mapping_file_is_rejected_with_its_keys(small_city: None, tmp_
         await import_responses(wave_id, path, "liangshuaiyidu", mapping, username="t")
     assert "columns.phone" in str(caught.value) and "items.q_nothing" in str(caught.value)
     assert await _count(wave_id) == 0
+
+
+async def test_a_code_the_item_does_not_define_is_an_error_unless_the_mapping_recodes_it(
+    small_city: None, tmp_path: Path
+) -> None:
+    """q_zhixiao (知道 1 / 不知道 2 / 拒答 9) has no 8: a file that codes 说不清 as 8 is refused
+    naming row, column and the item's codes; a mapping that recodes 8 to 9 (拒答) imports it."""
+    wave_id, community = await _setup()
+    path = _csv(tmp_path / "eight.csv", [_row("E001", community, q_zhixiao="8")])
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    assert str(caught.value.problems[0]) == (
+        "第2行, 列 q_zhixiao: '8' 不是题目 q_zhixiao 的选项代码（可用: 1 知道、2 不知道、9 拒答；"
+        "文件用其他代码时，请在映射文件的 [values.q_zhixiao] 中把它改成上列代码）"
+    )
+    assert await _count(wave_id) == 0
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[values.q_zhixiao]\n"8" = 9\n', encoding="utf-8")
+    await import_responses(wave_id, path, "liangshuaiyidu", mapping, username="t")
+    stored = await Response.select(Response.answers).where(Response.wave == wave_id).first()
+    assert stored is not None
+    assert '"q_zhixiao": 9' in stored["answers"]

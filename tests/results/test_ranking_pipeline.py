@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from survey.estimation import weight_diagnostics
-from survey.results import ranking_adapter as ranking
+from survey.ranking import default_policy
 from survey.results.compute import _display_ci, rank_results
 from survey.results.statistics import UnitEstimate, WaveStatistics, WeightingSummary
 
@@ -50,7 +50,7 @@ def test_two_units_with_equal_estimates_share_the_last_bottom_2_place() -> None:
         _estimate("C", 60.0, 2.0),
         _estimate("D", 98.0, 0.8),
     )
-    policy = ranking.load_programme_policy("default")
+    policy = default_policy()
     rows = rank_results("2026-10", policy, stats, LEVELS, [], seed=1)
     p = {r.estimate.unit_code: r.outcome.evidence.p_bottom_k for r in rows if r.outcome}
     assert p["A"] == pytest.approx(0.5, abs=0.05)
@@ -70,7 +70,7 @@ def test_small_sample_is_not_ranked_and_100_percent_gets_a_real_interval() -> No
         _estimate("C", 80.0, 6.0, n_eff=12.0),  # under the policy's minimum n_eff of 30
         _estimate("D", 95.0, 1.5),
     )
-    policy = ranking.load_programme_policy("default")
+    policy = default_policy()
     rows = {
         r.estimate.unit_code: r for r in rank_results("2026-10", policy, stats, LEVELS, [], seed=2)
     }

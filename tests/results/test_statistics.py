@@ -303,5 +303,47 @@ def test_an_empty_weighting_cell_is_named_by_district_and_group() -> None:
             "stratum": data.stratum[keep],
         }
     )
-    with pytest.raises(EstimationError, match=r"^区县 D1 的 60\+ 岁 没有受访者"):
+    with pytest.raises(EstimationError) as caught:
         compute_wave_statistics(patched)
+    message = str(caught.value)
+    adults_60 = data.population[0, :, 3].sum()
+    assert message.startswith(
+        f"一区（区县 D1）的60岁及以上人群（登记人口 {adults_60:,.0f} 人） 没有受访者"
+    )
+    # what to do: more sample in that group, or the policy's merge of empty age groups
+    assert "请补充这些人群的样本" in message
+    assert "collapse_age_groups = true" in message
+
+
+def test_collapse_age_groups_merges_an_empty_age_cell_with_its_neighbour() -> None:
+    """With ``collapse_age_groups``, a district without respondents aged 60+ rakes 45–59 and 60+
+    as one group. Sample and population are both products of a sex and an age factor, so the
+    raked weight is the closed form N_sg / n_sg over the merged groups g; the merge is named in
+    the diagnostics."""
+    data, _ = _fixture()
+    keep = data.age != 3
+    patched = WaveInput(
+        **{
+            **data.__dict__,
+            "sex": data.sex[keep],
+            "age": data.age[keep],
+            "district": data.district[keep],
+            "base_weight": data.base_weight[keep],
+            "stratum": data.stratum[keep],
+            "collapse_age_groups": True,
+        }
+    )
+    from survey.results.statistics import build_weights
+
+    _design, summary = build_weights(patched)
+    weights = np.asarray(_design.weights)
+    merged_age = np.minimum(patched.age, 2)  # 45–59 and 60+ together
+    pop = data.population[0]
+    merged_pop = np.column_stack([pop[:, 0], pop[:, 1], pop[:, 2] + pop[:, 3]])
+    n_cell = np.zeros((2, 3))
+    np.add.at(n_cell, (patched.sex, merged_age), 1.0)
+    expected = merged_pop[patched.sex, merged_age] / n_cell[patched.sex, merged_age]
+    np.testing.assert_allclose(weights, expected, rtol=1e-9)
+    assert weights.sum() == pytest.approx(pop.sum(), rel=1e-12)
+    assert summary.merged == {"D1": "45～59岁、60岁及以上 合并为一个年龄段加权"}
+    assert "collapse_age_groups" in summary.note and "一区（区县 D1）" in summary.note

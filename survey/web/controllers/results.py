@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -349,7 +349,8 @@ class ResultsController(Controller):
             district = await district_code_of(current_user(request).district_id)
             return _download(*await export_microdata(wave_id, fmt, district_code=district))
         except ComputeError as exc:
-            raise NotFoundException(str(exc)) from exc
+            # e.g. a weighting cell without respondents: the analyst's data, not a server fault
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
 
 
 ROUTES: list[Any] = [ResultsController]
