@@ -98,9 +98,11 @@ department=None) -> Scores(values, dk_mask, void_mask)``, ``score_departments``,
 
 from __future__ import annotations
 
+import importlib
 import os
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from questionnaires.answers import (
     AnswerError,
@@ -126,7 +128,30 @@ from questionnaires.model import (
     Screening,
     UnitIdentification,
 )
-from questionnaires.scoring import Scores, composite_weights, score_departments, score_responses
+
+if TYPE_CHECKING:
+    from questionnaires.scoring import (
+        Scores,
+        composite_weights,
+        score_departments,
+        score_responses,
+    )
+
+# Scoring needs numpy: imported on first use, so the command line and the loader stay light.
+_LAZY = dict.fromkeys(
+    ("Scores", "composite_weights", "score_departments", "score_responses"),
+    "questionnaires.scoring",
+)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 DEFAULT_FILES: tuple[str, ...] = (
     "anquangan.toml",

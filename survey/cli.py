@@ -3,28 +3,46 @@
 Each area of the platform registers its own sub-commands through a small
 ``register(subparsers)`` function, so this module only wires them together.
 Errors exit non-zero with one clear line on stderr.
+
+The command modules are imported here by name (a misspelt one fails at once) and must stay
+light at their top level — argparse, the standard library and small constant modules only —
+with every heavy import (numpy, scipy, the database, the web app, the report engine) inside the
+handler that needs it: ``survey --help`` and every command pay only for what they run
+(``tests/foundation/test_cli_imports.py`` checks it). A new area adds one import and one entry
+in ``COMMAND_MODULES``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
+
+import questionnaires.cli
+import survey.cati.cli
+import survey.collection.cli
+import survey.commands
+import survey.design.cli
+import survey.estimation.cli
+import survey.lifecycle.cli
+import survey.programmes.cli
+import survey.ranking.cli
+import survey.results.cli
 
 # Modules that contribute sub-commands; each exposes ``register(subparsers)`` which adds its
 # parsers and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
-_COMMAND_MODULES: tuple[str, ...] = (
-    "survey.commands",
-    "survey.estimation.cli",
-    "questionnaires.cli",
-    "survey.ranking.cli",
-    "survey.collection.cli",
-    "survey.design.cli",
-    "survey.cati.cli",
-    "survey.results.cli",
-    "survey.lifecycle.cli",
-    "survey.programmes.cli",
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    survey.commands,
+    survey.estimation.cli,
+    questionnaires.cli,
+    survey.ranking.cli,
+    survey.collection.cli,
+    survey.design.cli,
+    survey.cati.cli,
+    survey.results.cli,
+    survey.lifecycle.cli,
+    survey.programmes.cli,
 )
 
 
@@ -39,13 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # area not built yet
-            raise
+    for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,6 +10,8 @@ from typing import Any
 
 
 def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    import asyncio
+
     return asyncio.run(coro_fn())  # type: ignore[arg-type]
 
 

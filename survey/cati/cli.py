@@ -4,13 +4,13 @@ AAPOR response rates of a campaign."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from survey.cati.cases import CaseInput, CatiError
+if TYPE_CHECKING:
+    from survey.cati.cases import CaseInput
 
 RATE_LABELS = ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP3", "COOP4",
                "REF1", "REF2", "REF3", "CON1", "CON2", "CON3")  # fmt: skip
@@ -25,6 +25,8 @@ def _error(message: str) -> Exception:
 def read_numbers(path: Path) -> list[CaseInput]:
     """Numbers from a file: one per line, or a CSV with a header containing ``phone`` and
     optionally ``stratum``, ``design_weight``, ``batch``. Errors name the line and column."""
+    from survey.cati.cases import CaseInput
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -51,9 +53,11 @@ def read_numbers(path: Path) -> list[CaseInput]:
 
 
 def cmd_add_sample(args: argparse.Namespace) -> int:
-    from survey.cati.cases import add_cases_from_sample
+    from survey.cati.cases import CatiError, add_cases_from_sample
 
     try:
+        import asyncio
+
         created = asyncio.run(add_cases_from_sample(args.sample))
     except CatiError as exc:
         raise _error(str(exc)) from exc
@@ -62,10 +66,12 @@ def cmd_add_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_add_numbers(args: argparse.Namespace) -> int:
-    from survey.cati.cases import add_cases
+    from survey.cati.cases import CatiError, add_cases
 
     rows = read_numbers(Path(args.file))
     try:
+        import asyncio
+
         created = asyncio.run(add_cases(args.campaign, rows))
     except CatiError as exc:
         raise _error(f"{args.file}: {exc}") from exc
@@ -90,6 +96,7 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_rates(args: argparse.Namespace) -> int:
+    from survey.cati.cases import CatiError
     from survey.cati.reporting import campaign_rates
 
     if args.e is not None and not 0 <= args.e <= 1:
@@ -101,6 +108,8 @@ def cmd_rates(args: argparse.Namespace) -> int:
         return await campaign_rates(args.campaign, args.e)
 
     try:
+        import asyncio
+
         report = asyncio.run(go())
     except CatiError as exc:
         raise _error(str(exc)) from exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import os
 import sys
@@ -21,6 +20,8 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
         await migrate_forwards()
         return await coro_fn()
+
+    import asyncio
 
     return asyncio.run(main())
 

@@ -7,14 +7,14 @@ WAVE is a wave id, a month ``2026-11`` (when only one programme has that month) 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from survey.design.regions import DesignError
-from survey.design.service import ALLOCATIONS, METHODS, MODES, DesignPlan, DesignSpec
-from survey.tabular import ImportRejected
+from survey.design.choices import ALLOCATIONS, METHODS, MODES
+
+if TYPE_CHECKING:
+    from survey.design.service import DesignPlan, DesignSpec
 
 T = TypeVar("T")
 
@@ -23,12 +23,16 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
     """Run a service call after migrating; expected failures become one-line command errors."""
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
+    from survey.design.regions import DesignError
+    from survey.tabular import ImportRejected
 
     async def go() -> T:
         await migrate_forwards()
         return await make()
 
     try:
+        import asyncio
+
         return asyncio.run(go())
     except (DesignError, ImportRejected) as exc:
         raise CommandError(str(exc)) from exc
@@ -47,6 +51,8 @@ def _shares(text: str) -> tuple[float, ...]:
 
 async def _spec(args: argparse.Namespace, wave_id: int) -> DesignSpec:
     from survey.design.queries import latest_frame_id
+    from survey.design.regions import DesignError
+    from survey.design.service import DesignSpec
     from survey.tabular import read_table
 
     frame_id = args.frame if args.frame is not None else await latest_frame_id(wave_id)

@@ -41,6 +41,7 @@ from sampling import SamplingError
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import AuditLog, PopulationCount, Unit, Wave
 from survey.design.bulk import bulk_insert
+from survey.design.choices import ALLOCATIONS, METHODS, MODES
 from survey.design.frames import BLOCK_HEADER, FRAME_HEADER
 from survey.design.regions import (
     DesignError,
@@ -52,18 +53,6 @@ from survey.design.regions import (
 )
 from survey.design.tables import Frame, FrameRow, Sample, SampledElement, StratumTarget
 
-MODES: dict[str, str] = {"web": "手机网页（短信邀请）", "phone": "电话调查（CATI）"}
-METHODS: dict[str, str] = {
-    "srswor": "分层简单随机抽样（不放回）",
-    "systematic": "分层系统抽样（按单位代码排序，隐含分层）",
-    "numbers": "号段内随机生成号码",
-}
-ALLOCATIONS: dict[str, str] = {
-    "proportional": "按比例分配",
-    "equal": "等额分配",
-    "power": "幂分配（Bankier，q = 0.5）",
-    "compromise": "各层最低样本量 + 余量按比例",
-}
 HANDOFF: dict[str, tuple[str, str]] = {
     "web": ("survey.collection.invitations", "invite_sample"),
     "phone": ("survey.cati.cases", "add_cases_from_sample"),

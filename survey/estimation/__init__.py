@@ -94,39 +94,84 @@ core itself draws nothing.
 
 from __future__ import annotations
 
-from survey.estimation.design import (
-    Calibration,
-    CalibrationBlock,
-    Design,
-    design_weights,
-    factorize,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from survey.estimation.errors import EstimationError
-from survey.estimation.estimators import (
-    DomainEstimates,
-    Estimate,
-    distribution,
-    distribution_by,
-    indicator,
-    mean,
-    mean_by,
-    proportion,
-    proportion_by,
-    total,
-    total_by,
-)
-from survey.estimation.weighting import (
-    Margin,
-    NonresponseAdjustment,
-    Weighting,
-    WeightingDiagnostics,
-    adjust_nonresponse,
-    cross_cells,
-    post_stratify,
-    rake,
-    trim,
-    weight_diagnostics,
-)
+
+if TYPE_CHECKING:
+    from survey.estimation.design import (
+        Calibration,
+        CalibrationBlock,
+        Design,
+        design_weights,
+        factorize,
+    )
+    from survey.estimation.estimators import (
+        DomainEstimates,
+        Estimate,
+        distribution,
+        distribution_by,
+        indicator,
+        mean,
+        mean_by,
+        proportion,
+        proportion_by,
+        total,
+        total_by,
+    )
+    from survey.estimation.weighting import (
+        Margin,
+        NonresponseAdjustment,
+        Weighting,
+        WeightingDiagnostics,
+        adjust_nonresponse,
+        cross_cells,
+        post_stratify,
+        rake,
+        trim,
+        weight_diagnostics,
+    )
+
+# numpy/scipy behind these names: imported on first use (the command line stays light).
+_LAZY: dict[str, str] = {
+    "Calibration": "survey.estimation.design",
+    "CalibrationBlock": "survey.estimation.design",
+    "Design": "survey.estimation.design",
+    "design_weights": "survey.estimation.design",
+    "factorize": "survey.estimation.design",
+    "DomainEstimates": "survey.estimation.estimators",
+    "Estimate": "survey.estimation.estimators",
+    "distribution": "survey.estimation.estimators",
+    "distribution_by": "survey.estimation.estimators",
+    "indicator": "survey.estimation.estimators",
+    "mean": "survey.estimation.estimators",
+    "mean_by": "survey.estimation.estimators",
+    "proportion": "survey.estimation.estimators",
+    "proportion_by": "survey.estimation.estimators",
+    "total": "survey.estimation.estimators",
+    "total_by": "survey.estimation.estimators",
+    "Margin": "survey.estimation.weighting",
+    "NonresponseAdjustment": "survey.estimation.weighting",
+    "Weighting": "survey.estimation.weighting",
+    "WeightingDiagnostics": "survey.estimation.weighting",
+    "adjust_nonresponse": "survey.estimation.weighting",
+    "cross_cells": "survey.estimation.weighting",
+    "post_stratify": "survey.estimation.weighting",
+    "rake": "survey.estimation.weighting",
+    "trim": "survey.estimation.weighting",
+    "weight_diagnostics": "survey.estimation.weighting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Calibration",

@@ -9,7 +9,7 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from survey.estimation.design import FloatArray
 
@@ -30,10 +30,10 @@ def quantile(level: float, df: FloatArray) -> FloatArray:
     """Upper (1+level)/2 quantile of t with ``df`` (normal where df is infinite)."""
     q = 0.5 + level / 2.0
     df = np.asarray(df, dtype=np.float64)
-    out = np.full(df.shape, float(stats.norm.ppf(q)))
+    out = np.full(df.shape, float(special.ndtri(q)))
     finite = np.isfinite(df) & (df > 0)
     if finite.any():
-        out[finite] = stats.t.ppf(q, df[finite])
+        out[finite] = special.stdtrit(df[finite], q)
     out[np.isfinite(df) & ~(df > 0)] = np.nan
     return out
 
@@ -95,18 +95,28 @@ def korn_graubard(
         n_eff = np.where(var > 0, p * (1.0 - p) / var, nrow) * ratio**2
         edge = (p <= 0.0) | (p >= 1.0) | ~(var > 0)
         n_eff = np.where(edge, nrow, n_eff)
-        lo = stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1.0 - p) + 1.0)
-        hi = stats.beta.ppf(1.0 - alpha / 2, n_eff * p + 1.0, n_eff * (1.0 - p))
+        lo = _beta_ppf(alpha / 2, n_eff * p, n_eff * (1.0 - p) + 1.0)
+        hi = _beta_ppf(1.0 - alpha / 2, n_eff * p + 1.0, n_eff * (1.0 - p))
     lo = np.where(p <= 0.0, 0.0, lo)
     hi = np.where(p >= 1.0, 1.0, hi)
     return lo, hi
 
 
+def _beta_ppf(q: float, a: FloatArray, b: FloatArray) -> FloatArray:
+    """Quantile of Beta(a, b) (R ``qbeta``); NaN where a or b is not positive (as scipy.stats)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        valid = (a > 0) & (b > 0)
+        out = special.betaincinv(np.where(valid, a, 1.0), np.where(valid, b, 1.0), q)
+    return np.where(valid, out, np.nan)
+
+
 def _t_low(a: float, df: FloatArray) -> FloatArray:
     df = np.asarray(df, dtype=np.float64)
-    out = np.full(df.shape, float(stats.norm.ppf(a)))
+    out = np.full(df.shape, float(special.ndtri(a)))
     finite = np.isfinite(df) & (df > 0)
-    out[finite] = stats.t.ppf(a, df[finite])
+    out[finite] = special.stdtrit(df[finite], a)
     out[np.isfinite(df) & ~(df > 0)] = np.nan
     return out
 
@@ -257,10 +267,14 @@ def profile_likelihood(
         dfg = float(df[g])
         if not dfg > 0:
             continue
-        tq = stats.norm.ppf(alpha_level) if not np.isfinite(dfg) else stats.t.ppf(alpha_level, dfg)
-        alpha = stats.norm.cdf(tq * math.sqrt(lam)) / 2.0
+        tq = (
+            special.ndtri(alpha_level)
+            if not np.isfinite(dfg)
+            else special.stdtrit(dfg, alpha_level)
+        )
+        alpha = special.ndtr(tq * math.sqrt(lam)) / 2.0
         # sqrt of R's qf(alpha, 1, n - 1, lower.tail = FALSE), via t (scipy's F overflows at 1e-18)
-        zmax = float(stats.t.isf(alpha / 2.0, nf - 1))
+        zmax = float(-special.stdtrit(nf - 1, alpha / 2.0))
         delta = zmax / 5.0
         dispersion = nv / (nv - 1.0) * pg * (1.0 - pg) / pq
         se = math.sqrt(vg) / pq
@@ -287,7 +301,7 @@ def profile_likelihood(
         xs, ys = _r_spline(np.array(pars)[order], np.array(zs)[order])
         # approx(sp$y, sp$x, xout = cutoff): linear interpolation of the inverse
         inv = np.argsort(ys, kind="stable")
-        cut = (stats.norm.ppf(2 * alpha), stats.norm.isf(2 * alpha))
+        cut = (special.ndtri(2 * alpha), -special.ndtri(2 * alpha))
         bounds = np.interp(cut, ys[inv], xs[inv], left=np.nan, right=np.nan)
         out_lo[g], out_hi[g] = 1.0 / (1.0 + np.exp(-bounds))
     return out_lo, out_hi

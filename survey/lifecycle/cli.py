@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -16,6 +15,8 @@ T = TypeVar("T")
 def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     async def go() -> T:
         return await coro_fn()
+
+    import asyncio
 
     return asyncio.run(go())
 

@@ -10,7 +10,7 @@ Modules (``docs/results.md`` describes the method and the file formats):
   small-area estimates, integrity flags) in one place each;
 - ``importing`` — delivered interview files (CSV/XLSX, TOML column mapping), all rows or none;
 - ``queries`` — stored runs and results as records; ``dashboard`` — what the committee
-  dashboard and the report show; ``charts`` — server-side SVG (matplotlib);
+  dashboard and the report show; ``charts`` — server-side lean SVG (text as text, no plotting library);
 - ``report`` — the monthly 通报 as HTML and PDF (WeasyPrint); ``export`` — results as
   JSON/CSV/XLSX and weighted microdata as CSV/XLSX/SPSS/Stata (every CSV/XLSX goes through
   ``export.to_csv`` / ``export.to_xlsx``); ``microdata`` — the labelled microdata table of a

@@ -1,67 +1,38 @@
-"""Server-side charts as SVG (matplotlib, glyphs as paths so the SVG needs no font).
+"""Server-side charts as lean SVG written for the purpose (no plotting library).
 
-Every function returns SVG text; ``data_uri`` wraps it for ``<img src=…>`` (the report and the
-dashboard embed charts that way: no inline SVG ids clash and no JavaScript is needed).
-Noto Sans CJK SC is registered from its file at first use, because matplotlib's font cache
-goes stale when fonts are installed after its first import and would silently fall back to
-DejaVu (tofu for Chinese).
+Each chart is a few dozen elements — lines, circles, polylines and ``<text>`` in Noto Sans CJK SC
+(the font the report embeds and the pages name) — so WeasyPrint draws the monthly report's
+seven charts in a fraction of what matplotlib's SVG (every glyph an outline path: 868 path nodes)
+cost it, and no plotting library is imported at all. docs/benchmarks.md ("PDF charts") has the
+measurements against matplotlib SVG and PNG at print resolution. The look follows the earlier
+matplotlib charts: same sizes (6.4 in wide at 100 px per inch), colours, tick steps and labels.
+
+Every function returns SVG text; ``data_uri`` wraps it for ``<img src=…>`` (the report embeds
+charts that way; the dashboard links them as separately cached resources).
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from xml.sax.saxutils import escape
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-from matplotlib import font_manager
-from matplotlib.figure import Figure
-
-FONT_FILES = (
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
-)
-_LOCK = threading.Lock()
-_READY = False
 RED = "#b3261e"
 BLUE = "#1f5fa8"
 GREY = "#777777"
 AMBER = "#b26a00"
-
-
-def _setup() -> None:
-    global _READY
-    with _LOCK:
-        if _READY:
-            return
-        for path in FONT_FILES:
-            if path.exists():
-                font_manager.fontManager.addfont(str(path))
-        matplotlib.rcParams.update(
-            {
-                "font.family": ["Noto Sans CJK SC", "DejaVu Sans"],
-                "axes.unicode_minus": False,
-                "svg.fonttype": "path",
-                "svg.hashsalt": "pingan",
-                "font.size": 9,
-            }
-        )
-        _READY = True
-
-
-def _svg(fig: Figure) -> str:
-    out = io.StringIO()
-    fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    return out.getvalue()
+GRID = "#dddddd"
+INK = "#222222"
+# matplotlib's default colour cycle (the trend lines keep their colours)
+CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+FONT = "Noto Sans CJK SC, Noto Sans CJK, DejaVu Sans, sans-serif"
+WIDTH = 640
+TICK = 12  # px: tick labels (matplotlib's 9 pt at 100 dpi)
+SMALL = 10  # px: legends and point labels
+TITLE = 14
 
 
 def data_uri(svg: str) -> str:
@@ -81,37 +52,178 @@ class Point:
     flagged: bool = False
 
 
+def text_width(text: str, size: float) -> float:
+    """Approximate rendered width: CJK glyphs are one em, Latin about 0.55 em."""
+    return sum(size if ord(c) > 0x2E7F else 0.55 * size for c in text)
+
+
+def nice_ticks(lo: float, hi: float, count: int = 8) -> list[float]:
+    """Round tick values covering [lo, hi] with steps of 1, 2, 2.5 or 5 × 10^k (as matplotlib)."""
+    if not math.isfinite(lo) or not math.isfinite(hi):
+        return [0.0, 1.0]
+    if hi <= lo:
+        lo, hi = lo - 1.0, hi + 1.0
+    raw = (hi - lo) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= hi + step * 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Svg:
+    """A tiny SVG writer: elements appended as text, coordinates rounded to 0.1 px."""
+
+    def __init__(self, width: float, height: float) -> None:
+        self.width = width
+        self.height = height
+        self.parts: list[str] = []
+
+    def line(
+        self, x1: float, y1: float, x2: float, y2: float, color: str, width: float = 1.0,
+        dash: str = "", opacity: float = 1.0,
+    ) -> None:  # fmt: skip
+        extra = f' stroke-dasharray="{dash}"' if dash else ""
+        if opacity < 1:
+            extra += f' stroke-opacity="{opacity:g}"'
+        self.parts.append(
+            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+            f'stroke="{color}" stroke-width="{width:g}"{extra}/>'
+        )
+
+    def polyline(
+        self, points: Sequence[tuple[float, float]], color: str, width: float = 1.0, dash: str = ""
+    ) -> None:
+        if len(points) < 2:
+            return
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        extra = f' stroke-dasharray="{dash}"' if dash else ""
+        self.parts.append(
+            f'<polyline points="{coords}" fill="none" stroke="{color}" '
+            f'stroke-width="{width:g}"{extra}/>'
+        )
+
+    def circle(self, x: float, y: float, r: float, color: str, opacity: float = 1.0) -> None:
+        extra = f' fill-opacity="{opacity:g}"' if opacity < 1 else ""
+        self.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:g}" fill="{color}"{extra}/>')
+
+    def text(
+        self, x: float, y: float, content: str, *, size: float = TICK, anchor: str = "start",
+        color: str = INK, rotate: bool = False,
+    ) -> None:  # fmt: skip
+        transform = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if rotate else ""
+        self.parts.append(
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:g}" text-anchor="{anchor}" '
+            f'fill="{color}"{transform}>{escape(content)}</text>'
+        )
+
+    def render(self) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width:g}" '
+            f'height="{self.height:g}" viewBox="0 0 {self.width:g} {self.height:g}" '
+            f'font-family="{FONT}">'
+            f'<rect width="100%" height="100%" fill="#ffffff"/>' + "".join(self.parts) + "</svg>"
+        )
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """A linear map from data to pixels."""
+
+    lo: float
+    hi: float
+    start: float
+    end: float
+
+    def __call__(self, value: float) -> float:
+        span = self.hi - self.lo or 1.0
+        return self.start + (value - self.lo) / span * (self.end - self.start)
+
+
+def _padded(lo: float, hi: float, margin: float = 0.05) -> tuple[float, float]:
+    if hi <= lo:
+        return lo - 1.0, hi + 1.0
+    pad = (hi - lo) * margin
+    return lo - pad, hi + pad
+
+
+def _x_axis(svg: _Svg, axis: _Axis, y: float, top: float, ticks: list[float], grid: bool) -> None:
+    svg.line(axis.start, y, axis.end, y, INK, 0.8)
+    for t in ticks:
+        if not axis.lo - 1e-9 <= t <= axis.hi + 1e-9:
+            continue
+        x = axis(t)
+        if grid:
+            svg.line(x, top, x, y, GRID, 0.6)
+        svg.line(x, y, x, y + 4, INK, 0.8)
+        svg.text(x, y + 17, _fmt(t), anchor="middle")
+
+
+def _y_axis(svg: _Svg, axis: _Axis, x: float, right: float, ticks: list[float], grid: bool) -> None:
+    svg.line(x, axis.start, x, axis.end, INK, 0.8)
+    for t in ticks:
+        if not min(axis.lo, axis.hi) - 1e-9 <= t <= max(axis.lo, axis.hi) + 1e-9:
+            continue
+        y = axis(t)
+        if grid:
+            svg.line(x, y, right, y, GRID, 0.6)
+        svg.line(x - 4, y, x, y, INK, 0.8)
+        svg.text(x - 7, y + 4, _fmt(t), anchor="end")
+
+
+def _legend(svg: _Svg, x: float, y: float, entries: Sequence[tuple[str, str, str, bool]]) -> None:
+    """Entries (label, colour, dash, marker) stacked from (x, y)."""
+    for i, (label, color, dash, marker) in enumerate(entries):
+        cy = y + i * 15
+        svg.line(x, cy, x + 20, cy, color, 1.2, dash)
+        if marker:
+            svg.circle(x + 10, cy, 2.5, color)
+        svg.text(x + 26, cy + 3.5, label, size=SMALL)
+
+
 def forest(points: Sequence[Point], *, target: float | None, unit: str, title: str) -> str:
     """Estimates with their 95 % intervals, best at the top; the target as a dashed line."""
-    _setup()
-    height = 0.9 + 0.32 * max(len(points), 1)
-    fig, ax = plt.subplots(figsize=(6.4, height))
-    ys = list(range(len(points)))[::-1]
-    for y, p in zip(ys, points, strict=True):
+    row = 37.0
+    top = 52.0
+    height = top + row * max(len(points), 1) + 46
+    label_w = max((text_width(p.label, TICK) for p in points), default=40.0)
+    left = max(label_w + 18, 50.0)
+    right = WIDTH - 16
+    svg = _Svg(WIDTH, height)
+    bottom = height - 46
+    values = [v for p in points for v in (p.estimate, p.lower, p.upper) if v is not None]
+    if target is not None:
+        values.append(target)
+    lo, hi = _padded(min(values, default=0.0), max(values, default=1.0))
+    ticks = nice_ticks(lo, hi)
+    x = _Axis(lo, hi, left, right)
+    _x_axis(svg, x, bottom, top - 10, ticks, grid=True)
+    svg.line(left, top - 10, left, bottom, INK, 0.8)
+    for i, p in enumerate(points):
+        y = top + row * i + row / 2 - 10
         color = RED if p.flagged else BLUE
         if p.lower is not None and p.upper is not None:
-            ax.plot([p.lower, p.upper], [y, y], color=color, linewidth=2, alpha=0.6)
-        ax.plot([p.estimate], [y], "o", color=color, markersize=5)
-    ax.set_yticks(ys)
-    ax.set_yticklabels([p.label for p in points])
+            svg.line(x(p.lower), y, x(p.upper), y, color, 3, opacity=0.6)
+        svg.circle(x(p.estimate), y, 4.5, color)
+        svg.line(left - 4, y, left, y, INK, 0.8)
+        svg.text(left - 7, y + 4, p.label, anchor="end")
     if target is not None:
-        ax.axvline(target, color=AMBER, linestyle="--", linewidth=1)
-        ax.annotate(
-            f"目标 {target:g}{unit}",
-            (target, 1.0),
-            xycoords=("data", "axes fraction"),
-            fontsize=8,
-            color=AMBER,
-            ha="center",
-            va="bottom",
+        tx = x(target)
+        svg.line(tx, top - 10, tx, bottom, AMBER, 1, "5,3")
+        svg.text(
+            tx, top - 14, f"目标 {target:g}{unit}", size=SMALL + 1, anchor="middle", color=AMBER
         )
-    ax.set_xlabel(f"估计值与95%置信区间（{unit}）")
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-    ax.set_ylim(-0.7, len(points) - 0.3)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return _svg(fig)
+    svg.text((left + right) / 2, bottom + 36, f"估计值与95%置信区间（{unit}）", anchor="middle")
+    svg.text(left, 18, title, size=TITLE)
+    return svg.render()
 
 
 def funnel(
@@ -121,13 +233,15 @@ def funnel(
     target (binomial for shares: target ± z·√(p(1−p)/n)·100; for scores the limits use the
     units' pooled standard deviation). Units below the 99.8 % limits are drawn in red; units
     outside the 95 % limits or under a warning are named."""
-    _setup()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    height = 360.0
+    left, right, top, bottom = 58.0, 520.0, 34.0, height - 50
+    svg = _Svg(WIDTH, height)
+    svg.text(left, 18, title, size=TITLE)
     if not points:
-        ax.text(0.5, 0.5, "无数据", ha="center", transform=ax.transAxes)
-        return _svg(fig)
+        svg.text((left + right) / 2, height / 2, "无数据", anchor="middle")
+        return svg.render()
     n_max = max(max(p.n_eff for p in points) * 1.15, 20.0)
-    ns = [n_max * i / 200 for i in range(4, 201)]
+    ns = [n_max * i / 60 for i in range(1, 61)]
     if share:
         p0 = min(max(target / 100.0, 1e-6), 1 - 1e-6)
         sd = math.sqrt(p0 * (1 - p0)) * 100.0
@@ -138,32 +252,45 @@ def funnel(
             if p.lower is not None and p.upper is not None
         ]
         sd = sum(spreads) / len(spreads) if spreads else 20.0
-    top = 100.0 if share else math.inf
-    for z, style in ((1.96, "--"), (3.09, ":")):
-        upper = [min(target + z * sd / math.sqrt(n), top) for n in ns]
-        lower = [max(target - z * sd / math.sqrt(n), 0.0) for n in ns]
-        label = "95%控制限" if z < 2 else "99.8%控制限"
-        ax.plot(ns, upper, color=GREY, linestyle=style, linewidth=1, label=label)
-        ax.plot(ns, lower, color=GREY, linestyle=style, linewidth=1)
-    ax.axhline(target, color=AMBER, linewidth=1, label=f"目标 {target:g}{unit}")
+    top_value = 100.0 if share else math.inf
+    limits = []
+    for z, dash in ((1.96, "5,3"), (3.09, "1.5,2")):
+        upper = [(n, min(target + z * sd / math.sqrt(n), top_value)) for n in ns]
+        lower = [(n, max(target - z * sd / math.sqrt(n), 0.0)) for n in ns]
+        limits.append((upper, lower, dash))
+    ys = [v for upper, lower, _ in limits for _, v in upper + lower]
+    ys += [p.estimate for p in points] + [target]
+    lo, hi = _padded(min(ys), max(ys))
+    y = _Axis(lo, hi, bottom, top)
+    x_lo, x_hi = _padded(0.0, n_max)
+    x = _Axis(x_lo, x_hi, left, right)
+    _x_axis(svg, x, bottom, top, nice_ticks(0.0, n_max), grid=False)
+    _y_axis(svg, y, left, right, nice_ticks(lo, hi), grid=False)
+    for upper, lower, dash in limits:
+        svg.polyline([(x(n), y(v)) for n, v in upper], GREY, 1, dash)
+        svg.polyline([(x(n), y(v)) for n, v in lower], GREY, 1, dash)
+    svg.line(left, y(target), right, y(target), AMBER, 1)
     for p in points:
         spread = sd / math.sqrt(max(p.n_eff, 1.0))
         outside = p.estimate < target - 3.09 * spread
-        ax.plot(
-            [p.n_eff], [p.estimate], "o", color=RED if outside else BLUE, markersize=5, alpha=0.85
-        )
+        svg.circle(x(p.n_eff), y(p.estimate), 4.5, RED if outside else BLUE, 0.85)
         # Name only the units that stand out (outside the 95 % limits, or warned): labels of
         # units inside the funnel would pile up on each other.
         if p.flagged or abs(p.estimate - target) > 1.96 * spread:
-            ax.annotate(p.label, (p.n_eff, p.estimate), fontsize=7, xytext=(3, 2),
-                        textcoords="offset points")  # fmt: skip
-    ax.set_xlabel("有效样本量")
-    ax.set_ylabel(unit)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return _svg(fig)
+            svg.text(x(p.n_eff) + 4, y(p.estimate) - 3, p.label, size=SMALL)
+    svg.text((left + right) / 2, bottom + 36, "有效样本量", anchor="middle")
+    svg.text(16, (top + bottom) / 2, unit, anchor="middle", rotate=True)
+    _legend(
+        svg,
+        right + 12,
+        top + 6,
+        [
+            ("95%控制限", GREY, "5,3", False),
+            ("99.8%控制限", GREY, "1.5,2", False),
+            (f"目标 {target:g}{unit}", AMBER, "", False),
+        ],
+    )
+    return svg.render()
 
 
 def trend(
@@ -174,22 +301,38 @@ def trend(
     title: str,
 ) -> str:
     """Lines over waves: ``series`` = (label, [(month, value)]) ; the target dashed."""
-    _setup()
-    fig, ax = plt.subplots(figsize=(6.4, 3.0))
     months = sorted({m for _label, values in series for m, _v in values})
-    for label, values in series:
-        lookup = dict(values)
-        xs = [i for i, m in enumerate(months) if lookup.get(m) is not None]
-        ys = [float(lookup[months[i]] or 0.0) for i in xs]
-        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.2, label=label)
+    legend = [(label, CYCLE[i % len(CYCLE)], "", True) for i, (label, _v) in enumerate(series)]
     if target is not None:
-        ax.axhline(target, color=AMBER, linestyle="--", linewidth=1, label=f"目标 {target:g}{unit}")
-    ax.set_xticks(range(len(months)))
-    ax.set_xticklabels(months)
-    ax.set_ylabel(unit)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return _svg(fig)
+        legend.append((f"目标 {target:g}{unit}", AMBER, "5,3", False))
+    legend_w = max((text_width(e[0], SMALL) for e in legend), default=0.0) + 34
+    height = max(260.0, 90 + 15 * len(legend))
+    left, top, bottom = 58.0, 34.0, height - 40
+    right = WIDTH - legend_w - 12
+    svg = _Svg(WIDTH, height)
+    svg.text(left, 18, title, size=TITLE)
+    values = [float(v) for _label, vs in series for _m, v in vs if v is not None]
+    if target is not None:
+        values.append(target)
+    lo, hi = _padded(min(values, default=0.0), max(values, default=1.0))
+    y = _Axis(lo, hi, bottom, top)
+    last = max(len(months) - 1, 1)
+    x = _Axis(-0.05 * last, 1.05 * last, left, right)
+    _y_axis(svg, y, left, right, nice_ticks(lo, hi), grid=True)
+    svg.line(left, bottom, right, bottom, INK, 0.8)
+    for i, month in enumerate(months):
+        svg.line(x(i), bottom, x(i), bottom + 4, INK, 0.8)
+        svg.text(x(i), bottom + 17, month, anchor="middle")
+    for (_label, values_of), (_l, color, _d, _m) in zip(series, legend, strict=False):
+        lookup = dict(values_of)
+        pts = [
+            (x(i), y(float(v))) for i, m in enumerate(months) if (v := lookup.get(m)) is not None
+        ]
+        svg.polyline(pts, color, 1.4)
+        for px, py in pts:
+            svg.circle(px, py, 2.5, color)
+    if target is not None:
+        svg.line(left, y(target), right, y(target), AMBER, 1, "5,3")
+    svg.text(16, (top + bottom) / 2, unit, anchor="middle", rotate=True)
+    _legend(svg, right + 12, (top + bottom) / 2 - 7.5 * (len(legend) - 1), legend)
+    return svg.render()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 
 def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    import asyncio
+
     return asyncio.run(coro_fn())  # type: ignore[arg-type]
 
 
@@ -138,8 +139,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
-    from survey.results.compute import ComputeError, resolve_wave
     from survey.results.report import ReportError, render_report
+    from survey.results.waves import ComputeError, resolve_wave
 
     async def go() -> tuple[bytes, str, str]:
         await migrate_forwards()

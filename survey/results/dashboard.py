@@ -9,12 +9,12 @@ only that district's units. Templates only format what is here (one decimal for 
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from survey.results import charts
-from survey.results.compute import WaveRef, wave_by_id
 from survey.results.queries import (
     ResultRow,
     RunInfo,
@@ -23,6 +23,7 @@ from survey.results.queries import (
     run_for_wave,
 )
 from survey.results.tables import ResultRun
+from survey.results.waves import WaveRef, wave_by_id
 
 # The ranked indices in report order, with the level they rank and the words for the unit.
 RANKED_INDICES: tuple[tuple[str, str, str], ...] = (
@@ -51,7 +52,7 @@ class TableRow:
 
 @dataclass(frozen=True)
 class RankingView:
-    """One ranked index: the table, charts (data URIs) and what it is about."""
+    """One ranked index: the table, charts (SVG text) and what it is about."""
 
     index_id: str
     name: str
@@ -61,12 +62,24 @@ class RankingView:
     target_label: str
     k: int
     rows: list[TableRow]
-    forest_uri: str
-    funnel_uri: str
-    trend_uri: str
+    forest_svg: str
+    funnel_svg: str
+    trend_svg: str
     axis_min: float
     axis_max: float
     has_fh: bool
+
+    @property
+    def forest_uri(self) -> str:
+        return charts.data_uri(self.forest_svg)
+
+    @property
+    def funnel_uri(self) -> str:
+        return charts.data_uri(self.funnel_svg)
+
+    @property
+    def trend_uri(self) -> str:
+        return charts.data_uri(self.trend_svg) if self.trend_svg else ""
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,28 @@ class WaveView:
     flags: list[dict[str, Any]]
     method: dict[str, Any] = field(default_factory=dict)
     margin_of_error: float | None = None
-    headline_trend_uri: str = ""
+    headline_trend_svg: str = ""
+    # The stored results this view was built from (the programme's result runs, hashed): the
+    # key of the cached charts and reports, and the ETag of the chart resources.
+    revision: str = ""
+
+    @property
+    def headline_trend_uri(self) -> str:
+        return charts.data_uri(self.headline_trend_svg) if self.headline_trend_svg else ""
+
+    def chart(self, name: str) -> str | None:
+        """The SVG of chart ``name``: ``headline-trend`` or ``<index id>-forest|funnel|trend``."""
+        if name == "headline-trend":
+            return self.headline_trend_svg or None
+        for ranking in self.rankings:
+            for kind, svg in (
+                ("forest", ranking.forest_svg),
+                ("funnel", ranking.funnel_svg),
+                ("trend", ranking.trend_svg),
+            ):
+                if name == f"{ranking.index_id}-{kind}":
+                    return svg or None
+        return None
 
 
 def _warnings(r: ResultRow) -> list[dict[str, str]]:
@@ -171,8 +205,9 @@ def _point(r: ResultRow) -> charts.Point:
     )
 
 
-# Views by (wave, district, trends, the programme's run stamps): drawing the charts costs
-# ≈ 0.8 s, and a view only changes when one of the programme's waves is recomputed.
+# Views by (wave, district, trends, the programme's run stamps): a view (its charts included)
+# only changes when one of the programme's waves is recomputed, so each process builds it once
+# per revision of the stored results.
 _CACHE: OrderedDict[tuple[Any, ...], WaveView] = OrderedDict()
 _CACHE_SIZE = 32
 
@@ -193,19 +228,23 @@ async def wave_view(
     of the headline figures over the waves instead, which keeps the PDF under 3 s). Views are
     cached per process until one of the programme's waves is recomputed."""
     wave = await wave_by_id(wave_id)
-    key = (wave.id, district_code, unit_trends, await _run_stamps(wave.programme_id))
+    stamps = await _run_stamps(wave.programme_id)
+    key = (wave.id, district_code, unit_trends, stamps)
     cached = _CACHE.get(key)
     if cached is not None:
         _CACHE.move_to_end(key)
         return cached
-    view = await _build_view(wave, district_code, unit_trends=unit_trends)
+    revision = hashlib.sha256(repr((wave.id, district_code, stamps)).encode()).hexdigest()[:16]
+    view = await _build_view(wave, district_code, unit_trends=unit_trends, revision=revision)
     _CACHE[key] = view
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return view
 
 
-async def _build_view(wave: WaveRef, district_code: str | None, *, unit_trends: bool) -> WaveView:
+async def _build_view(
+    wave: WaveRef, district_code: str | None, *, unit_trends: bool, revision: str
+) -> WaveView:
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
     history = await results_for_programme(wave.programme_id, wave.month)
@@ -267,9 +306,9 @@ async def _build_view(wave: WaveRef, district_code: str | None, *, unit_trends: 
                 target_label="达标分值" if scale != "%" else "目标",
                 k=k,
                 rows=table,
-                forest_uri=charts.data_uri(forest_svg),
-                funnel_uri=charts.data_uri(funnel_svg),
-                trend_uri=charts.data_uri(trend_svg) if trend_svg else "",
+                forest_svg=forest_svg,
+                funnel_svg=funnel_svg,
+                trend_svg=trend_svg,
                 axis_min=lo,
                 axis_max=hi,
                 has_fh=any(r.fh_estimate is not None for r in members),
@@ -316,7 +355,8 @@ async def _build_view(wave: WaveRef, district_code: str | None, *, unit_trends: 
         flags=flags,
         method=run.method if run else {},
         margin_of_error=moe,
-        headline_trend_uri=charts.data_uri(headline_trend),
+        headline_trend_svg=headline_trend,
+        revision=revision,
     )
 
 

@@ -1,7 +1,7 @@
 """The monthly report (月度通报) as HTML and PDF.
 
 HTML comes from ``templates/report/report.html`` (self-contained: its CSS inline, charts as
-``<img>`` data-URI SVGs); the PDF is WeasyPrint's rendering of the same HTML with Noto Sans CJK SC
+``<img>`` data-URI SVGs drawn by ``survey.results.charts``, text as text in the embedded font); the PDF is WeasyPrint's rendering of the same HTML with Noto Sans CJK SC
 (regular and real bold) embedded. WeasyPrint subsets fonts with HarfBuzz when Debian's
 ``libharfbuzz-subset0`` is present and otherwise silently falls back to fontTools, ten times
 slower (12 s instead of 1 s per report): ``check_pdf_backend`` refuses to run in that state.
@@ -10,6 +10,7 @@ slower (12 s instead of 1 s per report): ``check_pdf_backend`` refuses to run in
 from __future__ import annotations
 
 import datetime
+from collections import OrderedDict
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -23,6 +24,12 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+# Rendered reports by (wave, district, format, revision of the stored results): the app renders
+# a report once per revision and answers again from memory (docs/benchmarks.md, "Report PDF").
+_RENDERED: OrderedDict[tuple[int, str | None, str, str], bytes] = OrderedDict()
+_RENDERED_SIZE = 16
 
 
 class ReportError(Exception):
@@ -69,10 +76,18 @@ async def render_report(
     view = await wave_view(wave_id, district_code, unit_trends=False)
     if view.run is None:
         raise ReportError(f"测评期 {view.wave.month} 尚未计算结果，请先计算")
-    html = render_html(view)
     stem = f"report-{view.wave.programme_code}-{view.wave.month}"
-    if fmt == "html":
-        return html.encode("utf-8"), "text/html; charset=utf-8", f"{stem}.html"
-    if fmt == "pdf":
-        return html_to_pdf(html), "application/pdf", f"{stem}.pdf"
-    raise ReportError(f"不支持的报告格式 {fmt}（pdf、html）")
+    media = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}.get(fmt)
+    if media is None:
+        raise ReportError(f"不支持的报告格式 {fmt}（pdf、html）")
+    key = (wave_id, district_code, fmt, view.revision)
+    content = _RENDERED.get(key)
+    if content is None:
+        html = render_html(view)
+        content = html.encode("utf-8") if fmt == "html" else html_to_pdf(html)
+        _RENDERED[key] = content
+        while len(_RENDERED) > _RENDERED_SIZE:
+            _RENDERED.popitem(last=False)
+    else:
+        _RENDERED.move_to_end(key)
+    return content, media, f"{stem}.{fmt}"

@@ -35,6 +35,7 @@ from survey.results.revisions import (
 from survey.tabular import ImportRejected
 from survey.web import flash
 from survey.web.auth import current_user, requires
+from survey.web.caching import revalidated
 from survey.web.confirm import Confirmation, confirmation_page
 
 VIEWERS = ("committee", "analyst", "admin")
@@ -298,7 +299,26 @@ class ResultsController(Controller):
             },
         )
 
-    @get("/{wave_id:int}/report/{fmt:str}", guards=[requires(*VIEWERS)], name="results-report")
+    @get("/{wave_id:int}/charts/{name:str}", guards=[requires(*VIEWERS)], name="results-chart")
+    async def chart(
+        self, request: Request[Any, Any, Any], wave_id: FromPath[int], name: FromPath[str]
+    ) -> Response[bytes]:
+        """One chart of the dashboard as SVG (``<index id>-forest.svg`` …), a separately cached
+        resource: built once per revision of the stored results, revalidated by ETag."""
+        user = current_user(request)
+        await _visible_wave(request, wave_id)
+        view = await wave_view(wave_id, await district_code_of(user.district_id))
+        svg = view.chart(name.removesuffix(".svg")) if name.endswith(".svg") else None
+        if svg is None:
+            raise NotFoundException("没有这张图")
+        return revalidated(request, svg.encode("utf-8"), "image/svg+xml")
+
+    @get(
+        "/{wave_id:int}/report/{fmt:str}",
+        guards=[requires(*VIEWERS)],
+        name="results-report",
+        opt={"skip_compression": True},
+    )
     async def report(
         self, request: Request[Any, Any, Any], wave_id: FromPath[int], fmt: FromPath[str]
     ) -> Response[bytes]:
