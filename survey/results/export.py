@@ -30,6 +30,7 @@ import numpy as np
 from openpyxl import Workbook
 
 from survey.ranking import LEVEL_NAMES, STATUS_NAMES
+from survey.results.changes import Key, RowChanges, changes_for
 from survey.results.compute import wave_by_id
 from survey.results.microdata import (
     LEVEL_LABELS,
@@ -38,7 +39,13 @@ from survey.results.microdata import (
     Variable,
     load_microdata,
 )
-from survey.results.queries import ResultRow, RunInfo, results_for_wave, run_for_wave
+from survey.results.queries import (
+    ResultRow,
+    RunInfo,
+    results_for_programme,
+    results_for_wave,
+    run_for_wave,
+)
 
 #: One sheet of a workbook: ``(title, columns, records)``.
 Sheet = tuple[str, Sequence[str], Sequence[dict[str, Any]]]
@@ -50,8 +57,27 @@ def _round(x: float | None, digits: int) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def result_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
-    """Export records (lists stay lists; the CSV writer turns them into JSON text)."""
+def _change_fields(changes: RowChanges | None) -> dict[str, Any]:
+    prev = changes.previous if changes else None
+    ago = changes.year_ago if changes else None
+    return {
+        "change_from": prev.since if prev else None,
+        "change": _round(prev.change, 4) if prev else None,
+        "change_se": _round(prev.se, 4) if prev else None,
+        "change_significant": prev.significant if prev else None,
+        "yoy_from": ago.since if ago else None,
+        "yoy_change": _round(ago.change, 4) if ago else None,
+        "yoy_change_se": _round(ago.se, 4) if ago else None,
+        "yoy_change_significant": ago.significant if ago else None,
+    }
+
+
+def result_records(
+    rows: Sequence[ResultRow], changes: dict[Key, RowChanges] | None = None
+) -> list[dict[str, Any]]:
+    """Export records (lists stay lists; the CSV writer turns them into JSON text), with each
+    row's change from the previous wave and the year-ago wave (``survey.results.changes``)."""
+    changes = changes or {}
     return [
         {
             "index": r.index_id,
@@ -79,6 +105,7 @@ def result_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
             "fh_se": _round(r.fh_se, 4),
             "estimate_exact": r.estimate,
             "scale": r.scale,
+            **_change_fields(changes.get((r.index_id, r.level, r.unit_code))),
         }
         for r in rows
     ]
@@ -171,6 +198,14 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
     ("fh_se", "", "小区域估计的标准误"),
     ("estimate_exact", "", "公布值（未舍入）"),
     ("scale", "", "单位（% 或 分）"),
+    ("change_from", "", "上期（比较的测评期 YYYY-MM）"),
+    ("change", "", "较上期变化（本期 − 上期，百分点或分）"),
+    ("change_se", "", "变化的标准误 √(SE本期² + SE上期²)（两期独立样本）"),
+    ("change_significant", "", "变化在 5% 水平上是否显著"),
+    ("yoy_from", "", "去年同期（YYYY-MM）"),
+    ("yoy_change", "", "较去年同期变化（百分点或分）"),
+    ("yoy_change_se", "", "同比变化的标准误"),
+    ("yoy_change_significant", "", "同比变化在 5% 水平上是否显著"),
 )
 
 
@@ -191,11 +226,13 @@ def _joined(entries: Sequence[dict[str, Any]], key: str) -> str:
     return "；".join(str(e.get(key) or "") for e in entries)
 
 
-def result_table_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
+def result_table_records(
+    rows: Sequence[ResultRow], changes: dict[Key, RowChanges] | None = None
+) -> list[dict[str, Any]]:
     """One record per index × unit with every column of ``RESULT_TABLE`` (sanctions and praise
     as level, measure and reason columns, several joined by 「；」)."""
     out: list[dict[str, Any]] = []
-    for record, r in zip(result_records(rows), rows, strict=True):
+    for record, r in zip(result_records(rows, changes), rows, strict=True):
         record = {k: v for k, v in record.items() if k not in ("sanctions", "praise")}
         record.update(
             level_name=LEVEL_LABELS.get(r.level, r.level),
@@ -251,8 +288,10 @@ async def export_results(
     wave = await wave_by_id(wave_id)
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
+    history = await results_for_programme(wave.programme_id, wave.month)
     if district_code is not None:
         rows = [r for r in rows if r.district_code == district_code]
+        history = [r for r in history if r.district_code == district_code]
         if run is not None:
             codes = {r.unit_code for r in rows}
             run = replace(
@@ -260,6 +299,7 @@ async def export_results(
                 weighting=[w for w in run.weighting if w.get("district") == district_code],
                 flags=[f for f in run.flags if f.get("unit_code") in codes],
             )
+    changes = changes_for(rows, history)
     stem = f"results-{wave.programme_code}-{wave.month}"
     if table not in RESULT_TABLES:
         raise ValueError(f"未知的结果表 {table}（{'、'.join(RESULT_TABLES)}）")
@@ -276,11 +316,11 @@ async def export_results(
             "method_version": run.method_version if run else None,
             "policy": f"{run.policy_id} v{run.policy_version}" if run else None,
             "computed_at": run.computed_at if run else None,
-            "results": result_records(rows),
+            "results": result_records(rows, changes),
         }
         content = json.dumps(payload, ensure_ascii=False, indent=1, default=str).encode("utf-8")
         return content, "application/json", f"{stem}.json"
-    records = result_table_records(rows)
+    records = result_table_records(rows, changes)
     columns = result_columns(labels)
     if fmt == "csv":
         return to_csv(columns, records), CSV_MEDIA, f"{stem}.csv"

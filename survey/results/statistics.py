@@ -252,8 +252,8 @@ def _merge_empty_ages(
 def build_weights(data: WaveInput) -> tuple[est.Design, WeightingSummary]:
     """Base weights scaled to the districts' populations, raked to sex and age per district,
     trimmed; returns the calibrated design and its diagnostics."""
-    design, margins = _base_design(data)
-    return _calibrate(data, design, margins)
+    design, margins, merged = _base_design(data)
+    return _calibrate(data, design, margins, merged)
 
 
 @dataclass(frozen=True)
@@ -271,8 +271,8 @@ class WeightStages:
 
 def weight_stages(data: WaveInput) -> WeightStages:
     """The weights of ``build_weights`` at each step (for the microdata export)."""
-    design, margins = _base_design(data)
-    final, summary = _calibrate(data, design, margins)
+    design, margins, merged = _base_design(data)
+    final, summary = _calibrate(data, design, margins, merged)
     raked = est.rake(design, margins).design.weights
     return WeightStages(
         base=np.asarray(design.weights, dtype=np.float64),
@@ -283,8 +283,9 @@ def weight_stages(data: WaveInput) -> WeightStages:
     )
 
 
-def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin]]:
-    """The design with the base weights (scaled to each district's adults) and the margins."""
+def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin], dict[str, str]]:
+    """The design with the base weights (scaled to each district's adults), the margins and,
+    per district, the age groups merged by ``collapse_age_groups`` (in words)."""
     n_districts = len(data.districts)
     district = data.district
     base = np.where(np.isfinite(data.base_weight), data.base_weight, 1.0).astype(np.float64)
@@ -315,11 +316,11 @@ def _base_design(data: WaveInput) -> tuple[est.Design, list[est.Margin]]:
             "区县×年龄段",
         ),
     ]
-    return design, margins
+    return design, margins, merged
 
 
 def _calibrate(
-    data: WaveInput, design: est.Design, margins: list[est.Margin]
+    data: WaveInput, design: est.Design, margins: list[est.Margin], merged: Mapping[str, str]
 ) -> tuple[est.Design, WeightingSummary]:
     n_districts = len(data.districts)
     district = data.district
@@ -356,7 +357,7 @@ def _calibrate(
         note=note,
         overall=weighting.diagnostics,
         by_district=by_district,
-        merged=merged,
+        merged=dict(merged),
     )
     return weighting.design, summary
 

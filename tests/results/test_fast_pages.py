@@ -101,9 +101,11 @@ async def test_reports_are_rendered_once_per_revision(
     first, media, _ = await render_report(wave_id, "pdf")
     second, _, _ = await render_report(wave_id, "pdf")
     assert media == "application/pdf" and first == second and len(calls) == 1
-    # a recomputation is a new revision: the report is drawn again
-    from survey.results.compute import compute_wave
+    # a published correction is a new revision: the report is drawn again
+    from survey.results.revisions import revise_wave
+    from survey.waves import set_status
 
-    await compute_wave(wave_id, username="test")
+    await revise_wave(wave_id, reason="测试更正", username="test")
+    await set_status(wave_id, "published", username="test")
     third, _, _ = await render_report(wave_id, "pdf")
     assert len(calls) == 2 and third.startswith(b"%PDF")
