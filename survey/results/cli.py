@@ -45,6 +45,52 @@ def cmd_compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.review import decide, reviews_for_wave
+
+    names = {"flagged": "提请复核", "held": "待复核", "confirmed": "经复核维持",
+             "withdrawn": "经复核撤销"}  # fmt: skip
+    deciding = [args.unit, args.outcome, args.reason]
+    if any(x is not None for x in deciding) and not all(x is not None for x in deciding):
+        raise CommandError("复核一项处理须同时给出 --unit、--outcome 和 --reason（--index 可选）")
+
+    async def go() -> list[str]:
+        await migrate_forwards()
+        wave = await resolve_wave(args.wave)
+        if args.unit is not None:
+            pending = [p for p in await reviews_for_wave(wave.id) if p.unit_code == args.unit]
+            index = args.index or (pending[0].index_id if len(pending) == 1 else None)
+            if index is None:
+                raise ComputeError(
+                    f"单位 {args.unit} 有 {len(pending)} 项可复核的处理，请用 --index 指明指标"
+                )
+            p = await decide(
+                wave.id, args.unit, index_id=index, outcome=args.outcome,
+                reason=args.reason, username=_user(),
+            )  # fmt: skip
+            return [
+                f"已记录：{p.unit_name} {p.index_name}{p.name} → {names[p.review]}（{p.review_note}）"
+            ]
+        lines = []
+        for p in await reviews_for_wave(wave.id):
+            who = f"；{p.review_by}：{p.review_note}" if p.review_by else ""
+            chance = f"P(后k位) {p.p_bottom_k:.0%}；" if p.p_bottom_k is not None else ""
+            lines.append(
+                f"{p.unit_code}\t{p.unit_name}\t{p.index_id}\t{p.name}\t{names.get(p.review, p.review)}"
+                f"\t{chance}{p.note}{who}"
+            )
+        return lines or [f"{wave.month} 没有提请复核或待复核的处理"]
+
+    try:
+        print("\n".join(_run(go)))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
 def cmd_revise(args: argparse.Namespace) -> int:
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
@@ -205,6 +251,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="把非概率样本（开放链接）也计入（默认不计入）",
     )
     p.set_defaults(func=cmd_revise)
+    p = sub.add_parser(
+        "review",
+        help="列出提请复核/待复核的处理，或复核一项（维持或撤销，须写理由）",
+        description='办法中 review = "hold" 的处理在复核前不能发布；review = "flag" 的处理标注'
+        "「提请复核」。不带 --unit 时列出本期全部可复核的处理。",
+    )
+    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    p.add_argument("--unit", help="单位代码（如 990102P03）")
+    p.add_argument("--index", help="指标代码（单位只有一项可复核的处理时可省略）")
+    p.add_argument("--outcome", choices=("维持", "撤销"), help="复核结论")
+    p.add_argument("--reason", help="复核理由（必填，记入审计日志并在通报中显示）")
+    p.set_defaults(func=cmd_review)
     p = sub.add_parser(
         "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
     )

@@ -37,6 +37,14 @@ HEADLINE_INDICES: tuple[tuple[str, str], ...] = (
     ("zhixiaolv", "平安建设知晓率"),
     ("manyidu", "群众对政法队伍满意度"),
 )
+#: A sanction's review state in words (``survey.ranking`` review; empty: none).
+REVIEW_NAMES = {
+    "flagged": "提请复核",
+    "held": "待复核",
+    "confirmed": "经复核维持",
+    "withdrawn": "经复核撤销",
+    "appealed": "申诉中",
+}
 LEVEL_CSS = {"criticism": "warn", "yellow_card": "yellow", "veto": "veto", "praise": "praise"}
 
 
@@ -154,6 +162,9 @@ def _warnings(r: ResultRow) -> list[dict[str, str]]:
         out.append(
             {"css": LEVEL_CSS.get(s["level"], "warn"), "name": s["name"], "reason": s["reason"]}
         )
+        review = REVIEW_NAMES.get(s.get("review") or "")
+        if review:
+            out.append({"css": "note", "name": review, "reason": str(s.get("review_note") or "")})
     for p in r.praises:
         out.append({"css": "praise", "name": p["name"], "reason": p["reason"]})
     for p in r.evidence.get("points", []):
@@ -169,7 +180,12 @@ def _warnings(r: ResultRow) -> list[dict[str, str]]:
             )
     if r.status == "insufficient":
         out.append(
-            {"css": "muted", "name": "样本不足", "reason": f"有效样本量 {r.n_eff:.0f}，不参与排名"}
+            {
+                "css": "muted",
+                "name": "样本不足",
+                "reason": f"有效回答 {r.n} 份，按权重计算的有效样本量（Kish）"
+                f"{r.n_kish if r.n_kish is not None else r.n_eff:.1f}，不参与排名",
+            }
         )
     if r.distinguishable is False and r.sanctions:
         note = r.evidence.get("note") or "与后两位之外的第一名差异不显著"

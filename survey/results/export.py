@@ -50,6 +50,15 @@ from survey.results.queries import (
 #: One sheet of a workbook: ``(title, columns, records)``.
 Sheet = tuple[str, Sequence[str], Sequence[dict[str, Any]]]
 
+#: A sanction's review state as exported (``SanctionRule.review`` and the decisions on it).
+REVIEW_EXPORT = {
+    "": "none",
+    "flagged": "flagged",
+    "held": "held",
+    "confirmed": "confirmed",
+    "withdrawn": "withdrawn",
+    "appealed": "appealed",
+}
 STATUS_EXPORT = {"ranked": "ranked", "insufficient": "样本不足", "not_ranked": "不排名"}
 
 
@@ -91,6 +100,7 @@ def result_records(
             "ci_upper": _round(r.ci_upper, 2),
             "n": r.n,
             "n_eff": _round(r.n_eff, 1),
+            "n_kish": _round(r.n_kish, 1),
             "dk_rate": _round(r.dk_rate, 2),
             "deff": _round(r.deff, 4),
             "rank": r.rank,
@@ -99,7 +109,14 @@ def result_records(
             "p_bottom_k": _round(r.p_bottom_k, 4),
             "distinguishable": r.distinguishable,
             "status": STATUS_EXPORT.get(r.status, r.status),
-            "sanctions": [{"level": s["level"], "reason": s["reason"]} for s in r.sanctions],
+            "sanctions": [
+                {
+                    "level": s["level"],
+                    "reason": s["reason"],
+                    "review": REVIEW_EXPORT.get(s.get("review") or "", "none"),
+                }
+                for s in r.sanctions
+            ],
             "praise": [{"level": p["level"], "reason": p["reason"]} for p in r.praises],
             "fh_estimate": _round(r.fh_estimate, 4),
             "fh_se": _round(r.fh_se, 4),
@@ -176,9 +193,10 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
     ("ci_lower", "", "95% 置信区间下限"),
     ("ci_upper", "", "95% 置信区间上限"),
     ("n", "", "有效回答数"),
-    ("n_eff", "", "有效样本量"),
+    ("n_eff", "", "有效样本量（n / 设计效应；综合满意度不估计设计效应，此处为 Kish 值）"),
+    ("n_kish", "", "按权重计算的有效样本量（Kish，(Σw)²/Σw²；是否样本不足按它和 n 判定）"),
     ("dk_rate", "", "不知道/拒答率（%）"),
-    ("deff", "", "设计效应"),
+    ("deff", "", "设计效应（由该指标的方差估计；综合满意度不估计，留空）"),
     ("rank", "", "名次（1 = 最好）"),
     ("rank_lower", "", "名次区间下限"),
     ("rank_upper", "", "名次区间上限"),
@@ -190,6 +208,12 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
     ("sanction_level_name", "label", "预警等级（通报批评/黄牌警告/一票否决）"),
     ("sanction_measure", "", "预警措施"),
     ("sanction_reason", "", "预警理由"),
+    (
+        "sanction_review",
+        "",
+        "复核状态（none 无 / flagged 提请复核 / held 待复核 / confirmed 经复核维持 / "
+        "withdrawn 经复核撤销 / appealed 申诉中）",
+    ),
     ("praise_level", "code", "表扬代码（praise）"),
     ("praise_level_name", "label", "表扬（通报表扬）"),
     ("praise_measure", "", "表扬措施"),
@@ -242,6 +266,9 @@ def result_table_records(
             sanction_level_name="；".join(LEVEL_NAMES.get(s["level"], "") for s in r.sanctions),
             sanction_measure=_joined(r.sanctions, "measure"),
             sanction_reason=_joined(r.sanctions, "reason"),
+            sanction_review="；".join(
+                REVIEW_EXPORT.get(s.get("review") or "", "none") for s in r.sanctions
+            ),
             praise_level=_joined(r.praises, "level"),
             praise_level_name="；".join(LEVEL_NAMES.get(p["level"], "") for p in r.praises),
             praise_measure=_joined(r.praises, "measure"),

@@ -49,6 +49,7 @@ class ResultRow:
     instrument_id: str
     instrument_version: int
     method_version: str
+    n_kish: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ _COLUMNS = (
     IndexResult.instrument_id,
     IndexResult.instrument_version,
     IndexResult.method_version,
+    IndexResult.n_kish,
 )
 
 

@@ -28,8 +28,9 @@ def test_cli_refusals_and_listing(
     assert err[1].startswith(f"{bad}:2: version = 0 无效")
     assert err[-1] == f"错误: 办法文件有 {len(err) - 1} 个问题，未保存"
     assert main([*args, "nope"]) == 1
-    assert "办法文件「nope」不存在；可写文件路径或本系统的办法 id: default、example_points" in (
-        capsys.readouterr().err
+    assert (
+        "办法文件「nope」不存在；可写文件路径或本系统的办法 id: default_review、default、example_points"
+        in (capsys.readouterr().err)
     )
     phone_for_web = [*args, "default", "--web-instrument", "liangshuaiyidu"]
     assert main(phone_for_web) == 1
