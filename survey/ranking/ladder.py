@@ -28,7 +28,8 @@ Rules (stated here, tested in tests/ranking/test_ladder.py):
   threshold rule — is under ``review_below``, or whose unit is statistically indistinguishable
   from the first unit on the other side, is ``flagged`` (rule ``flag``) or ``held`` (rule
   ``hold``). ``decisions`` (a reviewer's, or an appeal's) mark it ``confirmed`` or
-  ``withdrawn``. A withdrawn sanction does not count toward the next step: walking back, a wave
+  ``withdrawn`` (or, after an appeal, ``changed:<level>``: the sanction becomes that level and
+  still counts). A withdrawn sanction does not count toward the next step: walking back, a wave
   whose sanction of that rule was withdrawn is passed over (neither counted nor ending the run).
 """
 
@@ -438,14 +439,19 @@ def evaluate_wave(
                         review = decided.get((wave, spec.id, code, rule.id), "")
                         if not review and _needs_review(rule, evidence.get(code)):
                             review = "flagged" if rule.review == "flag" else "held"
+                        level, measure = step.level, step.measure
+                        if review.startswith("changed:"):
+                            # an appeal changed the sanction to another level (变更为…)
+                            level, measure, review = review[8:], "", "changed"  # type: ignore[assignment]
+                        name = LEVEL_NAMES[level]
                         sanctions.append(
                             Sanction(
-                                step.level,
+                                level,
                                 name,
                                 f"{_period_prefix(policy, streak)}{what} → {name}",
                                 rule.id,
                                 streak,
-                                step.measure,
+                                measure,
                                 review,
                             )
                         )

@@ -44,6 +44,7 @@ REVIEW_NAMES = {
     "confirmed": "经复核维持",
     "withdrawn": "经复核撤销",
     "appealed": "申诉中",
+    "changed": "经申诉变更",
 }
 LEVEL_CSS = {"criticism": "warn", "yellow_card": "yellow", "veto": "veto", "praise": "praise"}
 

@@ -58,6 +58,7 @@ REVIEW_EXPORT = {
     "confirmed": "confirmed",
     "withdrawn": "withdrawn",
     "appealed": "appealed",
+    "changed": "changed",
 }
 STATUS_EXPORT = {"ranked": "ranked", "insufficient": "样本不足", "not_ranked": "不排名"}
 
@@ -212,7 +213,7 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
         "sanction_review",
         "",
         "复核状态（none 无 / flagged 提请复核 / held 待复核 / confirmed 经复核维持 / "
-        "withdrawn 经复核撤销 / appealed 申诉中）",
+        "withdrawn 经复核撤销 / changed 经申诉变更 / appealed 申诉中）",
     ),
     ("praise_level", "code", "表扬代码（praise）"),
     ("praise_level_name", "label", "表扬（通报表扬）"),

@@ -127,3 +127,27 @@ class SanctionDecision(Table, tablename="sanction_decision"):
     source = Varchar(length=12, default="review")
     decided_by = Varchar(length=60, default="")
     decided_at = Timestamptz(default=TimestamptzNow())
+
+
+class Appeal(Table, tablename="appeal"):
+    """An appeal (申诉) against a sanction of a published wave (``survey.results.appeals``):
+    entered with its ``grounds`` by ``entered_by``; decided by the committee (``outcome``
+    维持 / 撤销 / 变更, ``to_level`` for 变更, ``reason``); a decision that changes the sanction is
+    applied as a new revision of the wave (``revision``)."""
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, on_delete=OnDelete.cascade)
+    index_id = Varchar(length=60)
+    unit_code = Varchar(length=60)
+    unit_name = Varchar(length=100, default="")
+    rule = Varchar(length=60, default="")
+    level = Varchar(length=20, default="")
+    grounds = Text(default="")
+    entered_by = Varchar(length=60, default="")
+    entered_at = Timestamptz(default=TimestamptzNow())
+    outcome = Varchar(length=12, default="")
+    to_level = Varchar(length=20, default="")
+    reason = Text(default="")
+    decided_by = Varchar(length=60, default="")
+    decided_at = Timestamptz(null=True, default=None)
+    revision = Integer(null=True, default=None)
