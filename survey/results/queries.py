@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from survey.db.tables import Unit, Wave
+from survey.settings import local_time
 from survey.results.tables import IndexResult, ResultRun
 
 
@@ -166,7 +167,7 @@ def run_info(wave_id: int, row: dict[str, Any]) -> RunInfo:
     """A ``RunInfo`` from a ``result_run`` row (or a revision's copy of one)."""
     return RunInfo(
         wave_id=wave_id,
-        computed_at=str(row["computed_at"])[:19].replace("T", " "),
+        computed_at=local_time(row["computed_at"]),
         computed_by=row["computed_by"],
         method_version=row["method_version"],
         policy_id=row["policy_id"],

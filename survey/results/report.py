@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from survey.results.dashboard import WaveView, wave_view
+from survey.settings import installation_timezone, local_time
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _ENV = Environment(
@@ -53,7 +54,7 @@ def render_html(view: WaveView, *, generated: datetime.datetime | None = None) -
     """The report's HTML for a wave view."""
     when = generated or datetime.datetime.now(tz=datetime.UTC)
     return _ENV.get_template("report/report.html").render(
-        view=view, generated=when.strftime("%Y-%m-%d %H:%M UTC")
+        view=view, generated=f"{local_time(when)}（{installation_timezone().key}）"
     )
 
 
