@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from survey.db.tables import Unit, Wave
-from survey.settings import local_time
 from survey.results.tables import IndexResult, ResultRun
+from survey.settings import local_time
 
 
 @dataclass(frozen=True)
