@@ -657,7 +657,7 @@ def _decided_by(
     review: str,
 ) -> dict[str, str]:
     """Who decided a confirmed/withdrawn sanction and why (shown beside it)."""
-    if review not in ("confirmed", "withdrawn") or not by_whom:
+    if review not in ("confirmed", "withdrawn", "changed") or not by_whom:
         return {}
     who = by_whom.get((index_id, unit_code, rule))
     return {} if who is None else {"review_by": who[0], "review_note": who[1]}

@@ -122,7 +122,7 @@ class SanctionDecision(Table, tablename="sanction_decision"):
     index_id = Varchar(length=60)
     unit_code = Varchar(length=60)
     rule = Varchar(length=60)
-    outcome = Varchar(length=12)
+    outcome = Varchar(length=30)  # confirmed / withdrawn / changed:<level>
     reason = Text(default="")
     source = Varchar(length=12, default="review")
     decided_by = Varchar(length=60, default="")

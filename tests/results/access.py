@@ -16,8 +16,16 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/results/{wave_id:int}/import"): ANALYSTS,
     ("POST", "/results/{wave_id:int}/import"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/report/{fmt:str}"): VIEWERS,
+    ("GET", "/results/{wave_id:int}/charts/{name:str}"): VIEWERS,
+    ("GET", "/results/{wave_id:int}/review"): VIEWERS,
+    ("POST", "/results/{wave_id:int}/review"): VIEWERS,
     ("GET", "/results/{wave_id:int}/export/{fmt:str}"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/microdata/{fmt:str}"): ANALYSTS,
 }
 # The demo's first published wave (2026-08) is created after the collecting wave 2026-11 (id 1).
-SAMPLE_PATHS = {"{wave_id:int}": "2", "{fmt:str}": "html", "{number:int}": "1"}
+SAMPLE_PATHS = {
+    "{wave_id:int}": "2",
+    "{fmt:str}": "html",
+    "{number:int}": "1",
+    "{name:str}": "anquangan-forest.svg",
+}
