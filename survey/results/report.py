@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from survey.results.dashboard import WaveView, wave_view
+from survey.results.revisions import RevisionInfo, current_correction, revisions_for_wave
 from survey.settings import installation_timezone, local_time
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -50,11 +51,19 @@ def check_pdf_backend() -> None:
         )
 
 
-def render_html(view: WaveView, *, generated: datetime.datetime | None = None) -> str:
-    """The report's HTML for a wave view."""
+def render_html(
+    view: WaveView,
+    *,
+    generated: datetime.datetime | None = None,
+    correction: RevisionInfo | None = None,
+) -> str:
+    """The report's HTML for a wave view (``correction``: the published correction it shows,
+    printed under the title as 「更正」 with its date and reason)."""
     when = generated or datetime.datetime.now(tz=datetime.UTC)
     return _ENV.get_template("report/report.html").render(
-        view=view, generated=f"{local_time(when)}（{installation_timezone().key}）"
+        view=view,
+        generated=f"{local_time(when)}（{installation_timezone().key}）",
+        correction=correction,
     )
 
 
@@ -84,7 +93,8 @@ async def render_report(
     key = (wave_id, district_code, fmt, view.revision)
     content = _RENDERED.get(key)
     if content is None:
-        html = render_html(view)
+        correction = current_correction(await revisions_for_wave(wave_id))
+        html = render_html(view, correction=correction)
         content = html.encode("utf-8") if fmt == "html" else html_to_pdf(html)
         _RENDERED[key] = content
         while len(_RENDERED) > _RENDERED_SIZE:

@@ -131,5 +131,7 @@ async def test_committee_sees_the_correction_marked_with_reason_and_date(
     assert revision.published_at is not None
     date = revision.published_at.strftime("%Y-%m-%d")
     assert f"本期结果已于 {date} 更正（第 2 版）。原因：{REASON}" in page.text
+    report = await client.get(f"/results/{wave_id}/report/html")
+    assert f"<strong>更正</strong>（第 2 版，{date} 发布）：{REASON}" in report.text
     earlier = await client.get(f"/results/{wave_id}/revisions/1")
     assert earlier.status_code == 200 and "原发布版本" in earlier.text
