@@ -72,7 +72,9 @@ def next_button(page: Any) -> Any:
     return page.get_by_role("button", name="下一页").or_(page.get_by_role("button", name="提交"))
 
 
-@pytest.mark.parametrize("instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu"])
+@pytest.mark.parametrize(
+    "instrument_id", ["anquangan", "zhixiaolv", "manyidu", "liangshuaiyidu_web"]
+)
 def test_resident_completes_each_instrument(
     new_link: Callable[[str], str], phone: Callable[..., Any], instrument_id: str
 ) -> None:
