@@ -83,6 +83,8 @@ async def test_results_page_is_compressed_and_links_cached_charts(
     assert (await client.get(f"/results/{wave_id}/charts/nope.svg")).status_code == 404
     pdf = await client.get(f"/results/{wave_id}/report/pdf", headers={"Accept-Encoding": "gzip"})
     assert pdf.status_code == 200 and "content-encoding" not in pdf.headers  # already compressed
+    css = await client.get("/static/app.css", headers={"Accept-Encoding": "gzip"})
+    assert css.headers["content-encoding"] == "gzip" and "{" in css.text
 
 
 async def test_reports_are_rendered_once_per_revision(
