@@ -6,12 +6,14 @@ working directory and the secret key is generated once and kept beside it.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE_URL = "sqlite:///pingan.sqlite"
 
@@ -136,3 +138,29 @@ def _trusted_proxies(text: str) -> tuple[str, ...]:
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     return load_settings()
+
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def installation_timezone() -> ZoneInfo:
+    """The installation's time zone for times shown to people (``PINGAN_TIMEZONE``, default
+    Asia/Shanghai); times are stored in UTC. ValueError (Chinese) for an unknown zone."""
+    name = os.environ.get("PINGAN_TIMEZONE", "") or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"PINGAN_TIMEZONE 无法识别: {name!r}（应为 IANA 时区名，如 Asia/Shanghai）"
+        ) from exc
+
+
+def local_time(value: datetime.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (UTC, or naive = UTC; ISO text accepted) in the installation's time zone."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value.replace(" ", "T"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(installation_timezone()).strftime(fmt)

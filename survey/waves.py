@@ -223,6 +223,18 @@ async def set_status(
             )
         if new_status == "published" and not await _has_results(wave_id):
             raise WaveError(f"测评期 {month} 尚未计算结果，不能发布；请先计算结果")
+        if new_status == "published":
+            # The policy's review = "hold": every held sanction needs a reviewer's decision.
+            from survey.results.review import held_sanctions
+
+            held = await held_sanctions(wave_id)
+            if held:
+                names = "、".join(f"{h.unit_name}（{h.index_name}{h.name}）" for h in held)
+                raise WaveError(
+                    f"测评期 {month} 有 {len(held)} 项待复核的处理尚未复核，不能发布：{names}；"
+                    f"请复核人逐项维持或撤销并写明理由（survey results review {month}，"
+                    "或结果页的「复核」）"
+                )
         # The status is part of the condition: of two concurrent clicks only one moves the wave.
         moved = (
             await Wave.update({Wave.status: new_status})

@@ -4,7 +4,10 @@ from earlier waves, the warning ladder, praise, points, targets, and each unit's
 Rules (stated here, tested in tests/ranking/test_ladder.py):
 
 * Eligibility: a unit is ranked in a wave when its record says ``ranked``, it has an estimate and
-  an SE, and its n_eff reaches the policy's ``min_n_eff`` for the index; otherwise it is 样本不足:
+  an SE, its number of valid answers ``n`` reaches the policy's ``min_n`` and the Kish effective
+  size of their weights ``n_kish`` reaches ``min_n_eff`` for the index — one stable quantity
+  set, not a design effect estimated from the answers (a unit at 100 % and one at 80 % with the
+  same weights are treated alike); otherwise it is 样本不足:
   no rank, no membership, no sanction, no praise, no points, and it is not counted among the k.
 * Ranks, ties and thresholds use the published figure: the estimate rounded half-up to the
   policy's ``decimals`` (a committee compares the numbers it reads). Rank 1 is the best;
@@ -21,11 +24,18 @@ Rules (stated here, tested in tests/ranking/test_ladder.py):
   a wave) ends the run under ``gap = "break"`` and is passed over under ``gap = "skip"``.
   The current wave itself must meet the condition, otherwise the count is 0.
 * Ladder: the highest step whose ``waves`` ≤ the count (4 in a row stays at the 3-wave step).
+* Review (``SanctionRule.review``): a sanction whose P(bottom k) — P(below the threshold) for a
+  threshold rule — is under ``review_below``, or whose unit is statistically indistinguishable
+  from the first unit on the other side, is ``flagged`` (rule ``flag``) or ``held`` (rule
+  ``hold``). ``decisions`` (a reviewer's, or an appeal's) mark it ``confirmed`` or
+  ``withdrawn`` (or, after an appeal, ``changed:<level>``: the sanction becomes that level and
+  still counts). A withdrawn sanction does not count toward the next step: walking back, a wave
+  whose sanction of that rule was withdrawn is passed over (neither counted nor ending the run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -37,6 +47,7 @@ from survey.ranking.policy import (
     IndexSpec,
     PointsRule,
     Policy,
+    SanctionRule,
     TieRule,
     chinese_count,
     format_value,
@@ -111,14 +122,15 @@ class _WaveIndex:
         return self._members[key]
 
 
-def _is_ranked(record: UnitResult, min_n_eff: float) -> bool:
+def _is_ranked(record: UnitResult, min_n: float, min_n_eff: float) -> bool:
     return (
         record.status == RANKED
         and record.estimate is not None
         and record.se is not None
         and np.isfinite(record.estimate)
         and np.isfinite(record.se)
-        and record.n_eff >= min_n_eff
+        and record.n >= min_n
+        and record.eligibility_size >= min_n_eff
     )
 
 
@@ -142,10 +154,11 @@ class _History:
         for (_, index), slot in self.table.items():
             try:
                 minimum = policy.min_n_eff_for(index)
+                minimum_n = policy.min_n_for(index)
             except KeyError:
                 continue
             for code, record in slot.records.items():
-                if _is_ranked(record, minimum):
+                if _is_ranked(record, minimum_n, minimum):
                     slot.published[code] = published_value(
                         float(record.estimate or 0.0), policy.decimals
                     )
@@ -179,9 +192,13 @@ class _History:
         assert threshold is not None
         return value < threshold if condition.kind == "below" else value >= threshold
 
-    def streak(self, condition: Condition, index: str, unit: str) -> int:
+    def streak(
+        self, condition: Condition, index: str, unit: str, withdrawn: frozenset[str] = frozenset()
+    ) -> int:
         count = 0
         for position, wave in enumerate(reversed(self.sequence)):
+            if position > 0 and wave in withdrawn:
+                continue  # a withdrawn sanction's wave does not count toward the next step
             met = self.met(condition, index, wave, unit)
             if met is None:
                 if position == 0 or self.policy.gap == "break":
@@ -348,6 +365,16 @@ def _evidence(
     return out
 
 
+def _needs_review(rule: SanctionRule, evidence: Evidence | None) -> bool:
+    """Whether a sanction of ``rule`` with this evidence goes to review (module docstring)."""
+    if rule.review == "off" or evidence is None:
+        return False
+    if evidence.distinguishable is False:
+        return True
+    p = evidence.p_below if rule.condition.kind == "below" else evidence.p_bottom_k
+    return p is not None and p < rule.review_below
+
+
 def _verdict(distinguishable: bool) -> str:
     return "差异显著" if distinguishable else "差异不显著（统计上无法区分）"
 
@@ -359,8 +386,12 @@ def evaluate_wave(
     *,
     rng: np.random.Generator,
     draws: int | None = None,
+    decisions: Mapping[tuple[str, str, str, str], str] | None = None,
 ) -> WaveEvaluation:
     """Apply ``policy`` to ``wave``.
+
+    ``decisions``: ``(wave, index, unit code, rule id)`` → ``"confirmed"`` or ``"withdrawn"``,
+    the reviewers' and appeals' decisions on sanctions (module docstring, "Review").
 
     ``history``: the results of the current wave and of earlier waves (later waves are
     ignored), one record per (wave, index, unit); each index's records are the units ranked
@@ -370,6 +401,7 @@ def evaluate_wave(
     """
     state = _History(policy, history, wave)
     n_draws = draws or policy.uncertainty.draws
+    decided = dict(decisions or {})
     outcomes: list[UnitOutcome] = []
     for spec in policy.indices:
         slot = state.slot(wave, spec.id)
@@ -393,20 +425,34 @@ def evaluate_wave(
                 for rule in policy.sanctions:
                     if rule.index != spec.id:
                         continue
-                    streak = state.streak(rule.condition, spec.id, code)
+                    withdrawn = frozenset(
+                        w
+                        for (w, i, u, r), outcome in decided.items()
+                        if (i, u, r) == (spec.id, code, rule.id) and outcome == "withdrawn"
+                    )
+                    streak = state.streak(rule.condition, spec.id, code, withdrawn)
                     conditions.append(ConditionState(rule.id, streak > 0, streak))
                     step = rule.step_for(streak)
                     if step is not None:
                         what = rule.what or rule.condition.describe(spec, code)
                         name = LEVEL_NAMES[step.level]
+                        review = decided.get((wave, spec.id, code, rule.id), "")
+                        if not review and _needs_review(rule, evidence.get(code)):
+                            review = "flagged" if rule.review == "flag" else "held"
+                        level, measure = step.level, step.measure
+                        if review.startswith("changed:"):
+                            # an appeal changed the sanction to another level (变更为…)
+                            level, measure, review = review[8:], "", "changed"  # type: ignore[assignment]
+                        name = LEVEL_NAMES[level]
                         sanctions.append(
                             Sanction(
-                                step.level,
+                                level,
                                 name,
                                 f"{_period_prefix(policy, streak)}{what} → {name}",
                                 rule.id,
                                 streak,
-                                step.measure,
+                                measure,
+                                review,
                             )
                         )
                 for praise_rule in policy.praises:

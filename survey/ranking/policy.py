@@ -61,16 +61,23 @@ MAX_WAVES = 120
 _CN_NUMBERS = ("零", "一", "两", "三", "四", "五", "六", "七", "八", "九", "十")
 
 _TOP_KEYS = frozenset(
-    {"id", "version", "title", "description", "consecutive", "gap", "min_n_eff", "decimals"}
+    {"id", "version", "title", "description", "consecutive", "gap", "min_n_eff", "min_n"}
+    | {"decimals"}
     | {"ties", "period_name", "indices", "uncertainty", "sanctions", "praises", "points"}
-    | {"targets", "collapse_age_groups"}
+    | {"targets", "collapse_age_groups", "reviewers"}
 )
-_INDEX_KEYS = frozenset({"name", "unit", "min_n_eff", "level"})
+_INDEX_KEYS = frozenset({"name", "unit", "min_n_eff", "min_n", "level"})
 RankLevel = Literal["station", "street", "district", "department"]
 RANK_LEVELS: tuple[RankLevel, ...] = ("station", "street", "district", "department")
 _UNCERTAINTY_KEYS = frozenset({"rank_level", "ci_level", "alpha", "draws", "k"})
 _CONDITION_KEYS = frozenset({"when", "k", "threshold", "thresholds"})
-_SANCTION_KEYS = frozenset({"id", "index", "what", "ladder"}) | _CONDITION_KEYS
+_SANCTION_KEYS = (
+    frozenset({"id", "index", "what", "ladder", "review", "review_below"}) | _CONDITION_KEYS
+)
+ReviewMode = Literal["off", "flag", "hold"]
+REVIEW_MODES: tuple[ReviewMode, ...] = ("off", "flag", "hold")
+#: Roles that may confirm or withdraw a held sanction unless the policy says ``reviewers``.
+DEFAULT_REVIEWERS: tuple[str, ...] = ("committee", "admin")
 _STEP_KEYS = frozenset({"waves", "level", "measure"})
 _PRAISE_KEYS = frozenset({"id", "index", "what", "waves", "measure"}) | _CONDITION_KEYS
 _POINTS_KEYS = (
@@ -112,16 +119,18 @@ def format_value(value: float) -> str:
 @dataclass(frozen=True)
 class IndexSpec:
     """An index the policy ranks: ``id`` as in the instruments (e.g. ``anquangan``), short
-    Chinese ``name`` used in reasons (安全感), ``unit`` ("%" for shares, "分" for scores) and an
-    optional ``min_n_eff`` overriding the policy's. ``level``: the units ranked (``station``,
-    ``street``, ``district`` or ``department``); ``None`` ranks the level the instrument's
-    index definition names (a city's policy says ``level = "district"`` to rank its districts)."""
+    Chinese ``name`` used in reasons (安全感), ``unit`` ("%" for shares, "分" for scores) and
+    optional ``min_n_eff`` / ``min_n`` overriding the policy's. ``level``: the units ranked
+    (``station``, ``street``, ``district`` or ``department``); ``None`` ranks the level the
+    instrument's index definition names (a city's policy says ``level = "district"`` to rank its
+    districts)."""
 
     id: str
     name: str
     unit: IndexUnit = "%"
     min_n_eff: float | None = None
     level: RankLevel | None = None
+    min_n: float | None = None
 
 
 @dataclass(frozen=True)
@@ -175,13 +184,21 @@ class LadderStep:
 
 @dataclass(frozen=True)
 class SanctionRule:
-    """Warning ladder: the condition met ``waves`` times in a row → the highest step reached."""
+    """Warning ladder: the condition met ``waves`` times in a row → the highest step reached.
+
+    ``review``: what happens to a sanction whose evidence is uncertain — P(bottom k) (or, for a
+    threshold rule, P(below the threshold)) under ``review_below``, or the unit statistically
+    indistinguishable from the first unit outside: ``off`` (the rule applies literally),
+    ``flag`` (it stands, marked 提请复核) or ``hold`` (待复核: the wave cannot be published until
+    a reviewer confirms or withdraws it with a reason)."""
 
     id: str
     index: str
     condition: Condition
     ladder: tuple[LadderStep, ...]
     what: str = ""
+    review: ReviewMode = "off"
+    review_below: float = 0.9
 
     def step_for(self, streak: int) -> LadderStep | None:
         """The step for ``streak`` consecutive waves (the last step whose ``waves`` ≤ streak)."""
@@ -260,7 +277,10 @@ class Policy:
     ``"months"`` (consecutive calendar months); ``gap``: a wave without a ranked result for the
     unit ``"break"``s the run or is ``"skip"``ped; ``ties``: units tied at the bottom-k/top-k
     cut-off are all ``"include"``d or all ``"exclude"``d; ``decimals``: the published precision
-    used for ranks, ties and thresholds; ``min_n_eff``: minimum effective n to be ranked;
+    used for ranks, ties and thresholds; eligibility to be ranked: at least ``min_n`` valid
+    answers (nominal completes) and a Kish effective size of their weights, (Σw)²/Σw², of at
+    least ``min_n_eff`` — quantities that do not depend on the answers themselves, so a unit at
+    100 % and one at 80 % with the same weights are treated alike;
     ``collapse_age_groups``: when a district has no respondent in a sex × age cell, merge that
     age group with its neighbour for the district's raking instead of failing."""
 
@@ -271,6 +291,7 @@ class Policy:
     consecutive: ConsecutiveMode = "waves"
     gap: GapRule = "break"
     min_n_eff: float = 30.0
+    min_n: float = 0.0
     decimals: int = 1
     ties: TieRule = "include"
     period_name: str = "个月"
@@ -281,6 +302,7 @@ class Policy:
     targets: tuple[Target, ...] = ()
     uncertainty: UncertaintySettings = UncertaintySettings()
     collapse_age_groups: bool = False
+    reviewers: tuple[str, ...] = DEFAULT_REVIEWERS
     source_name: str = ""
     source_text: str = ""
     content_hash: str = ""
@@ -296,6 +318,11 @@ class Policy:
         """Minimum effective n for ``index_id`` (the index's own, else the policy's)."""
         spec = self.index(index_id)
         return self.min_n_eff if spec.min_n_eff is None else spec.min_n_eff
+
+    def min_n_for(self, index_id: str) -> float:
+        """Minimum number of valid answers for ``index_id`` (the index's own, else the policy's)."""
+        spec = self.index(index_id)
+        return self.min_n if spec.min_n is None else spec.min_n
 
     def _conditions(self, index_id: str) -> list[Condition]:
         # Sanctions first, then points rules: the order in which rules name the cut-off.
@@ -428,11 +455,14 @@ def _parse_indices(data: dict[str, Any], ctx: _Ctx) -> dict[str, IndexSpec]:
         _unknown_keys(table, _INDEX_KEYS, ctx, label, where)
         name = _get_str(table, "name", ctx, label, where, required=True)
         unit = _choice(table, "unit", INDEX_UNITS, "%", ctx, label, where)
-        min_n = _nonneg_number(table, "min_n_eff", ctx, label, where)
+        min_n_eff = _nonneg_number(table, "min_n_eff", ctx, label, where)
+        min_n = _nonneg_number(table, "min_n", ctx, label, where)
         level = None
         if "level" in table:
             level = cast(RankLevel, _choice(table, "level", RANK_LEVELS, "", ctx, label, where))
-        indices[index_id] = IndexSpec(index_id, name, cast(IndexUnit, unit), min_n, level or None)
+        indices[index_id] = IndexSpec(
+            index_id, name, cast(IndexUnit, unit), min_n_eff, level or None, min_n
+        )
     if not indices:
         ctx.add("[indices] 为空：至少声明一个被排名的指标", line=line)
     return indices
@@ -621,8 +651,27 @@ def _parse_sanctions(
                 continue
             steps.append(step)
         what = _get_str(raw, "what", ctx, label, line, required=False)
+        review = _choice(raw, "review", REVIEW_MODES, "off", ctx, label, line)
+        below = _get_number(raw, "review_below", ctx, label, line)
+        if below is not None and not 0 < below <= 1:
+            ctx.add(
+                f"review_below = {below!r} 无效：应为 0 到 1 之间的概率（如 0.9）",
+                item=label,
+                line=line,
+            )
+            below = None
         if condition is not None and steps:
-            rules.append(SanctionRule(rule_id, index, condition, tuple(steps), what))
+            rules.append(
+                SanctionRule(
+                    rule_id,
+                    index,
+                    condition,
+                    tuple(steps),
+                    what,
+                    cast(ReviewMode, review),
+                    0.9 if below is None else below,
+                )
+            )
     return rules
 
 
@@ -852,6 +901,7 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
     gap = _choice(data, "gap", GAP_RULES, "break", ctx, None, ctx.lines.top_key("gap"))
     ties = _choice(data, "ties", TIE_RULES, "include", ctx, None, ctx.lines.top_key("ties"))
     min_n_eff = _nonneg_number(data, "min_n_eff", ctx, None, ctx.lines.top_key("min_n_eff"))
+    min_n = _nonneg_number(data, "min_n", ctx, None, ctx.lines.top_key("min_n"))
     decimals = data.get("decimals", 1)
     if not _is_int(decimals) or not 0 <= decimals <= 4:
         ctx.add(
@@ -882,6 +932,17 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
     )
     targets = _parse_targets(data, ctx, seen, indices)
     uncertainty = _parse_uncertainty(data, ctx)
+    reviewers = data.get("reviewers", list(DEFAULT_REVIEWERS))
+    if (
+        not isinstance(reviewers, list)
+        or not reviewers
+        or not all(isinstance(r, str) and r for r in reviewers)
+    ):
+        ctx.add(
+            'reviewers 应为角色代码的列表，如 reviewers = ["committee", "admin"]',
+            line=ctx.lines.top_key("reviewers"),
+        )
+        reviewers = list(DEFAULT_REVIEWERS)
     if not (sanctions or praises or points or targets) and not ctx.problems:
         ctx.add(
             "办法中没有任何规则：至少写一条 [[sanctions]]、[[praises]]、[[points]] 或 [[targets]]"
@@ -896,6 +957,8 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
         consecutive=cast(ConsecutiveMode, consecutive),
         gap=cast(GapRule, gap),
         min_n_eff=30.0 if min_n_eff is None else min_n_eff,
+        min_n=0.0 if min_n is None else min_n,
+        reviewers=tuple(reviewers),
         decimals=cast(int, decimals),
         ties=cast(TieRule, ties),
         period_name=period_name or "个月",

@@ -47,9 +47,12 @@ class UnitResult:
     """One index for one unit in one wave, as the estimation step computed it.
 
     ``estimate`` and ``se`` are on the 0–100 scale (None when nothing could be estimated);
-    ``n`` is the number of valid answers, ``n_eff`` the Kish effective sample size.
-    ``status`` is ``"insufficient"`` (样本不足) when the estimation step already judged the sample
-    too small; the policy's ``min_n_eff`` is applied on top of it.
+    ``n`` is the number of valid answers, ``n_eff`` the effective sample size of the estimate
+    (n / design effect; used by the uncertainty of ranks), ``n_kish`` the Kish effective size of
+    the answers' weights, (Σw)²/Σw², which does not depend on the answers (None: not known,
+    e.g. results stored before it was kept; ``n_eff`` stands in). ``status`` is
+    ``"insufficient"`` (样本不足) when the estimation step already judged the sample too small;
+    the policy's ``min_n`` (on ``n``) and ``min_n_eff`` (on ``n_kish``) apply on top of it.
     """
 
     wave: str
@@ -61,6 +64,12 @@ class UnitResult:
     n_eff: float
     status: Status = RANKED
     unit_name: str = ""
+    n_kish: float | None = None
+
+    @property
+    def eligibility_size(self) -> float:
+        """The effective size the policy's ``min_n_eff`` is compared with (``n_kish``)."""
+        return self.n_eff if self.n_kish is None else self.n_kish
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class Sanction:
     rule: str
     streak: int
     measure: str = ""
+    # "" (no review), "flagged" (提请复核), "held" (待复核), "confirmed" (经复核维持) or
+    # "withdrawn" (经复核撤销): see ``SanctionRule.review`` and ``evaluate_wave(decisions=…)``.
+    review: str = ""
 
 
 @dataclass(frozen=True)

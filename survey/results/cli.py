@@ -45,6 +45,124 @@ def cmd_compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.review import decide, reviews_for_wave
+
+    names = {"flagged": "提请复核", "held": "待复核", "confirmed": "经复核维持",
+             "withdrawn": "经复核撤销", "changed": "经申诉变更"}  # fmt: skip
+    deciding = [args.unit, args.outcome, args.reason]
+    if any(x is not None for x in deciding) and not all(x is not None for x in deciding):
+        raise CommandError("复核一项处理须同时给出 --unit、--outcome 和 --reason（--index 可选）")
+
+    async def go() -> list[str]:
+        await migrate_forwards()
+        wave = await resolve_wave(args.wave)
+        if args.unit is not None:
+            pending = [p for p in await reviews_for_wave(wave.id) if p.unit_code == args.unit]
+            index = args.index or (pending[0].index_id if len(pending) == 1 else None)
+            if index is None:
+                raise ComputeError(
+                    f"单位 {args.unit} 有 {len(pending)} 项可复核的处理，请用 --index 指明指标"
+                )
+            p = await decide(
+                wave.id, args.unit, index_id=index, outcome=args.outcome,
+                reason=args.reason, username=_user(),
+            )  # fmt: skip
+            return [
+                f"已记录：{p.unit_name} {p.index_name}{p.name} → {names[p.review]}（{p.review_note}）"
+            ]
+        lines = []
+        for p in await reviews_for_wave(wave.id):
+            who = f"；{p.review_by}：{p.review_note}" if p.review_by else ""
+            chance = f"P(后k位) {p.p_bottom_k:.0%}；" if p.p_bottom_k is not None else ""
+            lines.append(
+                f"{p.unit_code}\t{p.unit_name}\t{p.index_id}\t{p.name}\t{names.get(p.review, p.review)}"
+                f"\t{chance}{p.note}{who}"
+            )
+        return lines or [f"{wave.month} 没有提请复核或待复核的处理"]
+
+    try:
+        print("\n".join(_run(go)))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def _appeal_line(a: Any) -> str:
+    state = (
+        f"{a.outcome}{('为' + a.to_level_name) if a.to_level else ''}（{a.decided_by}：{a.reason}"
+        f"{f'；更正第 {a.revision} 版' if a.revision else ''}）"
+        if a.decided
+        else "待决定"
+    )
+    return (
+        f"{a.id}\t{a.month}\t{a.unit_code}\t{a.unit_name}\t{a.index_id}\t{a.level_name}\t"
+        f"{a.entered_at:%Y-%m-%d} {a.entered_by}：{a.grounds}\t{state}"
+    )
+
+
+def cmd_appeal_add(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.appeals import add_appeal
+    from survey.results.compute import ComputeError, resolve_wave
+
+    async def go() -> str:
+        await migrate_forwards()
+        wave = await resolve_wave(args.wave)
+        a = await add_appeal(
+            wave.id, args.unit_code, grounds=args.grounds, username=_user(), index_id=args.index
+        )
+        return f"已登记申诉 {a.id}：{a.unit_name} {a.month} {a.level_name}（待委员会决定）"
+
+    try:
+        print(_run(go))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def cmd_appeal_decide(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.appeals import decide_appeal
+    from survey.results.compute import ComputeError
+
+    async def go() -> str:
+        await migrate_forwards()
+        a = await decide_appeal(
+            args.id, outcome=args.outcome, reason=args.reason, username=_user(), to_level=args.to
+        )
+        return "已决定：" + _appeal_line(a)
+
+    try:
+        print(_run(go))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def cmd_appeal_list(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.appeals import list_appeals
+    from survey.results.compute import ComputeError, resolve_wave
+
+    async def go() -> list[str]:
+        await migrate_forwards()
+        wave_id = (await resolve_wave(args.wave)).id if args.wave else None
+        return [_appeal_line(a) for a in await list_appeals(wave_id)] or ["没有申诉"]
+
+    try:
+        print("\n".join(_run(go)))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
 def cmd_revise(args: argparse.Namespace) -> int:
     from survey.cli import CommandError
     from survey.db.migrate import migrate_forwards
@@ -206,6 +324,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_revise)
     p = sub.add_parser(
+        "review",
+        help="列出提请复核/待复核的处理，或复核一项（维持或撤销，须写理由）",
+        description='办法中 review = "hold" 的处理在复核前不能发布；review = "flag" 的处理标注'
+        "「提请复核」。不带 --unit 时列出本期全部可复核的处理。",
+    )
+    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    p.add_argument("--unit", help="单位代码（如 990102P03）")
+    p.add_argument("--index", help="指标代码（单位只有一项可复核的处理时可省略）")
+    p.add_argument("--outcome", choices=("维持", "撤销"), help="复核结论")
+    p.add_argument("--reason", help="复核理由（必填，记入审计日志并在通报中显示）")
+    p.set_defaults(func=cmd_review)
+    p = sub.add_parser(
         "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
     )
     p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
@@ -240,6 +370,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("pdf", "html"), default="pdf")
     p.add_argument("--output", "-o", help="输出文件（默认按测评期命名，写到当前目录）")
     p.set_defaults(func=cmd_report)
+
+    appeal = subparsers.add_parser("appeal", help="申诉：登记、决定、列出对已发布处理的申诉")
+    sub = appeal.add_subparsers(dest="appeal_command", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser("add", help="登记一个单位对已发布处理的申诉")
+    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    p.add_argument("unit_code", help="单位代码（如 990102P06）")
+    p.add_argument("--grounds", required=True, help="申诉理由（必填）")
+    p.add_argument("--index", help="指标代码（单位有多项处理时必填）")
+    p.set_defaults(func=cmd_appeal_add)
+    p = sub.add_parser(
+        "decide",
+        help="委员会决定申诉：维持、撤销或变更（撤销、变更作为新的更正版本发布）",
+    )
+    p.add_argument("id", type=int, help="申诉编号（survey appeal list）")
+    p.add_argument("--outcome", required=True, choices=("维持", "撤销", "变更"))
+    p.add_argument("--reason", required=True, help="决定理由（必填）")
+    p.add_argument("--to", help="变更后的处理：通报批评、黄牌警告、一票否决（或 criticism 等）")
+    p.set_defaults(func=cmd_appeal_decide)
+    p = sub.add_parser("list", help="列出申诉（全部或一个测评期）")
+    p.add_argument("wave", nargs="?", help="测评期（省略则列出全部）")
+    p.set_defaults(func=cmd_appeal_list)
 
     if "responses" in subparsers.choices:
         return  # another area owns ``responses``; its parser must add ``import``

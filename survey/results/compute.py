@@ -536,6 +536,7 @@ async def _history(wave: WaveRef, levels: Mapping[str, str]) -> list[ranking.Uni
         IndexResult.se,
         IndexResult.n,
         IndexResult.n_eff,
+        IndexResult.n_kish,
     ).where(
         (IndexResult.wave.programme == wave.programme_id) & (IndexResult.wave.month < wave.month)
     )
@@ -554,6 +555,7 @@ async def _history(wave: WaveRef, levels: Mapping[str, str]) -> list[ranking.Uni
                 n_eff=r["n_eff"],
                 status=ranking.RANKED if r["estimate"] is not None else ranking.INSUFFICIENT,
                 unit_name=r["unit_name"],
+                n_kish=r["n_kish"],
             )
         )
     return out
@@ -566,6 +568,7 @@ def rank_results(
     index_levels: Mapping[str, str],
     history: Sequence[ranking.UnitResult],
     seed: int,
+    decisions: Mapping[tuple[str, str, str, str], str] | None = None,
 ) -> list[_Row]:
     """Policy outcomes (ranks, evidence, ladder) and Fay–Herriot estimates for each estimate."""
     ranked_ids = {spec.id for spec in policy.indices}
@@ -580,11 +583,14 @@ def rank_results(
             n_eff=e.n_eff,
             status=ranking.RANKED if e.estimate is not None else ranking.INSUFFICIENT,
             unit_name=e.unit_name,
+            n_kish=e.n_kish,
         )
         for e in stats.estimates
         if e.index_id in ranked_ids and e.level == index_levels.get(e.index_id)
     ]
-    evaluation = ranking.evaluate(policy, [*history, *current], wave_month, seed=seed)
+    evaluation = ranking.evaluate(
+        policy, [*history, *current], wave_month, seed=seed, decisions=decisions
+    )
     outcomes = {(o.index, o.unit_code): o for o in evaluation.outcomes}
     fh: dict[tuple[str, str, str], tuple[float, float]] = {}
     groups: dict[tuple[str, str], list[UnitEstimate]] = defaultdict(list)
@@ -635,6 +641,7 @@ def _result_row(
     instrument: tuple[str, int],
     targets: Mapping[str, float],
     counts: Mapping[tuple[str, str], tuple[int, int]],
+    by_whom: Mapping[tuple[str, str, str], tuple[str, str]] | None = None,
 ) -> IndexResult:
     e = row.estimate
     o = row.outcome
@@ -667,6 +674,7 @@ def _result_row(
         ci_method=ci_method,
         n=e.n,
         n_eff=e.n_eff,
+        n_kish=e.n_kish,
         dk_rate=None if e.dk_rate is None else e.dk_rate * 100.0,
         deff=e.deff,
         status=status,
@@ -681,7 +689,15 @@ def _result_row(
         target=e.target if e.target is not None else targets.get(e.index_id),
         sanctions=json.dumps(
             [
-                {"level": s.level, "name": s.name, "reason": s.reason, "measure": s.measure}
+                {
+                    "level": s.level,
+                    "name": s.name,
+                    "reason": s.reason,
+                    "measure": s.measure,
+                    "rule": s.rule,
+                    "review": s.review,
+                    **_decided_by(by_whom, e.index_id, e.unit_code, s.rule, s.review),
+                }
                 for s in (o.sanctions if o is not None else ())
             ],
             ensure_ascii=False,
@@ -698,6 +714,20 @@ def _result_row(
         instrument_version=instrument[1],
         method_version=METHOD_VERSION,
     )
+
+
+def _decided_by(
+    by_whom: Mapping[tuple[str, str, str], tuple[str, str]] | None,
+    index_id: str,
+    unit_code: str,
+    rule: str,
+    review: str,
+) -> dict[str, str]:
+    """Who decided a confirmed/withdrawn sanction and why (shown beside it)."""
+    if review not in ("confirmed", "withdrawn", "changed") or not by_whom:
+        return {}
+    who = by_whom.get((index_id, unit_code, rule))
+    return {} if who is None else {"review_by": who[0], "review_note": who[1]}
 
 
 def _diagnostics_json(stats: WaveStatistics) -> list[dict[str, Any]]:
@@ -806,7 +836,23 @@ async def computed_results(
         **{spec.id: spec.level for spec in policy.indices if spec.level is not None},
     }
     history = await _history(wave, index_levels)
-    rows = rank_results(wave.month, policy, stats, index_levels, history, run_seed)
+    from survey.results.review import decisions_for
+
+    decided = await decisions_for(wave.programme_id, wave.month)
+    rows = rank_results(
+        wave.month,
+        policy,
+        stats,
+        index_levels,
+        history,
+        run_seed,
+        {key: d.outcome for key, d in decided.items()},
+    )
+    by_whom = {
+        (key[1], key[2], key[3]): (d.decided_by, d.reason)
+        for key, d in decided.items()
+        if key[0] == wave.month
+    }
     previous, previous_dk = await _previous_wave(wave)
     flags = integrity.wave_flags(
         integrity.FlagInput(
@@ -836,6 +882,7 @@ async def computed_results(
             f" 名次区间由 {policy.uncertainty.draws} 次模拟（种子 {run_seed}）得到"
         ),
         "min_n_eff": policy.min_n_eff,
+        "min_n": policy.min_n,
         "small_area": ranking.MODEL_LABEL,
         "non_probability": "计入" if include_non_probability else "不计入（开放链接等非概率样本）",
         "response_rate": await _invitation_response_rate(wave.id),
@@ -853,7 +900,7 @@ async def computed_results(
     sanctions = sum(1 for r in rows if r.outcome is not None and r.outcome.sanctions)
     praises = sum(1 for r in rows if r.outcome is not None and r.outcome.praises)
     targets = {t.index: t.at_least for t in policy.targets}
-    result_rows = [_result_row(wave.id, r, instrument, targets, counts) for r in rows]
+    result_rows = [_result_row(wave.id, r, instrument, targets, counts, by_whom) for r in rows]
     run = ResultRun(
         wave=wave.id,
         computed_by=username,

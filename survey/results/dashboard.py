@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from survey.results import charts
+from survey.results.changes import Change, Key, RowChanges, changes_for
 from survey.results.queries import (
     ResultRow,
     RunInfo,
@@ -43,6 +44,15 @@ HEADLINE_INDICES: tuple[tuple[str, str], ...] = (
     ("zhixiaolv", "平安建设知晓率"),
     ("manyidu", "群众对政法队伍满意度"),
 )
+#: A sanction's review state in words (``survey.ranking`` review; empty: none).
+REVIEW_NAMES = {
+    "flagged": "提请复核",
+    "held": "待复核",
+    "confirmed": "经复核维持",
+    "withdrawn": "经复核撤销",
+    "appealed": "申诉中",
+    "changed": "经申诉变更",
+}
 LEVEL_CSS = {"criticism": "warn", "yellow_card": "yellow", "veto": "veto", "praise": "praise"}
 
 
@@ -55,6 +65,8 @@ class TableRow:
     bar_width: float
     point: float
     warnings: list[dict[str, str]]
+    change: Change | None = None
+    year_ago: Change | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,8 @@ class Headline:
     result: ResultRow
     target: float | None
     met: bool | None
+    change: Change | None = None
+    year_ago: Change | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,8 @@ class WaveView:
     method: dict[str, Any] = field(default_factory=dict)
     margin_of_error: float | None = None
     headline_trend_svg: str = ""
+    # Every figure whose change from the previous wave is significant at 5 % (index order).
+    significant_changes: list[tuple[ResultRow, Change]] = field(default_factory=list)
     # The stored results this view was built from (the programme's result runs, hashed): the
     # key of the cached charts and reports, and the ETag of the chart resources.
     revision: str = ""
@@ -154,6 +170,9 @@ def _warnings(r: ResultRow) -> list[dict[str, str]]:
         out.append(
             {"css": LEVEL_CSS.get(s["level"], "warn"), "name": s["name"], "reason": s["reason"]}
         )
+        review = REVIEW_NAMES.get(s.get("review") or "")
+        if review:
+            out.append({"css": "note", "name": review, "reason": str(s.get("review_note") or "")})
     for p in r.praises:
         out.append({"css": "praise", "name": p["name"], "reason": p["reason"]})
     for p in r.evidence.get("points", []):
@@ -169,7 +188,12 @@ def _warnings(r: ResultRow) -> list[dict[str, str]]:
             )
     if r.status == "insufficient":
         out.append(
-            {"css": "muted", "name": "样本不足", "reason": f"有效样本量 {r.n_eff:.0f}，不参与排名"}
+            {
+                "css": "muted",
+                "name": "样本不足",
+                "reason": f"有效回答 {r.n} 份，按权重计算的有效样本量（Kish）"
+                f"{r.n_kish if r.n_kish is not None else r.n_eff:.1f}，不参与排名",
+            }
         )
     if r.distinguishable is False and r.sanctions:
         note = r.evidence.get("note") or "与后两位之外的第一名差异不显著"
@@ -187,7 +211,9 @@ def _axis(rows: list[ResultRow], scale: str) -> tuple[float, float]:
     return (lo, max(hi, lo + 1))
 
 
-def _table_rows(rows: list[ResultRow], scale: str) -> tuple[list[TableRow], float, float]:
+def _table_rows(
+    rows: list[ResultRow], scale: str, changes: dict[Key, RowChanges]
+) -> tuple[list[TableRow], float, float]:
     lo, hi = _axis(rows, scale)
     span = hi - lo
     out = []
@@ -197,7 +223,18 @@ def _table_rows(rows: list[ResultRow], scale: str) -> tuple[list[TableRow], floa
             left = (r.ci_lower - lo) / span * 100
             width = max((r.ci_upper - r.ci_lower) / span * 100, 0.8)
             point = (r.estimate - lo) / span * 100
-        out.append(TableRow(r, round(left, 2), round(width, 2), round(point, 2), _warnings(r)))
+        ch = changes.get((r.index_id, r.level, r.unit_code)) or RowChanges()
+        out.append(
+            TableRow(
+                r,
+                round(left, 2),
+                round(width, 2),
+                round(point, 2),
+                _warnings(r),
+                ch.previous,
+                ch.year_ago,
+            )
+        )
     return out, lo, hi
 
 
@@ -274,13 +311,17 @@ async def _build_view(
         rows = [r for r in rows if r.district_code == district_code]
         history = [r for r in history if r.district_code == district_code]
     months = sorted({r.month for r in history})
+    changes = changes_for(rows, history)
     headlines: list[Headline] = []
     for index_id, name in HEADLINE_INDICES:
         for r in rows:
             if r.index_id == index_id and r.level == "district" and r.estimate is not None:
                 target = r.target
                 met = None if target is None else round(r.estimate, 1) >= target
-                headlines.append(Headline(name, r.unit_name, r, target, met))
+                ch = changes.get((r.index_id, r.level, r.unit_code)) or RowChanges()
+                headlines.append(
+                    Headline(name, r.unit_name, r, target, met, ch.previous, ch.year_ago)
+                )
     rankings: list[RankingView] = []
     for index_id, level, unit_word in _ranked_indices(rows):
         members = [r for r in rows if r.index_id == index_id and r.level == level]
@@ -289,7 +330,7 @@ async def _build_view(
         scale = members[0].scale
         unit = "%" if scale == "%" else "分"
         target = next((r.target for r in members if r.target is not None), None)
-        table, lo, hi = _table_rows(members, scale)
+        table, lo, hi = _table_rows(members, scale, changes)
         ranked = [r for r in members if r.estimate is not None]
         k = int(next((r.evidence.get("k") for r in members if r.evidence.get("k")), 2) or 2)
         name = members[0].index_name
@@ -378,6 +419,13 @@ async def _build_view(
         method=run.method if run else {},
         margin_of_error=moe,
         headline_trend_svg=headline_trend,
+        significant_changes=[
+            (r, rc.previous)
+            for r in rows
+            if (rc := changes.get((r.index_id, r.level, r.unit_code))) is not None
+            and rc.previous is not None
+            and rc.previous.significant
+        ],
         revision=revision,
     )
 

@@ -31,6 +31,7 @@ from openpyxl import Workbook
 
 from survey.cells import safe_cell
 from survey.ranking import LEVEL_NAMES, STATUS_NAMES
+from survey.results.changes import Key, RowChanges, changes_for
 from survey.results.compute import wave_by_id
 from survey.results.microdata import (
     LEVEL_LABELS,
@@ -39,11 +40,27 @@ from survey.results.microdata import (
     Variable,
     load_microdata,
 )
-from survey.results.queries import ResultRow, RunInfo, results_for_wave, run_for_wave
+from survey.results.queries import (
+    ResultRow,
+    RunInfo,
+    results_for_programme,
+    results_for_wave,
+    run_for_wave,
+)
 
 #: One sheet of a workbook: ``(title, columns, records)``.
 Sheet = tuple[str, Sequence[str], Sequence[dict[str, Any]]]
 
+#: A sanction's review state as exported (``SanctionRule.review`` and the decisions on it).
+REVIEW_EXPORT = {
+    "": "none",
+    "flagged": "flagged",
+    "held": "held",
+    "confirmed": "confirmed",
+    "withdrawn": "withdrawn",
+    "appealed": "appealed",
+    "changed": "changed",
+}
 STATUS_EXPORT = {"ranked": "ranked", "insufficient": "样本不足", "not_ranked": "不排名"}
 
 
@@ -51,8 +68,27 @@ def _round(x: float | None, digits: int) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def result_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
-    """Export records (lists stay lists; the CSV writer turns them into JSON text)."""
+def _change_fields(changes: RowChanges | None) -> dict[str, Any]:
+    prev = changes.previous if changes else None
+    ago = changes.year_ago if changes else None
+    return {
+        "change_from": prev.since if prev else None,
+        "change": _round(prev.change, 4) if prev else None,
+        "change_se": _round(prev.se, 4) if prev else None,
+        "change_significant": prev.significant if prev else None,
+        "yoy_from": ago.since if ago else None,
+        "yoy_change": _round(ago.change, 4) if ago else None,
+        "yoy_change_se": _round(ago.se, 4) if ago else None,
+        "yoy_change_significant": ago.significant if ago else None,
+    }
+
+
+def result_records(
+    rows: Sequence[ResultRow], changes: dict[Key, RowChanges] | None = None
+) -> list[dict[str, Any]]:
+    """Export records (lists stay lists; the CSV writer turns them into JSON text), with each
+    row's change from the previous wave and the year-ago wave (``survey.results.changes``)."""
+    changes = changes or {}
     return [
         {
             "index": r.index_id,
@@ -66,6 +102,7 @@ def result_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
             "ci_upper": _round(r.ci_upper, 2),
             "n": r.n,
             "n_eff": _round(r.n_eff, 1),
+            "n_kish": _round(r.n_kish, 1),
             "dk_rate": _round(r.dk_rate, 2),
             "deff": _round(r.deff, 4),
             "rank": r.rank,
@@ -74,12 +111,20 @@ def result_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
             "p_bottom_k": _round(r.p_bottom_k, 4),
             "distinguishable": r.distinguishable,
             "status": STATUS_EXPORT.get(r.status, r.status),
-            "sanctions": [{"level": s["level"], "reason": s["reason"]} for s in r.sanctions],
+            "sanctions": [
+                {
+                    "level": s["level"],
+                    "reason": s["reason"],
+                    "review": REVIEW_EXPORT.get(s.get("review") or "", "none"),
+                }
+                for s in r.sanctions
+            ],
             "praise": [{"level": p["level"], "reason": p["reason"]} for p in r.praises],
             "fh_estimate": _round(r.fh_estimate, 4),
             "fh_se": _round(r.fh_se, 4),
             "estimate_exact": r.estimate,
             "scale": r.scale,
+            **_change_fields(changes.get((r.index_id, r.level, r.unit_code))),
         }
         for r in rows
     ]
@@ -164,9 +209,10 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
     ("ci_lower", "", "95% 置信区间下限"),
     ("ci_upper", "", "95% 置信区间上限"),
     ("n", "", "有效回答数"),
-    ("n_eff", "", "有效样本量"),
+    ("n_eff", "", "有效样本量（n / 设计效应；综合满意度不估计设计效应，此处为 Kish 值）"),
+    ("n_kish", "", "按权重计算的有效样本量（Kish，(Σw)²/Σw²；是否样本不足按它和 n 判定）"),
     ("dk_rate", "", "不知道/拒答率（%）"),
-    ("deff", "", "设计效应"),
+    ("deff", "", "设计效应（由该指标的方差估计；综合满意度不估计，留空）"),
     ("rank", "", "名次（1 = 最好）"),
     ("rank_lower", "", "名次区间下限"),
     ("rank_upper", "", "名次区间上限"),
@@ -178,6 +224,12 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
     ("sanction_level_name", "label", "预警等级（通报批评/黄牌警告/一票否决）"),
     ("sanction_measure", "", "预警措施"),
     ("sanction_reason", "", "预警理由"),
+    (
+        "sanction_review",
+        "",
+        "复核状态（none 无 / flagged 提请复核 / held 待复核 / confirmed 经复核维持 / "
+        "withdrawn 经复核撤销 / changed 经申诉变更 / appealed 申诉中）",
+    ),
     ("praise_level", "code", "表扬代码（praise）"),
     ("praise_level_name", "label", "表扬（通报表扬）"),
     ("praise_measure", "", "表扬措施"),
@@ -186,6 +238,14 @@ RESULT_TABLE: tuple[tuple[str, str, str], ...] = (
     ("fh_se", "", "小区域估计的标准误"),
     ("estimate_exact", "", "公布值（未舍入）"),
     ("scale", "", "单位（% 或 分）"),
+    ("change_from", "", "上期（比较的测评期 YYYY-MM）"),
+    ("change", "", "较上期变化（本期 − 上期，百分点或分）"),
+    ("change_se", "", "变化的标准误 √(SE本期² + SE上期²)（两期独立样本）"),
+    ("change_significant", "", "变化在 5% 水平上是否显著"),
+    ("yoy_from", "", "去年同期（YYYY-MM）"),
+    ("yoy_change", "", "较去年同期变化（百分点或分）"),
+    ("yoy_change_se", "", "同比变化的标准误"),
+    ("yoy_change_significant", "", "同比变化在 5% 水平上是否显著"),
 )
 
 
@@ -206,11 +266,13 @@ def _joined(entries: Sequence[dict[str, Any]], key: str) -> str:
     return "；".join(str(e.get(key) or "") for e in entries)
 
 
-def result_table_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
+def result_table_records(
+    rows: Sequence[ResultRow], changes: dict[Key, RowChanges] | None = None
+) -> list[dict[str, Any]]:
     """One record per index × unit with every column of ``RESULT_TABLE`` (sanctions and praise
     as level, measure and reason columns, several joined by 「；」)."""
     out: list[dict[str, Any]] = []
-    for record, r in zip(result_records(rows), rows, strict=True):
+    for record, r in zip(result_records(rows, changes), rows, strict=True):
         record = {k: v for k, v in record.items() if k not in ("sanctions", "praise")}
         record.update(
             level_name=LEVEL_LABELS.get(r.level, r.level),
@@ -220,6 +282,9 @@ def result_table_records(rows: Sequence[ResultRow]) -> list[dict[str, Any]]:
             sanction_level_name="；".join(LEVEL_NAMES.get(s["level"], "") for s in r.sanctions),
             sanction_measure=_joined(r.sanctions, "measure"),
             sanction_reason=_joined(r.sanctions, "reason"),
+            sanction_review="；".join(
+                REVIEW_EXPORT.get(s.get("review") or "", "none") for s in r.sanctions
+            ),
             praise_level=_joined(r.praises, "level"),
             praise_level_name="；".join(LEVEL_NAMES.get(p["level"], "") for p in r.praises),
             praise_measure=_joined(r.praises, "measure"),
@@ -266,8 +331,10 @@ async def export_results(
     wave = await wave_by_id(wave_id)
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
+    history = await results_for_programme(wave.programme_id, wave.month)
     if district_code is not None:
         rows = [r for r in rows if r.district_code == district_code]
+        history = [r for r in history if r.district_code == district_code]
         if run is not None:
             codes = {r.unit_code for r in rows}
             run = replace(
@@ -275,6 +342,7 @@ async def export_results(
                 weighting=[w for w in run.weighting if w.get("district") == district_code],
                 flags=[f for f in run.flags if f.get("unit_code") in codes],
             )
+    changes = changes_for(rows, history)
     stem = f"results-{wave.programme_code}-{wave.month}"
     if table not in RESULT_TABLES:
         raise ValueError(f"未知的结果表 {table}（{'、'.join(RESULT_TABLES)}）")
@@ -295,11 +363,11 @@ async def export_results(
             "computed_at": run.computed_at if run else None,
             "mode_mix": mode_rows(run) if run else [],
             "mode_effect": run.method.get("mode_effect", []) if run else [],
-            "results": result_records(rows),
+            "results": result_records(rows, changes),
         }
         content = json.dumps(payload, ensure_ascii=False, indent=1, default=str).encode("utf-8")
         return content, "application/json", f"{stem}.json"
-    records = result_table_records(rows)
+    records = result_table_records(rows, changes)
     columns = result_columns(labels)
     if fmt == "csv":
         return to_csv(columns, records), CSV_MEDIA, f"{stem}.csv"

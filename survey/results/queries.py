@@ -9,6 +9,7 @@ from typing import Any
 
 from survey.db.tables import Programme, Unit, Wave
 from survey.results.tables import IndexResult, ResultRun
+from survey.settings import local_time
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ResultRow:
     instrument_id: str
     instrument_version: int
     method_version: str
+    n_kish: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ _COLUMNS = (
     IndexResult.instrument_id,
     IndexResult.instrument_version,
     IndexResult.method_version,
+    IndexResult.n_kish,
 )
 
 
@@ -177,7 +180,7 @@ def run_info(wave_id: int, row: dict[str, Any]) -> RunInfo:
     """A ``RunInfo`` from a ``result_run`` row (or a revision's copy of one)."""
     return RunInfo(
         wave_id=wave_id,
-        computed_at=str(row["computed_at"])[:19].replace("T", " "),
+        computed_at=local_time(row["computed_at"]),
         computed_by=row["computed_by"],
         method_version=row["method_version"],
         policy_id=row["policy_id"],

@@ -6,7 +6,7 @@ public API (``survey.ranking``) in one file, so a change there touches only this
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,10 +43,18 @@ __all__ = [
 
 
 def evaluate(
-    policy: Policy, history: Iterable[UnitResult], wave: str, *, seed: int
+    policy: Policy,
+    history: Iterable[UnitResult],
+    wave: str,
+    *,
+    seed: int,
+    decisions: Mapping[tuple[str, str, str, str], str] | None = None,
 ) -> WaveEvaluation:
-    """Apply the policy to ``wave`` (rankings, P(bottom k), rank intervals, the ladder)."""
-    return evaluate_wave(policy, list(history), wave, rng=np.random.default_rng(seed))
+    """Apply the policy to ``wave`` (rankings, P(bottom k), rank intervals, the ladder), with
+    the reviewers' and appeals' ``decisions`` on sanctions (confirmed / withdrawn)."""
+    return evaluate_wave(
+        policy, list(history), wave, rng=np.random.default_rng(seed), decisions=decisions
+    )
 
 
 def shrink(

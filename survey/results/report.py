@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from survey.results.dashboard import WaveView, wave_view
 from survey.results.revisions import RevisionInfo, current_correction, revisions_for_wave
+from survey.settings import installation_timezone, local_time
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _ENV = Environment(
@@ -60,7 +61,9 @@ def render_html(
     printed under the title as 「更正」 with its date and reason)."""
     when = generated or datetime.datetime.now(tz=datetime.UTC)
     return _ENV.get_template("report/report.html").render(
-        view=view, generated=when.strftime("%Y-%m-%d %H:%M UTC"), correction=correction
+        view=view,
+        generated=f"{local_time(when)}（{installation_timezone().key}）",
+        correction=correction,
     )
 
 
@@ -90,7 +93,8 @@ async def render_report(
     key = (wave_id, district_code, fmt, view.revision)
     content = _RENDERED.get(key)
     if content is None:
-        html = render_html(view, correction=current_correction(await revisions_for_wave(wave_id)))
+        correction = current_correction(await revisions_for_wave(wave_id))
+        html = render_html(view, correction=correction)
         content = html.encode("utf-8") if fmt == "html" else html_to_pdf(html)
         _RENDERED[key] = content
         while len(_RENDERED) > _RENDERED_SIZE:

@@ -135,6 +135,8 @@ class UnitEstimate:
     dk_rate: float | None
     deff: float | None
     target: float | None = None
+    # Kish effective size of the valid answers' weights (Σw)²/Σw²: the eligibility quantity.
+    n_kish: float | None = None
 
 
 @dataclass(frozen=True)
@@ -357,7 +359,7 @@ def _calibrate(
         note=note,
         overall=weighting.diagnostics,
         by_district=by_district,
-        merged=merged,
+        merged=dict(merged),
     )
     return weighting.design, summary
 
@@ -423,6 +425,7 @@ def _unit_rows(
                 dk_rate=_finite(float(dk_rate[g])),
                 deff=_finite(float(result.deff[g])),
                 target=target,
+                n_kish=float(kish[g]) if n else 0.0,
             )
         )
     return out
@@ -513,10 +516,14 @@ def _composite(
                 ci_upper=None if value is None or se is None or not n_g else value + quantile * se,
                 ci_method="t",
                 n=n_g,
+                # No design effect is estimated for the composite: its effective size is the
+                # Kish one of the weights (kept in n_kish; n_eff repeats it for the rank
+                # uncertainty) and its deff stays empty rather than holding a weighting effect.
                 n_eff=float(kish[g]),
                 dk_rate=_finite(float(dk_rate[g])),
-                deff=(n_g / float(kish[g])) if kish[g] > 0 else None,
+                deff=None,
                 target=index.pass_score,
+                n_kish=float(kish[g]),
             )
         )
     return out

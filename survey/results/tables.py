@@ -66,6 +66,9 @@ class IndexResult(Table, tablename="index_result"):
     ci_method = Varchar(length=30, default="")
     n = Integer(default=0)
     n_eff = Float(default=0.0)
+    # Kish effective size of the valid answers' weights, (Σw)²/Σw²: what the policy's
+    # min_n_eff is compared with (null for results stored before it was kept).
+    n_kish = Float(null=True, default=None)
     dk_rate = Float(null=True, default=None)
     deff = Float(null=True, default=None)
     status = Varchar(length=12, default="not_ranked")
@@ -105,3 +108,46 @@ class ResultRevision(Table, tablename="result_revision"):
     published_at = Timestamptz(null=True, default=None)
     run = Text(default="{}")
     results = Text(default="[]")
+
+
+class SanctionDecision(Table, tablename="sanction_decision"):
+    """A decision on one sanction of a wave (``survey.results.review``): a reviewer's on a
+    sanction the policy held or flagged (``source`` ``review``) or the committee's on an appeal
+    (``appeal``). ``outcome`` ``confirmed`` (维持) or ``withdrawn`` (撤销); the computation passes
+    the decisions to the ladder (a withdrawn sanction does not count toward the next step) and
+    shows them beside the sanction. The latest row per (wave, index, unit, rule) applies."""
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, on_delete=OnDelete.cascade)
+    index_id = Varchar(length=60)
+    unit_code = Varchar(length=60)
+    rule = Varchar(length=60)
+    outcome = Varchar(length=30)  # confirmed / withdrawn / changed:<level>
+    reason = Text(default="")
+    source = Varchar(length=12, default="review")
+    decided_by = Varchar(length=60, default="")
+    decided_at = Timestamptz(default=TimestamptzNow())
+
+
+class Appeal(Table, tablename="appeal"):
+    """An appeal (申诉) against a sanction of a published wave (``survey.results.appeals``):
+    entered with its ``grounds`` by ``entered_by``; decided by the committee (``outcome``
+    维持 / 撤销 / 变更, ``to_level`` for 变更, ``reason``); a decision that changes the sanction is
+    applied as a new revision of the wave (``revision``)."""
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, on_delete=OnDelete.cascade)
+    index_id = Varchar(length=60)
+    unit_code = Varchar(length=60)
+    unit_name = Varchar(length=100, default="")
+    rule = Varchar(length=60, default="")
+    level = Varchar(length=20, default="")
+    grounds = Text(default="")
+    entered_by = Varchar(length=60, default="")
+    entered_at = Timestamptz(default=TimestamptzNow())
+    outcome = Varchar(length=12, default="")
+    to_level = Varchar(length=20, default="")
+    reason = Text(default="")
+    decided_by = Varchar(length=60, default="")
+    decided_at = Timestamptz(null=True, default=None)
+    revision = Integer(null=True, default=None)

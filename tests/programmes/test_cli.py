@@ -29,7 +29,7 @@ def test_cli_refusals_and_listing(
     assert err[-1] == f"错误: 办法文件有 {len(err) - 1} 个问题，未保存"
     assert main([*args, "nope"]) == 1
     assert (
-        "办法文件「nope」不存在；可写文件路径或本系统的办法 id: city、default、example_points"
+        "办法文件「nope」不存在；可写文件路径或本系统的办法 id: city、default_review、default、example_points"
         in (capsys.readouterr().err)
     )
     phone_for_web = [*args, "default", "--web-instrument", "liangshuaiyidu"]

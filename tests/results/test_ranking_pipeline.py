@@ -81,3 +81,57 @@ def test_small_sample_is_not_ranked_and_100_percent_gets_a_real_interval() -> No
     # Clopper–Pearson at 40/40: lower bound (0.025)^(1/40) = 91.2 %
     assert lower == pytest.approx(100 * 0.025 ** (1 / 40), rel=1e-9)
     assert upper == 100.0 and method == "korn_graubard"
+
+
+def test_eligibility_uses_the_kish_size_of_the_weights_not_the_answers() -> None:
+    """A unit at 100 % and one at 80 % with the same 40 weights (1, 3, 1, 3, …) have the same
+    Kish effective size (Σw)²/Σw² = 80² / (20·1 + 20·9) = 32 and are treated alike: ranked
+    under min_n_eff = 30, both 样本不足 under 33, both 样本不足 under min_n = 41."""
+    from dataclasses import replace
+
+    from survey import estimation as est
+    from survey.results.statistics import (
+        IndexValues,
+        LevelUnits,
+        _kish_n_eff,
+        _unit_rows,
+    )
+
+    w = np.tile([1.0, 3.0], 20)
+    weights = np.concatenate([w, w, np.full(200, 1.0), np.full(200, 1.0)])
+    groups = np.repeat([0, 1, 2, 3], [40, 40, 200, 200]).astype(np.int64)
+    values = np.concatenate(
+        [
+            np.ones(40),  # A: 100 %
+            np.r_[np.ones(32), np.zeros(8)],  # B: weighted (16·1 + 16·3) / 80 = 80 %
+            np.r_[np.ones(170), np.zeros(30)],  # C: 85 %
+            np.r_[np.ones(190), np.zeros(10)],  # D: 95 %
+        ]
+    )
+    design = est.Design.from_arrays(weights, strata=np.zeros(weights.size, dtype=np.int64))
+    result = est.proportion_by(design, values, groups, n_groups=4, level=0.95)
+    level = LevelUnits("station", ("A", "B", "C", "D"), ("A", "B", "C", "D"), ("D1",) * 4, groups)
+    index = IndexValues("anquangan", "公众安全感", "share", "station", values=values)
+    kish = _kish_n_eff(weights, np.isfinite(values), groups, 4)
+    rows = _unit_rows(index, level, result, np.zeros(4), kish, 100.0)
+    a, b = rows[0], rows[1]
+    assert a.estimate == pytest.approx(100.0) and b.estimate == pytest.approx(80.0)
+    assert a.n_kish == pytest.approx(32.0) and b.n_kish == pytest.approx(32.0)
+    assert (a.n, b.n) == (40, 40)
+    # The design-based n/deff of B (its deff, about 2.5, estimated from its answers: n/deff
+    # about 16) would have left B alone 样本不足 while A at 100 % (no deff there) was ranked on
+    # 32: the old, unequal treatment.
+    assert b.n_eff < 20
+
+    def statuses(policy: object) -> dict[str, str]:
+        out = rank_results("2026-10", policy, _stats(*rows), LEVELS, [], seed=3)  # type: ignore[arg-type]
+        return {r.estimate.unit_code: r.outcome.status for r in out if r.outcome}
+
+    policy = default_policy()
+    assert policy.min_n_eff == 30 and policy.min_n == 0  # the shipped rule: Kish ≥ 30
+    got = statuses(policy)
+    assert got["A"] == got["B"] == "ranked"
+    got = statuses(replace(policy, min_n_eff=33.0))
+    assert got["A"] == got["B"] == "insufficient" and got["C"] == "ranked"
+    got = statuses(replace(policy, min_n=41.0))
+    assert got["A"] == got["B"] == "insufficient" and got["D"] == "ranked"

@@ -106,7 +106,7 @@ async def test_demo_ladder_and_exports(demo_city: None) -> None:
     ]
     assert [r["unit_name"] for r in veto] == ["解放派出所"]
     assert veto[0]["sanctions"] == [
-        {"level": "veto", "reason": "连续3个月安全感排名后两位 → 一票否决"}
+        {"level": "veto", "reason": "连续3个月安全感排名后两位 → 一票否决", "review": "none"}
     ]
     assert {r["status"] for r in payload["results"]} <= {"ranked", "样本不足", "不排名"}
     content, _media, _name = await export_results(wave_id, "csv")

@@ -7,6 +7,7 @@ covering their district, and only their district's units.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -238,6 +239,100 @@ class ResultsController(Controller):
                 "can_publish": user.has_any(ANALYSTS),
             },
         )
+
+    @get("/{wave_id:int}/review", guards=[requires(*VIEWERS)], name="results-review")
+    async def review_page(
+        self,
+        request: Request[Any, Any, Any],
+        wave_id: FromPath[int],
+        f: FromQuery[str | None] = None,
+    ) -> Template:
+        """复核与申诉: the wave's flagged/held/decided sanctions and its appeals, with the forms
+        the user's roles allow (reviewers per the policy; appeals entered by analysts and
+        admins, decided by the committee and admins)."""
+        from survey.results.appeals import list_appeals
+        from survey.results.compute import wave_by_id, wave_policy
+        from survey.results.review import reviews_for_wave
+
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        flashed = await flash.take(f, f"user:{user.id}") or {}
+        error = str(flashed.get("error", ""))
+        reviewers: tuple[str, ...] = ()
+        with contextlib.suppress(ComputeError):  # no computation yet: nobody reviews
+            reviewers = (await wave_policy(await wave_by_id(wave_id), recorded=True)).reviewers
+        reviews = await reviews_for_wave(wave_id)
+        view = await wave_view(wave_id, await district_code_of(user.district_id))
+        sanctioned = [(r, s) for r, s in view.sanctions if s.get("review") != "withdrawn"]
+        return Template(
+            "results/review.html",
+            context={
+                "user": user,
+                "summary": summary,
+                "error": error,
+                "message": str(flashed.get("message", "")),
+                "reviews": reviews,
+                "appeals": await list_appeals(wave_id),
+                "sanctioned": sanctioned,
+                "can_review": user.has_any(reviewers) and summary.status != "published",
+                "reviewers": reviewers,
+                "can_enter_appeal": user.has_any(ANALYSTS) and summary.status == "published",
+                "can_decide_appeal": user.has_any(("committee", "admin")),
+            },
+            status_code=422 if error else 200,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @post("/{wave_id:int}/review", guards=[requires(*VIEWERS)], status_code=303)
+    async def review_decide(
+        self, request: Request[Any, Any, Any], wave_id: FromPath[int]
+    ) -> Redirect:
+        from survey.results.appeals import add_appeal, decide_appeal
+        from survey.results.review import decide
+
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        form = await request.form()
+
+        def field(name: str) -> str:
+            value = form.get(name)
+            return value if isinstance(value, str) else ""
+
+        action = field("action")
+        try:
+            if action == "review":
+                done = await decide(
+                    wave_id, field("unit_code"), index_id=field("index_id"),
+                    outcome=field("outcome"), reason=field("reason"),
+                    username=user.username, roles=tuple(user.roles),
+                )  # fmt: skip
+                message = f"已记录：{done.unit_name}{done.name}（{field('outcome')}）"
+            elif action == "appeal" and user.has_any(ANALYSTS):
+                added = await add_appeal(
+                    wave_id, field("unit_code"), grounds=field("grounds"),
+                    username=user.username, index_id=field("index_id") or None,
+                )  # fmt: skip
+                message = f"已登记申诉 {added.id}（{added.unit_name}）"
+            elif action == "decide" and user.has_any(("committee", "admin")):
+                appeal_id = int(field("appeal_id") or 0)
+                decided = await decide_appeal(
+                    appeal_id, outcome=field("outcome"), reason=field("reason"),
+                    username=user.username, to_level=field("to_level") or None,
+                )  # fmt: skip
+                message = f"申诉 {decided.id} 已决定：{decided.outcome}" + (
+                    f"（作为第 {decided.revision} 版发布）" if decided.revision else ""
+                )
+            else:
+                raise ComputeError("您的角色不能进行这项操作")
+        except (ComputeError, ValueError) as exc:
+            url = await flash.redirect_url(
+                f"/results/{summary.id}/review", f"user:{user.id}", {"error": str(exc)}
+            )
+            return Redirect(url, status_code=303)
+        url = await flash.redirect_url(
+            f"/results/{summary.id}/review", f"user:{user.id}", {"message": message}
+        )
+        return Redirect(url, status_code=303)
 
     @get("/{wave_id:int}/import", guards=[requires(*ANALYSTS)], name="results-import")
     async def import_page(

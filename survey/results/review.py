@@ -1,0 +1,224 @@
+"""Review of uncertain sanctions: the policy's ``review = "flag" | "hold"`` and the decisions.
+
+The ranking core marks a sanction ``flagged`` (提请复核) or ``held`` (待复核) when its evidence is
+uncertain (``survey.ranking.ladder``, "Review"). Here:
+
+* :func:`decide` — a reviewer (a role the wave's policy lists in ``reviewers``; the command line
+  is the operator's and may decide) confirms (维持) or withdraws (撤销) a flagged or held sanction
+  of a computed, unpublished wave with a written reason. The decision is stored
+  (``SanctionDecision``), written into the stored result (what the dashboard, report and exports
+  show: 「经复核维持 / 撤销」, by whom, why) and audited (``results.review``). A recomputation
+  re-applies every decision (:func:`decisions_for`), and the ladder of later waves does not count
+  a withdrawn sanction toward the next step.
+* :func:`held_sanctions` — what still waits; publishing the wave is refused while any is left
+  (``survey.waves.set_status``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from survey.audit import record
+from survey.db import lock_row, write_transaction
+from survey.db.tables import Wave
+from survey.results.compute import ComputeError, wave_by_id, wave_policy
+from survey.results.tables import IndexResult, SanctionDecision
+
+OUTCOMES = {
+    "维持": "confirmed",
+    "撤销": "withdrawn",
+    "confirmed": "confirmed",
+    "withdrawn": "withdrawn",
+}
+OUTCOME_NAMES = {"confirmed": "经复核维持", "withdrawn": "经复核撤销"}
+REASON_MAX = 500
+DecisionKey = tuple[str, str, str, str]  # (wave month, index id, unit code, rule id)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A stored decision: ``outcome`` confirmed/withdrawn, by whom, why, from which source."""
+
+    outcome: str
+    reason: str
+    decided_by: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    """A flagged or held sanction of a wave, as the review page and ``survey results review``
+    list it."""
+
+    index_id: str
+    index_name: str
+    unit_code: str
+    unit_name: str
+    rule: str
+    level: str
+    name: str
+    reason: str
+    review: str
+    estimate: float | None
+    p_bottom_k: float | None
+    note: str
+    review_by: str = ""
+    review_note: str = ""
+
+
+async def decisions_for(programme_id: int, up_to_month: str) -> dict[DecisionKey, Decision]:
+    """The latest decision per sanction for the programme's waves up to ``up_to_month``."""
+    rows = await (
+        SanctionDecision.select(
+            SanctionDecision.wave.month.as_alias("month"),
+            SanctionDecision.index_id,
+            SanctionDecision.unit_code,
+            SanctionDecision.rule,
+            SanctionDecision.outcome,
+            SanctionDecision.reason,
+            SanctionDecision.decided_by,
+            SanctionDecision.source,
+        )
+        .where(
+            (SanctionDecision.wave.programme == programme_id)
+            & (SanctionDecision.wave.month <= up_to_month)
+        )
+        .order_by(SanctionDecision.id)
+    )
+    return {
+        (r["month"], r["index_id"], r["unit_code"], r["rule"]): Decision(
+            r["outcome"], r["reason"], r["decided_by"], r["source"]
+        )
+        for r in rows
+    }
+
+
+def _pending(row: dict[str, Any]) -> list[PendingReview]:
+    evidence = json.loads(row["evidence"] or "{}")
+    return [
+        PendingReview(
+            index_id=row["index_id"],
+            index_name=row["index_name"],
+            unit_code=row["unit_code"],
+            unit_name=row["unit_name"],
+            rule=str(s.get("rule", "")),
+            level=s["level"],
+            name=s["name"],
+            reason=s["reason"],
+            review=str(s.get("review") or ""),
+            estimate=row["estimate"],
+            p_bottom_k=row["p_bottom_k"],
+            note=str(evidence.get("note", "")),
+            review_by=str(s.get("review_by", "")),
+            review_note=str(s.get("review_note", "")),
+        )
+        for s in json.loads(row["sanctions"] or "[]")
+        if s.get("review")
+    ]
+
+
+async def reviews_for_wave(wave_id: int) -> list[PendingReview]:
+    """Every sanction of the wave with a review state (flagged, held or decided)."""
+    rows = await IndexResult.select(
+        IndexResult.index_id,
+        IndexResult.index_name,
+        IndexResult.unit_code,
+        IndexResult.unit_name,
+        IndexResult.estimate,
+        IndexResult.p_bottom_k,
+        IndexResult.sanctions,
+        IndexResult.evidence,
+    ).where((IndexResult.wave == wave_id) & IndexResult.sanctions.like("%review%"))
+    out = [p for r in rows for p in _pending(r)]
+    return sorted(out, key=lambda p: (p.index_id, p.unit_code, p.rule))
+
+
+async def held_sanctions(wave_id: int) -> list[PendingReview]:
+    """The wave's sanctions still 待复核 (publishing is refused while any is left)."""
+    return [p for p in await reviews_for_wave(wave_id) if p.review == "held"]
+
+
+async def decide(
+    wave_id: int,
+    unit_code: str,
+    *,
+    index_id: str,
+    outcome: str,
+    reason: str,
+    username: str,
+    roles: tuple[str, ...] | None = None,
+) -> PendingReview:
+    """Confirm (维持) or withdraw (撤销) the flagged or held sanction of ``unit_code`` for
+    ``index_id`` in a computed, unpublished wave. ``roles`` None: the command line (the
+    operator); otherwise one of them must be in the policy's ``reviewers``. ``ComputeError``
+    (Chinese) says what is wrong; nothing is stored then."""
+    decision = OUTCOMES.get(outcome.strip())
+    if decision is None:
+        raise ComputeError(f"复核结论「{outcome}」无效：应为 维持 或 撤销")
+    reason = reason.strip()
+    if not reason:
+        raise ComputeError("请写明复核理由（维持或撤销的依据）")
+    if len(reason) > REASON_MAX:
+        raise ComputeError(f"复核理由最长 {REASON_MAX} 字")
+    wave = await wave_by_id(wave_id)
+    if wave.status == "published":
+        raise ComputeError(
+            f"测评期 {wave.month} 已发布：已发布的处理只能通过申诉（survey appeal add）改变"
+        )
+    if roles is not None:
+        policy = await wave_policy(wave, recorded=True)
+        if not set(roles) & set(policy.reviewers):
+            allowed = "、".join(policy.reviewers)
+            raise ComputeError(f"您的角色不能复核处理；本办法允许复核的角色：{allowed}")
+    async with write_transaction():
+        await lock_row(Wave, wave.id)
+        row = (
+            await IndexResult.select(IndexResult.id, IndexResult.sanctions)
+            .where(
+                (IndexResult.wave == wave.id)
+                & (IndexResult.index_id == index_id)
+                & (IndexResult.unit_code == unit_code)
+                & IndexResult.sanctions.like("%review%")
+            )
+            .first()
+        )
+        sanctions = json.loads(row["sanctions"]) if row else []
+        target = next(
+            (s for s in sanctions if s.get("review") in ("flagged", "held", *OUTCOME_NAMES)),
+            None,
+        )
+        if row is None or target is None:
+            raise ComputeError(
+                f"测评期 {wave.month} 中单位 {unit_code} 的指标 {index_id} 没有待复核或提请复核的处理"
+            )
+        target.update(review=decision, review_by=username, review_note=reason)
+        await IndexResult.update(
+            {IndexResult.sanctions: json.dumps(sanctions, ensure_ascii=False)}
+        ).where(IndexResult.id == row["id"])
+        await SanctionDecision.insert(
+            SanctionDecision(
+                wave=wave.id,
+                index_id=index_id,
+                unit_code=unit_code,
+                rule=str(target.get("rule", "")),
+                outcome=decision,
+                reason=reason,
+                source="review",
+                decided_by=username,
+                decided_at=dt.datetime.now(dt.UTC),
+            )
+        )
+        await record(
+            username,
+            "results.review",
+            f"wave={wave.id} {wave.month} {index_id} {unit_code} rule={target.get('rule', '')} "
+            f"{decision} reason={reason}",
+        )
+    return next(
+        p
+        for p in await reviews_for_wave(wave.id)
+        if p.unit_code == unit_code and p.index_id == index_id
+    )
