@@ -19,6 +19,7 @@ Login policy (issue 15, finding 10), in ``survey.accounts.authenticate``:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 import weakref
@@ -49,6 +50,16 @@ def _slot(window_s: int, clock: Callable[[], float] = time.time) -> int:
     return (int(clock() // window_s) + 1) * window_s
 
 
+def stored_key(key: str) -> str:
+    """``key`` as the ``rate_counter`` table can hold it: keys carry what clients send (a link's
+    token, a user name), so one that is long (the column holds 200 characters) or holds a NUL
+    (PostgreSQL text cannot) is kept as a prefix and its SHA-256 — still one counter per key."""
+    if len(key) <= 120 and "\x00" not in key:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "backslashreplace")).hexdigest()
+    return key[:40].replace("\x00", "") + "#" + digest
+
+
 def retry_after(window_s: int) -> int:
     """Seconds until the current slot of ``window_s`` ends (at least 1)."""
     return max(1, int(window_s - time.time() % window_s) + 1)
@@ -69,7 +80,7 @@ class DatabaseCounters:
             "hits = CASE WHEN rate_counter.slot = excluded.slot "
             "THEN rate_counter.hits + 1 ELSE 1 END, slot = excluded.slot "
             "RETURNING hits",
-            key,
+            stored_key(key),
             slot,
         )
         self._added += 1
@@ -80,7 +91,7 @@ class DatabaseCounters:
     async def get(self, key: str, window_s: int) -> int:
         row = (
             await RateCounter.select(RateCounter.hits, RateCounter.slot)
-            .where(RateCounter.key == key)
+            .where(RateCounter.key == stored_key(key))
             .first()
         )
         if row is None or row["slot"] != _slot(window_s):

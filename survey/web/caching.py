@@ -22,7 +22,8 @@ def etag_of(content: bytes) -> str:
     return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
 
 
-def _matches(header: str | None, etag: str) -> bool:
+def matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header holds ``etag`` (weak tags compare equal; ``*`` matches)."""
     if not header:
         return False
     tags = {t.strip().removeprefix("W/") for t in header.split(",")}
@@ -35,6 +36,6 @@ def revalidated(
     """``content`` with its ETag, or an empty ``304`` when the request already holds it."""
     etag = etag_of(content)
     headers = {"ETag": etag, "Cache-Control": PRIVATE_REVALIDATE}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if matches(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers, media_type=media_type)
     return Response(content, media_type=media_type, headers=headers)

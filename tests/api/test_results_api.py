@@ -158,7 +158,7 @@ async def test_etag_and_not_modified(scenario: Scenario, client: httpx.AsyncClie
     path = f"/api/v1/waves/{scenario.published}/results"
     first = await client.get(path)
     etag = first.headers["etag"]
-    assert etag.startswith('"') and first.headers["cache-control"] == "private, no-cache"
+    assert etag.startswith('"') and first.headers["cache-control"] == "no-store"
     again = await client.get(path, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag

@@ -42,11 +42,13 @@ def _log_in(page: Any, base: str, username: str) -> None:
 
 
 def _step(page: Any, month: str, step: str) -> None:
-    """Click a wave's status step on 测评期 (and confirm it when a confirmation page asks)."""
-    page.locator("tr", has_text=month).get_by_role("button", name=step).click()
-    confirm = page.get_by_role("button", name="确认")
-    if confirm.count():
-        confirm.first.click()
+    """Click a wave's status step on 测评期, then confirm it on its confirmation page (whose
+    button repeats the step's name)."""
+    from playwright.sync_api import expect
+
+    page.locator("tr", has_text=month).get_by_role("link", name=step).click()
+    expect(page.get_by_role("heading", name=f"确认{step}？")).to_be_visible()
+    page.get_by_role("button", name=step).click()
     page.wait_for_load_state()
 
 
@@ -154,10 +156,9 @@ def test_a_new_district_sets_itself_up_on_the_pages(
 
     # 5. compute, publish
     page.goto(results_url)
-    page.get_by_role("button", name="计算本期结果").click()
-    confirm = page.get_by_role("button", name="确认")
-    if confirm.count():
-        confirm.first.click()
+    page.get_by_role("link", name="计算本期结果").click()
+    expect(page.get_by_role("heading", name="确认计算本期结果？")).to_be_visible()
+    page.get_by_role("button", name="计算").click()
     expect(page.get_by_role("main")).to_contain_text("有效问卷 128 份")
     page.goto(f"{base}/waves")
     _step(page, nd.MONTH, "发布结果")

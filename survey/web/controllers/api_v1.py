@@ -10,7 +10,6 @@ district's units. A request is authenticated by the session cookie or by a perso
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -42,6 +41,7 @@ from survey.web.api_schemas import (
     WavePage,
 )
 from survey.web.auth import current_user, requires
+from survey.web.caching import etag_of, matches
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
@@ -50,25 +50,15 @@ Offset = Annotated[int, Parameter(ge=0, description="从第几条开始（从 0 
 WaveId = Annotated[int, PathParameter(description="测评期 id（见 /api/v1/waves）")]
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def _matches(header: str | None, etag: str) -> bool:
-    """True when an ``If-None-Match`` header names ``etag`` (weak or strong) or is ``*``."""
-    if not header:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return "*" in tags or etag in tags
-
-
 def _answer(request: Request[Any, Any, Any], payload: T) -> Response[T]:
     """``payload`` as JSON with its ETag, or 304 when the client already holds it. The ETag is a
     hash of the body, so it changes exactly when what this user may read changes."""
     body = msgspec.json.encode(payload)
-    etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    etag = etag_of(body)
+    # Cache-Control: no-store, as on every authenticated answer (survey.web.security); the ETag
+    # still spares the body of a conditional request.
+    headers = {"ETag": etag, "Vary": "Authorization, Cookie"}
+    if matches(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers)  # type: ignore[arg-type]
     return Response(body, media_type="application/json", headers=headers)  # type: ignore[arg-type]
 
