@@ -67,7 +67,7 @@ class Table:
             if self._keep is not None:
                 values = values.filter(self._keep)
             encoded = pc.dictionary_encode(values)
-            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+            codes = _int_codes(encoded.indices)
             # strip the distinct texts, not every cell; " a" and "a" then become one value
             texts = [t.strip() for t in encoded.dictionary.to_pylist()]
             if len(set(texts)) < len(texts):
@@ -82,6 +82,19 @@ class Table:
         """The column's value of every row (for small tables such as raking margins)."""
         column = self.column(name, option)
         return [column.texts[k] for k in column.codes]
+
+
+def _int_codes(indices: Any) -> np.ndarray:
+    """Dictionary indices as ``np.intp``, read straight from the Arrow buffer when there is no
+    null (text columns have none): pyarrow's ``to_numpy`` imports pandas when it is installed,
+    which cost every ``survey estimate`` ≈ 0.15 s."""
+    if indices.null_count:
+        return np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+    width = indices.type.bit_width // 8
+    raw = np.frombuffer(
+        indices.buffers()[1], dtype=f"<i{width}", count=len(indices), offset=indices.offset * width
+    )
+    return raw.astype(np.intp)
 
 
 def _stripped(chunked: Any) -> Any:
