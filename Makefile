@@ -18,6 +18,7 @@ demo: setup
 test:
 	@WITH_BROWSER=1 ./scripts/setup-system.sh
 	@./scripts/setup-postgres.sh >/dev/null
+	@./scripts/setup-redis.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
