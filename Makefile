@@ -22,7 +22,12 @@ test:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	PGURL=$(PGURL) ./scripts/test-engines.sh
+
+test-sqlite:
 	.venv/bin/pytest -q -p no:cacheprovider --db sqlite
+
+test-postgres:
 	PINGAN_TEST_PG_URL=$(PGURL) .venv/bin/pytest -q -p no:cacheprovider --db postgres -m db
 
 lint:
