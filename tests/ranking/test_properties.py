@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from survey.ranking import (
@@ -55,6 +55,7 @@ cell = st.one_of(st.sampled_from([80.0, 84.9, 85.0, 90.0, 95.0]), st.none(), st.
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(cell, min_size=5, max_size=5), min_size=2, max_size=5))
+@example([[85.0, 80.0, None, None, None], [None] * 5, [80.0, 85.0, None, None, None]])
 def test_streak_is_one_plus_last_waves_streak(table: list[list[object]]) -> None:
     # Under gap = "break": the count at wave w is 0 when the condition fails, else 1 + the count
     # that an evaluation of wave w−1 (which cannot see wave w) gives.
@@ -78,7 +79,12 @@ def test_streak_is_one_plus_last_waves_streak(table: list[list[object]]) -> None
             for c in o.conditions
         }
 
-    previous = streaks(waves[-2])
+    # A month in which nothing at all was measured is no wave of the programme (the rule the
+    # reference ladder below states): "the previous wave" is the last one with any result.
+    measured = [
+        w for w, row in zip(waves[:-1], table[:-1], strict=True) if any(v is not None for v in row)
+    ]
+    previous = streaks(measured[-1]) if measured else {}
     for key, (met, streak) in streaks(waves[-1]).items():
         if not met:
             assert streak == 0
