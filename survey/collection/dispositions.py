@@ -23,7 +23,8 @@ nothing returned 3.19 (UH), not sent 3.11 (UH), returned undelivered 3.30 (UO), 
 API
 ---
 ``record_event(invitation_id, kind, *, at=None, seq=0, detail="") -> bool`` (False: already
-recorded), ``record_events(rows)``, ``is_browser_open(method, headers) -> bool``,
+recorded), ``record_events(rows)``, ``send_once(rows, send) -> int`` (messages handed to the
+gateway at most once, also by concurrent runs), ``is_browser_open(method, headers) -> bool``,
 ``record_expired(wave_id, now=None) -> int``, ``disposition_counts(wave_id) -> list[KindCount]``,
 ``disposition_counts_from_events(wave_id)``, ``repair_dispositions(wave_id) -> int``,
 ``web_rates(wave_id, e=None) -> WebRates``, ``invitation_history(invitation_id)``,
@@ -35,7 +36,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,56 @@ async def record_events(rows: Iterable[tuple[int, int, int, dt.datetime, str]]) 
         by_kind.setdefault(kind, set()).add(invitation)
     for kind in sorted(by_kind):
         await _raise_disposition(sorted(by_kind[kind]), kind)
+
+
+async def send_once(
+    rows: Sequence[tuple[int, int, int, dt.datetime, str]],
+    send: Callable[[list[int]], int],
+) -> int:
+    """Hand messages to a gateway at most once per step ``(invitation, kind, seq)``, also when
+    two runs (two browser tabs, a cron job and a person) send the same wave at once.
+
+    Inside one write transaction the steps of ``rows`` not recorded yet are claimed by inserting
+    their events (the unique index makes a concurrent run wait for this transaction and then
+    find them recorded); ``send(positions)`` is called with the positions in ``rows`` of the
+    claimed steps and returns how many of them, in order, the gateway accepted; the claims of
+    the refused rest are deleted, the dispositions of the accepted raised. Returns the number
+    accepted. A message is never sent twice; a run killed between the gateway and the commit
+    records nothing, so its messages may be sent again by the next run (the gateway's own
+    duplicate filter covers that window)."""
+    async with write_transaction():
+        claimed: set[tuple[int, int, int]] = set()
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            inserted = (
+                await InvitationEvent.insert(
+                    *[
+                        InvitationEvent(invitation=i, kind=k, seq=q, at=at, detail=d[:200])
+                        for i, k, q, at, d in chunk
+                    ]
+                )
+                .on_conflict(
+                    target=(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq),
+                    action="DO NOTHING",
+                )
+                .returning(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq)
+            )
+            claimed.update((int(r["invitation"]), int(r["kind"]), int(r["seq"])) for r in inserted)
+        positions = [p for p, (i, k, q, _at, _d) in enumerate(rows) if (i, k, q) in claimed]
+        accepted = max(0, min(send(positions), len(positions)))
+        for p in positions[accepted:]:
+            invitation, kind, seq = rows[p][:3]
+            await InvitationEvent.delete().where(
+                (InvitationEvent.invitation == invitation)
+                & (InvitationEvent.kind == kind)
+                & (InvitationEvent.seq == seq)
+            )
+        by_kind: dict[int, list[int]] = {}
+        for p in positions[:accepted]:
+            by_kind.setdefault(rows[p][1], []).append(rows[p][0])
+        for kind in sorted(by_kind):
+            await _raise_disposition(sorted(by_kind[kind]), kind)
+    return accepted
 
 
 async def record_expired(wave_id: int, now: dt.datetime | None = None) -> int:

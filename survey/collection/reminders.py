@@ -23,10 +23,9 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from survey.collection.dispositions import FINISHED, REMINDED, SENT, TO_PHONE, record_events
-from survey.collection.sms import SmsGateway, SmsMessage, _region_name, erase_finished_tokens
+from survey.collection.dispositions import FINISHED, REMINDED, SENT, TO_PHONE, send_once
+from survey.collection.sms import SmsGateway, SmsMessage, erase_finished_tokens, region_name
 from survey.collection.tables import Contact, Invitation, InvitationEvent
-from survey.db import write_transaction
 
 REMINDER_LIMIT = 70  # a reminder must stay strictly under one SMS of Chinese text
 DEFAULT_AFTER_DAYS = 3
@@ -104,7 +103,7 @@ async def due_reminders(
     if after_days < 0 or max_reminders < 0:
         raise ReminderError("间隔天数和最多提醒次数不能为负数")
     now = now or dt.datetime.now(dt.UTC)
-    region = await _region_name(wave_id)
+    region = await region_name(wave_id)
     open_ids = Invitation.select(Invitation.id).where(
         (Invitation.wave == wave_id)
         & (Invitation.open_link.eq(False))
@@ -154,16 +153,17 @@ async def send_reminders(
     now: dt.datetime | None = None,
 ) -> int:
     """Hand the due reminders to ``gateway`` and record each accepted one as a ``reminded``
-    event; returns how many were accepted. Tokens of finished invitations are erased first."""
+    event; returns how many were accepted. Two runs at once send each reminder once
+    (``send_once``). Tokens of finished invitations are erased first."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     await erase_finished_tokens(wave_id, now)
     due = await due_reminders(
         wave_id, base_url, after_days=after_days, max_reminders=max_reminders, now=now
     )
-    accepted = gateway.send([SmsMessage(r.phone, r.text) for r in due])
-    async with write_transaction():
-        await record_events((r.invitation_id, REMINDED, r.seq, now, "") for r in due[:accepted])
-    return accepted
+    return await send_once(
+        [(r.invitation_id, REMINDED, r.seq, now, "") for r in due],
+        lambda positions: gateway.send([SmsMessage(due[i].phone, due[i].text) for i in positions]),
+    )
 
 
 class MemoryGateway:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from survey.cells import safe_cell
-from survey.collection.dispositions import FINISHED, SENT, TO_PHONE, record_events
+from survey.collection.dispositions import FINISHED, SENT, TO_PHONE, send_once
 from survey.collection.tables import Contact, Invitation, InvitationEvent
 from survey.db import write_transaction
 from survey.db.tables import Wave
@@ -82,7 +82,7 @@ def sms_text(region_name: str, link: str) -> str:
     return variants[-1]
 
 
-async def _region_name(wave_id: int) -> str:
+async def region_name(wave_id: int) -> str:
     row = await Wave.select(Wave.programme._.region._.name).where(Wave.id == wave_id).first()
     if row is None:
         from survey.collection.invitations import InvitationError
@@ -93,7 +93,7 @@ async def _region_name(wave_id: int) -> str:
 
 async def wave_messages(wave_id: int, base_url: str) -> list[tuple[str, int, str, str]]:
     """``(phone, invitation_id, link, text)`` for every sendable invitation of the wave."""
-    region = await _region_name(wave_id)
+    region = await region_name(wave_id)
     sent = InvitationEvent.select(InvitationEvent.invitation).where(InvitationEvent.kind == SENT)
     rows = (
         await Contact.select(Contact.phone, Contact.token, Contact.invitation)
@@ -126,15 +126,15 @@ async def export_sms_csv(wave_id: int, base_url: str) -> str:
 
 async def send_invitations(wave_id: int, base_url: str, gateway: SmsGateway) -> int:
     """Hand every invitation not sent yet to ``gateway``; returns the number accepted, each
-    recorded as a ``sent`` event (so a second run sends nothing again). The plain tokens of
+    recorded as a ``sent`` event (so a second run — also one running at the same time, see
+    ``send_once`` — sends nothing again). The plain tokens of
     finished invitations are then erased (see module doc)."""
     rows = await wave_messages(wave_id, base_url)
-    accepted = gateway.send([SmsMessage(p, t) for p, _i, _l, t in rows])
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    async with write_transaction():
-        await record_events(
-            (invitation, SENT, 0, now, "") for _p, invitation, _l, _t in rows[:accepted]
-        )
+    accepted = await send_once(
+        [(invitation, SENT, 0, now, "") for _p, invitation, _l, _t in rows],
+        lambda positions: gateway.send([SmsMessage(rows[i][0], rows[i][3]) for i in positions]),
+    )
     await erase_finished_tokens(wave_id)
     return accepted
 

@@ -23,7 +23,7 @@ from survey.collection import responses
 from survey.collection.dispositions import disposition_counts, is_browser_open, web_rates
 from survey.collection.invitations import create_invitations
 from survey.collection.reminders import due_reminders, reminder_due, reminder_text, send_reminders
-from survey.collection.sms import FileGateway, send_invitations
+from survey.collection.sms import FileGateway, SmsMessage, send_invitations
 from survey.collection.tables import Invitation, InvitationEvent
 from tests.collection._support import PHONES, csrf, demo_wave_id
 
@@ -372,3 +372,69 @@ async def test_web_completion_and_phone_switch_race_leaves_exactly_one(
             phone_wins += 1
     assert web_wins + phone_wins == n
     assert await disposition_counts(wave_id) == await d.disposition_counts_from_events(wave_id)
+
+
+class _CountingGateway:
+    """A gateway that keeps every message handed to it; ``accept`` caps how many of a batch it
+    takes (a gateway out of credit), the rest are refused."""
+
+    def __init__(self, accept: int | None = None) -> None:
+        self.messages: list[tuple[str, str]] = []
+        self.accept = accept
+
+    def send(self, messages: list[SmsMessage]) -> int:  # type: ignore[override]
+        taken = messages if self.accept is None else messages[: self.accept]
+        self.messages.extend((m.phone, m.text) for m in taken)
+        return len(taken)
+
+
+async def test_simultaneous_sends_hand_each_message_to_the_gateway_once(
+    demo_city: None, tmp_path: Path
+) -> None:
+    # Two runs at once (two tabs, a cron job and a person): each invitation and each reminder
+    # reaches the gateway exactly once between them.
+    wave_id = await demo_wave_id()
+    summary = await create_invitations(wave_id, PHONES[:6], "zhixiaolv", None, stratum="twice")
+    phones = sorted(c.phone for c in summary.created)
+    base = "https://pa.example.cn"
+    first, second = _CountingGateway(), _CountingGateway()
+    counts = await asyncio.gather(
+        send_invitations(wave_id, base, first), send_invitations(wave_id, base, second)
+    )
+    mine = [p for p, _t in first.messages + second.messages if p in phones]
+    assert sorted(mine) == phones  # six phones, each once
+    assert sum(counts) == len(first.messages) + len(second.messages)
+    ids = [c.invitation_id for c in summary.created]
+    await InvitationEvent.update({InvitationEvent.at: NOW - dt.timedelta(days=4)}).where(
+        InvitationEvent.invitation.is_in(ids) & (InvitationEvent.kind == d.SENT)
+    )
+    first, second = _CountingGateway(), _CountingGateway()
+    await asyncio.gather(
+        send_reminders(wave_id, base, first, after_days=3, now=NOW),
+        send_reminders(wave_id, base, second, after_days=3, now=NOW),
+    )
+    mine = [p for p, _t in first.messages + second.messages if p in phones]
+    assert sorted(mine) == phones
+    reminded = await InvitationEvent.count().where(
+        InvitationEvent.invitation.is_in(ids) & (InvitationEvent.kind == d.REMINDED)
+    )
+    assert reminded == 6
+
+
+async def test_refused_messages_are_not_recorded_as_sent(demo_city: None) -> None:
+    # A gateway that takes two of six: two ``sent`` events, the four others still to send.
+    wave_id = await demo_wave_id()
+    base = "https://pa.example.cn"
+    await send_invitations(wave_id, base, _CountingGateway())  # the demo's unsent ones
+    summary = await create_invitations(wave_id, PHONES[:6], "zhixiaolv", None, stratum="credit")
+    ids = [c.invitation_id for c in summary.created]
+    assert await send_invitations(wave_id, base, _CountingGateway(accept=2)) == 2
+    sent = await InvitationEvent.count().where(
+        InvitationEvent.invitation.is_in(ids) & (InvitationEvent.kind == d.SENT)
+    )
+    assert sent == 2
+    rows = await Invitation.select(Invitation.disposition).where(Invitation.id.is_in(ids))
+    assert sorted(r["disposition"] for r in rows) == [d.CREATED] * 4 + [d.SENT] * 2
+    rest = _CountingGateway()
+    assert await send_invitations(wave_id, base, rest) == 4
+    assert sorted(p for p, _t in rest.messages) == sorted(c.phone for c in summary.created[2:])
