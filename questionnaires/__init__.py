@@ -74,7 +74,10 @@ Loading: ``load_instrument(path) -> Instrument``, ``load_instrument_text(text, n
 ``default_instruments() -> dict[str, Instrument]`` (by id: shipped + ``PINGAN_QUESTIONNAIRES``),
 ``shipped_instrument_paths()``, ``check_files(paths) -> list[Problem]``;
 failures raise ``InstrumentError`` whose ``problems`` is the full list of ``Problem(file, line,
-item, message)``.
+item, message)``. The stages (``questionnaires.loader``): read and check the TOML
+(``questionnaires.toml_check``, the public checker the ranking policies use too), each table
+(``questionnaires.sections``), cross-references (``questionnaires.references``), build; the
+accepted keys are in ``questionnaires.schema``.
 
 Model (frozen dataclasses, ``questionnaires.model``): ``Instrument`` (``id``, ``version``,
 ``title``, ``intro``, ``outro``, ``modes``, ``screening``, ``unit``, ``pages``, ``indices``,
