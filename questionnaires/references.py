@@ -42,6 +42,9 @@ from questionnaires.toml_check import (
     unknown_keys,
 )
 
+# ---------------------------------------------------------------------------------------------
+# Ids and conditions
+
 
 def check_ids(raw_items: list[RawItem], unit: UnitIdentification, ctx: FileCheck) -> None:
     """Item ids unique across screening and pages, and no unit level id equal to one."""
@@ -193,6 +196,10 @@ def check_conditions(raw_items: list[RawItem], ctx: FileCheck) -> None:
                 )
 
 
+# ---------------------------------------------------------------------------------------------
+# Index definitions
+
+
 def parse_indices(
     data: dict[str, Any],
     ctx: FileCheck,
@@ -211,11 +218,8 @@ def parse_indices(
     indices: list[IndexDefinition] = []
     nth: dict[str, int] = {}
     for raw in tables:
-        ident = raw.get("id") if isinstance(raw.get("id"), str) else None
-        line = None
-        if ident is not None:
-            line = ctx.lines.id_line("indices", ident, nth.get(ident, 0))
-            nth[ident] = nth.get(ident, 0) + 1
+        ident = str_or_none(raw.get("id"))
+        line = ctx.lines.next_id_line("indices", ident, nth)
         index_id = get_id(raw, ctx, "指标", line)
         label = f"index:{index_id}"
         unknown_keys(raw, INDEX_KEYS, ctx, label, line)

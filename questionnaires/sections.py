@@ -58,6 +58,7 @@ from questionnaires.toml_check import (
     get_table,
     get_tables,
     is_int,
+    str_or_none,
     unknown_keys,
 )
 
@@ -251,12 +252,7 @@ def _parse_item(
     screening: bool,
 ) -> tuple[Item, int | None, bool] | None:
     """One item table → (Item without department expansion, line, is_template)."""
-    ident = raw.get("id") if isinstance(raw.get("id"), str) else None
-    line: int | None = None
-    if ident is not None:
-        nth = nth_with_id.get(ident, 0)
-        nth_with_id[ident] = nth + 1
-        line = ctx.lines.id_line(section, ident, nth)
+    line = ctx.lines.next_id_line(section, str_or_none(raw.get("id")), nth_with_id)
     item_id = get_id(raw, ctx, "题目", line)
     label = item_id or None
     unknown_keys(raw, SCREENING_ITEM_KEYS if screening else ITEM_KEYS, ctx, label, line)
@@ -472,11 +468,7 @@ def parse_unit(data: dict[str, Any], ctx: FileCheck) -> UnitIdentification:
     levels: list[AreaPrompt] = []
     nth: dict[str, int] = {}
     for raw in get_tables(table, "levels", ctx, "unit", ctx.lines.header("unit.levels")):
-        ident = raw.get("id") if isinstance(raw.get("id"), str) else None
-        where = None
-        if ident is not None:
-            where = ctx.lines.id_line("unit.levels", ident, nth.get(ident, 0))
-            nth[ident] = nth.get(ident, 0) + 1
+        where = ctx.lines.next_id_line("unit.levels", str_or_none(raw.get("id")), nth)
         level_id = get_id(raw, ctx, "地区层级", where)
         unknown_keys(raw, frozenset({"id", "level", "prompt", "required"}), ctx, level_id, where)
         level = raw.get("level")
@@ -514,11 +506,9 @@ def parse_pages(
     if not tables:
         ctx.add("问卷没有任何页面：请至少添加一个 [[pages]] 和其中的 [[pages.items]]")
     for position, raw in enumerate(tables, start=1):
-        ident = raw.get("id") if isinstance(raw.get("id"), str) else None
-        line = ctx.lines.header("pages", position - 1)
-        if ident is not None:
-            line = ctx.lines.id_line("pages", ident, page_nth.get(ident, 0)) or line
-            page_nth[ident] = page_nth.get(ident, 0) + 1
+        line = ctx.lines.next_id_line(
+            "pages", str_or_none(raw.get("id")), page_nth
+        ) or ctx.lines.header("pages", position - 1)
         page_id = get_id(raw, ctx, "页面", line)
         if page_id in (SCREENING_PAGE, UNIT_PAGE):
             ctx.add(

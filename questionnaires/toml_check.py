@@ -111,6 +111,15 @@ class Lines:
             return None
         return found[min(nth, len(found) - 1)]
 
+    def next_id_line(self, section: str, ident: str | None, seen: dict[str, int]) -> int | None:
+        """Line of ``id = "ident"`` for the next table of ``section`` with that id: the first
+        such line the first time, then the second, …, counted in ``seen`` (None without an id)."""
+        if ident is None:
+            return None
+        nth = seen.get(ident, 0)
+        seen[ident] = nth + 1
+        return self.id_line(section, ident, nth)
+
     def header(self, section: str, nth: int = 0) -> int | None:
         """Line of the ``nth`` header ``[section]`` / ``[[section]]``."""
         found = [n for n, s in self.headers if s == section]

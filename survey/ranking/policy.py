@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -39,6 +39,7 @@ from questionnaires.toml_check import (
     parse_toml,
     read_source,
     sorted_problems,
+    str_or_none,
     unknown_keys,
 )
 from survey.ranking.records import LEVEL_NAMES, SANCTION_LEVELS, SanctionLevel
@@ -524,10 +525,10 @@ def _parse_condition(
 
 @dataclass
 class _Seen:
-    """Rule tables met so far: per section, per (section, id), and every rule id."""
+    """Rule tables met so far: per section, per id within a section, and every rule id."""
 
     tables: Counter[str] = field(default_factory=Counter)
-    id_lines: Counter[tuple[str, str]] = field(default_factory=Counter)
+    ids: defaultdict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     rule_ids: set[str] = field(default_factory=set)
 
 
@@ -541,13 +542,11 @@ def _rule_header(
     keys: frozenset[str],
 ) -> tuple[str, str, int | None, str]:
     """Common part of every rule table: id (unique within the policy), index, unknown keys."""
-    ident = raw.get("id") if isinstance(raw.get("id"), str) else None
+    ident = str_or_none(raw.get("id"))
     # The nth table of a section starts at the nth header; an id line is more precise.
-    line = ctx.lines.header(section, seen.tables[section])
+    header = ctx.lines.header(section, seen.tables[section])
     seen.tables[section] += 1
-    if ident is not None:
-        line = ctx.lines.id_line(section, ident, seen.id_lines[(section, ident)]) or line
-        seen.id_lines[(section, ident)] += 1
+    line = ctx.lines.next_id_line(section, ident, seen.ids[section]) or header
     rule_id = get_id(raw, ctx, what, line)
     label = f"{section}:{rule_id}" if rule_id else section
     if ident is not None:
