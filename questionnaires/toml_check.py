@@ -21,8 +21,9 @@ A loader's outline (``questionnaires.loader.build_instrument``,
     if ctx.problems:
         raise MyError(sorted_problems(ctx.problems))
 
-Every accessor takes ``(table, key, ctx, item, line)``: the table read, the key, the check that
-collects problems, and the item label and line the problem is reported at.
+The ``get_*`` accessors take ``(table, key, ctx, item, line)``: the table read, the key, the check
+that collects problems, and the item label and line a problem is reported at (``get_id`` reads
+the key ``id`` and takes ``what`` the table is, for its message).
 """
 
 from __future__ import annotations
