@@ -74,7 +74,10 @@ Loading: ``load_instrument(path) -> Instrument``, ``load_instrument_text(text, n
 ``default_instruments() -> dict[str, Instrument]`` (by id: shipped + ``PINGAN_QUESTIONNAIRES``),
 ``shipped_instrument_paths()``, ``check_files(paths) -> list[Problem]``;
 failures raise ``InstrumentError`` whose ``problems`` is the full list of ``Problem(file, line,
-item, message)``.
+item, message)``. The stages (``questionnaires.loader``): read and check the TOML
+(``questionnaires.toml_check``, the public checker the ranking policies use too), each table
+(``questionnaires.sections``), cross-references (``questionnaires.references``), build; the
+accepted keys are in ``questionnaires.schema``.
 
 Model (frozen dataclasses, ``questionnaires.model``): ``Instrument`` (``id``, ``version``,
 ``title``, ``intro``, ``outro``, ``modes``, ``screening``, ``unit``, ``pages``, ``indices``,
@@ -98,12 +101,12 @@ department=None) -> Scores(values, dk_mask, void_mask)``, ``score_departments``,
 
 from __future__ import annotations
 
-import importlib
 import os
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lazy_exports import lazy_exports
 from questionnaires.answers import (
     AnswerError,
     ScreeningOutcome,
@@ -138,19 +141,17 @@ if TYPE_CHECKING:
     )
 
 # Scoring needs numpy: imported on first use, so the command line and the loader stay light.
-_LAZY = dict.fromkeys(
-    ("Scores", "composite_weights", "score_departments", "score_responses"),
-    "questionnaires.scoring",
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "questionnaires.scoring": (
+            "Scores",
+            "composite_weights",
+            "score_departments",
+            "score_responses",
+        ),
+    },
 )
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 
 DEFAULT_FILES: tuple[str, ...] = (

@@ -94,9 +94,9 @@ core itself draws nothing.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lazy_exports import lazy_exports
 from survey.estimation.errors import EstimationError
 
 if TYPE_CHECKING:
@@ -134,43 +134,43 @@ if TYPE_CHECKING:
     )
 
 # numpy/scipy behind these names: imported on first use (the command line stays light).
-_LAZY: dict[str, str] = {
-    "Calibration": "survey.estimation.design",
-    "CalibrationBlock": "survey.estimation.design",
-    "Design": "survey.estimation.design",
-    "design_weights": "survey.estimation.design",
-    "factorize": "survey.estimation.design",
-    "DomainEstimates": "survey.estimation.estimators",
-    "Estimate": "survey.estimation.estimators",
-    "distribution": "survey.estimation.estimators",
-    "distribution_by": "survey.estimation.estimators",
-    "indicator": "survey.estimation.estimators",
-    "mean": "survey.estimation.estimators",
-    "mean_by": "survey.estimation.estimators",
-    "proportion": "survey.estimation.estimators",
-    "proportion_by": "survey.estimation.estimators",
-    "total": "survey.estimation.estimators",
-    "total_by": "survey.estimation.estimators",
-    "Margin": "survey.estimation.weighting",
-    "NonresponseAdjustment": "survey.estimation.weighting",
-    "Weighting": "survey.estimation.weighting",
-    "WeightingDiagnostics": "survey.estimation.weighting",
-    "adjust_nonresponse": "survey.estimation.weighting",
-    "cross_cells": "survey.estimation.weighting",
-    "post_stratify": "survey.estimation.weighting",
-    "rake": "survey.estimation.weighting",
-    "trim": "survey.estimation.weighting",
-    "weight_diagnostics": "survey.estimation.weighting",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "survey.estimation.design": (
+            "Calibration",
+            "CalibrationBlock",
+            "Design",
+            "design_weights",
+            "factorize",
+        ),
+        "survey.estimation.estimators": (
+            "DomainEstimates",
+            "Estimate",
+            "distribution",
+            "distribution_by",
+            "indicator",
+            "mean",
+            "mean_by",
+            "proportion",
+            "proportion_by",
+            "total",
+            "total_by",
+        ),
+        "survey.estimation.weighting": (
+            "Margin",
+            "NonresponseAdjustment",
+            "Weighting",
+            "WeightingDiagnostics",
+            "adjust_nonresponse",
+            "cross_cells",
+            "post_stratify",
+            "rake",
+            "trim",
+            "weight_diagnostics",
+        ),
+    },
+)
 
 
 __all__ = [

@@ -31,9 +31,9 @@ Building blocks: ``simulate_ranks`` (P(bottom k), rank intervals), ``display_int
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lazy_exports import lazy_exports
 from questionnaires.model import Problem
 from survey.ranking.policy import (
     Condition,
@@ -104,39 +104,41 @@ if TYPE_CHECKING:
     )
 
 # scipy behind these names: imported on first use (the command line stays light).
-_LAZY: dict[str, str] = {
-    "IntegrityFlag": "survey.ranking.integrity",
-    "flag_dk_collapse": "survey.ranking.integrity",
-    "flag_group_outliers": "survey.ranking.integrity",
-    "flag_identical_answers": "survey.ranking.integrity",
-    "flag_jumps": "survey.ranking.integrity",
-    "flag_short_interviews": "survey.ranking.integrity",
-    "competition_ranks": "survey.ranking.ladder",
-    "evaluate_wave": "survey.ranking.ladder",
-    "in_extreme_k": "survey.ranking.ladder",
-    "published_value": "survey.ranking.ladder",
-    "MODEL_LABEL": "survey.ranking.small_area",
-    "FayHerriot": "survey.ranking.small_area",
-    "fay_herriot": "survey.ranking.small_area",
-    "DifferenceTest": "survey.ranking.uncertainty",
-    "Interval": "survey.ranking.uncertainty",
-    "RankSimulation": "survey.ranking.uncertainty",
-    "clopper_pearson": "survey.ranking.uncertainty",
-    "difference_test": "survey.ranking.uncertainty",
-    "display_interval": "survey.ranking.uncertainty",
-    "effective_se": "survey.ranking.uncertainty",
-    "p_below": "survey.ranking.uncertainty",
-    "simulate_ranks": "survey.ranking.uncertainty",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "survey.ranking.integrity": (
+            "IntegrityFlag",
+            "flag_dk_collapse",
+            "flag_group_outliers",
+            "flag_identical_answers",
+            "flag_jumps",
+            "flag_short_interviews",
+        ),
+        "survey.ranking.ladder": (
+            "competition_ranks",
+            "evaluate_wave",
+            "in_extreme_k",
+            "published_value",
+        ),
+        "survey.ranking.small_area": (
+            "MODEL_LABEL",
+            "FayHerriot",
+            "fay_herriot",
+        ),
+        "survey.ranking.uncertainty": (
+            "DifferenceTest",
+            "Interval",
+            "RankSimulation",
+            "clopper_pearson",
+            "difference_test",
+            "display_interval",
+            "effective_se",
+            "p_below",
+            "simulate_ranks",
+        ),
+    },
+)
 
 
 __all__ = [

@@ -1,9 +1,10 @@
 """Ranking policy (测评结果运用办法) as data: TOML file → every problem with its line → frozen model.
 
-Same pipeline and problem format as the questionnaire files (``questionnaires.loader``): parse with
-tomllib, check every table collecting ``Problem``s (file, line, rule id, message with the fix),
-cross-check references, then build an immutable ``Policy`` with a content hash. The location
-helpers are shared with the questionnaire loader so both formats report problems the same way.
+Same pipeline and problem format as the questionnaire files (``questionnaires.loader``): read and
+parse the TOML, check every table collecting ``Problem``s (file, line, rule id, message with the
+fix), cross-check references, then build an immutable ``Policy`` with a content hash. Reading,
+locations and the typed field access are the public TOML checker ``questionnaires.toml_check``,
+shared with the questionnaire loader so both formats report problems the same way.
 
 All thresholds are on the published 0–100 scale (percent for shares, points for mean scores).
 """
@@ -14,30 +15,33 @@ import functools
 import hashlib
 import json
 import os
-import tomllib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from questionnaires.loader import (
-    _Ctx,
-    _get_bool,
-    _get_id,
-    _get_number,
-    _get_str,
-    _get_table,
-    _get_tables,
-    _is_int,
-    _is_number,
-    _Lines,
-    _sorted,
-    _toml_problem,
-    _unknown_keys,
-    read_source,
-)
 from questionnaires.model import Problem
+from questionnaires.toml_check import (
+    FileCheck,
+    Lines,
+    check_top_keys,
+    get_bool,
+    get_choice,
+    get_id,
+    get_number,
+    get_str,
+    get_table,
+    get_tables,
+    get_version,
+    is_int,
+    is_number,
+    parse_toml,
+    read_source,
+    sorted_problems,
+    str_or_none,
+    unknown_keys,
+)
 from survey.ranking.records import LEVEL_NAMES, SANCTION_LEVELS, SanctionLevel
 
 ConditionKind = Literal["bottom_k", "top_k", "below", "at_least"]
@@ -373,26 +377,10 @@ class Policy:
 # Parsing
 
 
-def _choice(
-    table: dict[str, Any],
-    key: str,
-    choices: tuple[str, ...],
-    default: str,
-    ctx: _Ctx,
-    item: str | None,
-    line: int | None,
-) -> str:
-    value = table.get(key, default)
-    if value not in choices:
-        ctx.add(f"{key} = {value!r} 无效；可用: {', '.join(choices)}", item=item, line=line)
-        return default
-    return cast(str, value)
-
-
 def _fraction(
-    table: dict[str, Any], key: str, default: float, ctx: _Ctx, line: int | None
+    table: dict[str, Any], key: str, default: float, ctx: FileCheck, line: int | None
 ) -> float:
-    value = _get_number(table, key, ctx, "uncertainty", line)
+    value = get_number(table, key, ctx, "uncertainty", line)
     if value is None:
         return default
     if not 0 < value < 1:
@@ -402,9 +390,9 @@ def _fraction(
 
 
 def _nonneg_number(
-    table: dict[str, Any], key: str, ctx: _Ctx, item: str | None, line: int | None
+    table: dict[str, Any], key: str, ctx: FileCheck, item: str | None, line: int | None
 ) -> float | None:
-    value = _get_number(table, key, ctx, item, line)
+    value = get_number(table, key, ctx, item, line)
     if value is not None and value < 0:
         ctx.add(f"{key} 不能为负数", item=item, line=line)
         return None
@@ -412,9 +400,9 @@ def _nonneg_number(
 
 
 def _percent(
-    value: object, what: str, ctx: _Ctx, item: str | None, line: int | None
+    value: object, what: str, ctx: FileCheck, item: str | None, line: int | None
 ) -> float | None:
-    if not _is_number(value):
+    if not is_number(value):
         ctx.add(f"{what} 应为数字", item=item, line=line)
         return None
     number = float(cast(float, value))
@@ -432,7 +420,7 @@ def _percent(
     return number
 
 
-def _parse_indices(data: dict[str, Any], ctx: _Ctx) -> dict[str, IndexSpec]:
+def _parse_indices(data: dict[str, Any], ctx: FileCheck) -> dict[str, IndexSpec]:
     line = ctx.lines.header("indices")
     indices: dict[str, IndexSpec] = {}
     raw = data.get("indices")
@@ -451,15 +439,18 @@ def _parse_indices(data: dict[str, Any], ctx: _Ctx) -> dict[str, IndexSpec]:
         if not isinstance(table, dict):
             ctx.add(f'[indices.{index_id}] 应为表，如 name = "安全感"', item=label, line=where)
             continue
-        _get_id({"id": index_id}, ctx, "指标", where, item=label)
-        _unknown_keys(table, _INDEX_KEYS, ctx, label, where)
-        name = _get_str(table, "name", ctx, label, where, required=True)
-        unit = _choice(table, "unit", INDEX_UNITS, "%", ctx, label, where)
+        get_id({"id": index_id}, ctx, "指标", where, item=label)
+        unknown_keys(table, _INDEX_KEYS, ctx, label, where)
+        name = get_str(table, "name", ctx, label, where, required=True)
+        unit = get_choice(table, "unit", ctx, label, where, choices=INDEX_UNITS, default="%")
         min_n_eff = _nonneg_number(table, "min_n_eff", ctx, label, where)
         min_n = _nonneg_number(table, "min_n", ctx, label, where)
         level = None
         if "level" in table:
-            level = cast(RankLevel, _choice(table, "level", RANK_LEVELS, "", ctx, label, where))
+            level = cast(
+                RankLevel,
+                get_choice(table, "level", ctx, label, where, choices=RANK_LEVELS, default=""),
+            )
         indices[index_id] = IndexSpec(
             index_id, name, cast(IndexUnit, unit), min_n_eff, level or None, min_n
         )
@@ -470,7 +461,7 @@ def _parse_indices(data: dict[str, Any], ctx: _Ctx) -> dict[str, IndexSpec]:
 
 def _parse_condition(
     raw: dict[str, Any],
-    ctx: _Ctx,
+    ctx: FileCheck,
     label: str,
     line: int | None,
     allowed: tuple[ConditionKind, ...] = CONDITION_KINDS,
@@ -496,7 +487,7 @@ def _parse_condition(
         if k is None:
             ctx.add(f"{kind} 规则缺少 k（如 k = 2 表示后两位）", item=label, line=line)
             return None
-        if not _is_int(k) or not 1 <= k <= MAX_K:
+        if not is_int(k) or not 1 <= k <= MAX_K:
             ctx.add(f"k = {k!r} 无效：应为 1 到 {MAX_K} 之间的整数", item=label, line=line)
             return None
         return Condition(kind, k=cast(int, k))
@@ -514,7 +505,7 @@ def _parse_condition(
         )
     per_unit: list[tuple[str, float]] = []
     per_line = ctx.lines.key_line(line, r"^\s*thresholds\s*=")
-    for code, value in _get_table(raw, "thresholds", ctx, label, per_line).items():
+    for code, value in get_table(raw, "thresholds", ctx, label, per_line).items():
         checked = _percent(value, f"thresholds.{code}", ctx, label, per_line)
         if known is not None and code not in known:
             listed = "、".join(sorted(c for c in known if "/" not in c)) or "（无）"
@@ -534,10 +525,10 @@ def _parse_condition(
 
 @dataclass
 class _Seen:
-    """Rule tables met so far: per section, per (section, id), and every rule id."""
+    """Rule tables met so far: per section, per id within a section, and every rule id."""
 
     tables: Counter[str] = field(default_factory=Counter)
-    id_lines: Counter[tuple[str, str]] = field(default_factory=Counter)
+    ids: defaultdict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     rule_ids: set[str] = field(default_factory=set)
 
 
@@ -545,26 +536,24 @@ def _rule_header(
     raw: dict[str, Any],
     section: str,
     what: str,
-    ctx: _Ctx,
+    ctx: FileCheck,
     seen: _Seen,
     indices: dict[str, IndexSpec],
     keys: frozenset[str],
 ) -> tuple[str, str, int | None, str]:
     """Common part of every rule table: id (unique within the policy), index, unknown keys."""
-    ident = raw.get("id") if isinstance(raw.get("id"), str) else None
+    ident = str_or_none(raw.get("id"))
     # The nth table of a section starts at the nth header; an id line is more precise.
-    line = ctx.lines.header(section, seen.tables[section])
+    header = ctx.lines.header(section, seen.tables[section])
     seen.tables[section] += 1
-    if ident is not None:
-        line = ctx.lines.id_line(section, ident, seen.id_lines[(section, ident)]) or line
-        seen.id_lines[(section, ident)] += 1
-    rule_id = _get_id(raw, ctx, what, line)
+    line = ctx.lines.next_id_line(section, ident, seen.ids[section]) or header
+    rule_id = get_id(raw, ctx, what, line)
     label = f"{section}:{rule_id}" if rule_id else section
     if ident is not None:
         if ident in seen.rule_ids:
             ctx.add(f"规则 id '{ident}' 重复：每条规则需要不同的 id", item=label, line=line)
         seen.rule_ids.add(ident)
-    _unknown_keys(raw, keys, ctx, label, line)
+    unknown_keys(raw, keys, ctx, label, line)
     index = raw.get("index")
     index_line = ctx.lines.key_line(line, r"^\s*index\s*=")
     if not isinstance(index, str):
@@ -582,13 +571,13 @@ def _rule_header(
 
 def _parse_sanctions(
     data: dict[str, Any],
-    ctx: _Ctx,
+    ctx: FileCheck,
     seen: _Seen,
     indices: dict[str, IndexSpec],
     known: KnownCodes,
 ) -> list[SanctionRule]:
     rules: list[SanctionRule] = []
-    for raw in _get_tables(data, "sanctions", ctx, None, ctx.lines.header("sanctions")):
+    for raw in get_tables(data, "sanctions", ctx, None, ctx.lines.header("sanctions")):
         rule_id, label, line, index = _rule_header(
             raw, "sanctions", "预警规则", ctx, seen, indices, _SANCTION_KEYS
         )
@@ -613,9 +602,9 @@ def _parse_sanctions(
                     f"阶梯第 {number} 级应为 {{ waves = …, level = … }}", item=label, line=where
                 )
                 continue
-            _unknown_keys(entry, _STEP_KEYS, ctx, label, where)
+            unknown_keys(entry, _STEP_KEYS, ctx, label, where)
             waves: Any = entry.get("waves")
-            if not _is_int(waves) or not 1 <= waves <= MAX_WAVES:
+            if not is_int(waves) or not 1 <= waves <= MAX_WAVES:
                 ctx.add(
                     f"阶梯第 {number} 级的 waves = {waves!r} 无效：应为 1 到 {MAX_WAVES} 的整数"
                     "（连续几期）",
@@ -631,7 +620,7 @@ def _parse_sanctions(
                     line=where,
                 )
                 continue
-            measure = _get_str(entry, "measure", ctx, label, where, required=False)
+            measure = get_str(entry, "measure", ctx, label, where, required=False)
             step = LadderStep(cast(int, waves), cast(SanctionLevel, level), measure)
             if steps and step.waves <= steps[-1].waves:
                 ctx.add(
@@ -650,9 +639,9 @@ def _parse_sanctions(
                 )
                 continue
             steps.append(step)
-        what = _get_str(raw, "what", ctx, label, line, required=False)
-        review = _choice(raw, "review", REVIEW_MODES, "off", ctx, label, line)
-        below = _get_number(raw, "review_below", ctx, label, line)
+        what = get_str(raw, "what", ctx, label, line, required=False)
+        review = get_choice(raw, "review", ctx, label, line, choices=REVIEW_MODES, default="off")
+        below = get_number(raw, "review_below", ctx, label, line)
         if below is not None and not 0 < below <= 1:
             ctx.add(
                 f"review_below = {below!r} 无效：应为 0 到 1 之间的概率（如 0.9）",
@@ -677,27 +666,27 @@ def _parse_sanctions(
 
 def _parse_praises(
     data: dict[str, Any],
-    ctx: _Ctx,
+    ctx: FileCheck,
     seen: _Seen,
     indices: dict[str, IndexSpec],
     known: KnownCodes,
 ) -> list[PraiseRule]:
     rules: list[PraiseRule] = []
-    for raw in _get_tables(data, "praises", ctx, None, ctx.lines.header("praises")):
+    for raw in get_tables(data, "praises", ctx, None, ctx.lines.header("praises")):
         rule_id, label, line, index = _rule_header(
             raw, "praises", "表扬规则", ctx, seen, indices, _PRAISE_KEYS
         )
         condition = _parse_condition(raw, ctx, label, line, ("top_k", "at_least"), known.get(index))
         waves = raw.get("waves", 1)
-        if not _is_int(waves) or not 1 <= waves <= MAX_WAVES:
+        if not is_int(waves) or not 1 <= waves <= MAX_WAVES:
             ctx.add(
                 f"waves = {waves!r} 无效：应为 1 到 {MAX_WAVES} 的整数（连续几期）",
                 item=label,
                 line=ctx.lines.key_line(line, r"^\s*waves\s*="),
             )
             waves = 1
-        measure = _get_str(raw, "measure", ctx, label, line, required=False)
-        what = _get_str(raw, "what", ctx, label, line, required=False)
+        measure = get_str(raw, "measure", ctx, label, line, required=False)
+        what = get_str(raw, "what", ctx, label, line, required=False)
         if condition is not None:
             rules.append(PraiseRule(rule_id, index, condition, cast(int, waves), measure, what))
     return rules
@@ -705,18 +694,18 @@ def _parse_praises(
 
 def _parse_points(
     data: dict[str, Any],
-    ctx: _Ctx,
+    ctx: FileCheck,
     seen: _Seen,
     indices: dict[str, IndexSpec],
     known: KnownCodes,
 ) -> list[PointsRule]:
     rules: list[PointsRule] = []
-    for raw in _get_tables(data, "points", ctx, None, ctx.lines.header("points")):
+    for raw in get_tables(data, "points", ctx, None, ctx.lines.header("points")):
         rule_id, label, line, index = _rule_header(
             raw, "points", "加减分规则", ctx, seen, indices, _POINTS_KEYS
         )
         kind = raw.get("kind")
-        what = _get_str(raw, "what", ctx, label, line, required=False)
+        what = get_str(raw, "what", ctx, label, line, required=False)
         cap = _nonneg_number(raw, "cap", ctx, label, line)
         if kind == "per_point_below":
             for key in ("when", "k", "threshold", "thresholds", "points"):
@@ -724,7 +713,9 @@ def _parse_points(
                     ctx.add(
                         f"per_point_below 规则不使用 {key}（用 bands 分段）", item=label, line=line
                     )
-            banding = _choice(raw, "banding", BANDINGS, "marginal", ctx, label, line)
+            banding = get_choice(
+                raw, "banding", ctx, label, line, choices=BANDINGS, default="marginal"
+            )
             bands_line = ctx.lines.key_line(line, r"^\s*bands\s*=")
             bands: list[PointBand] = []
             raw_bands = raw.get("bands")
@@ -743,10 +734,10 @@ def _parse_points(
                         f"第 {number} 段应为 {{ below = …, per_point = … }}", item=label, line=where
                     )
                     continue
-                _unknown_keys(entry, _BAND_KEYS, ctx, label, where)
+                unknown_keys(entry, _BAND_KEYS, ctx, label, where)
                 below = _percent(entry.get("below"), f"第 {number} 段的 below", ctx, label, where)
                 per_point = entry.get("per_point")
-                if not _is_number(per_point) or cast(float, per_point) <= 0:
+                if not is_number(per_point) or cast(float, per_point) <= 0:
                     ctx.add(
                         f"第 {number} 段的 per_point 应为正数（每低1个百分点/1分扣的分数）",
                         item=label,
@@ -784,7 +775,7 @@ def _parse_points(
                     )
             condition = _parse_condition(raw, ctx, label, line, known=known.get(index))
             points = raw.get("points")
-            if not _is_number(points) or points == 0:
+            if not is_number(points) or points == 0:
                 ctx.add(
                     "fixed 规则需要非零的 points（负数为扣分，如 points = -1；正数为加分）",
                     item=label,
@@ -814,14 +805,14 @@ def _parse_points(
 
 
 def _parse_targets(
-    data: dict[str, Any], ctx: _Ctx, seen: _Seen, indices: dict[str, IndexSpec]
+    data: dict[str, Any], ctx: FileCheck, seen: _Seen, indices: dict[str, IndexSpec]
 ) -> list[Target]:
     targets: list[Target] = []
-    for raw in _get_tables(data, "targets", ctx, None, ctx.lines.header("targets")):
+    for raw in get_tables(data, "targets", ctx, None, ctx.lines.header("targets")):
         rule_id, label, line, index = _rule_header(
             raw, "targets", "目标", ctx, seen, indices, _TARGET_KEYS
         )
-        name = _get_str(raw, "name", ctx, label, line, required=False)
+        name = get_str(raw, "name", ctx, label, line, required=False)
         if "at_least" not in raw:
             ctx.add("目标缺少 at_least（如 at_least = 90 表示 ≥ 90%）", item=label, line=line)
             continue
@@ -833,17 +824,17 @@ def _parse_targets(
     return targets
 
 
-def _parse_uncertainty(data: dict[str, Any], ctx: _Ctx) -> UncertaintySettings:
+def _parse_uncertainty(data: dict[str, Any], ctx: FileCheck) -> UncertaintySettings:
     line = ctx.lines.header("uncertainty")
-    table = _get_table(data, "uncertainty", ctx, None, line)
-    _unknown_keys(table, _UNCERTAINTY_KEYS, ctx, "uncertainty", line)
+    table = get_table(data, "uncertainty", ctx, None, line)
+    unknown_keys(table, _UNCERTAINTY_KEYS, ctx, "uncertainty", line)
     settings = UncertaintySettings()
     draws = table.get("draws", settings.draws)
-    if not _is_int(draws) or not 100 <= draws <= 1_000_000:
+    if not is_int(draws) or not 100 <= draws <= 1_000_000:
         ctx.add("draws 应为 100 到 1000000 之间的整数", item="uncertainty", line=line)
         draws = settings.draws
     k = table.get("k")
-    if k is not None and (not _is_int(k) or not 1 <= k <= MAX_K):
+    if k is not None and (not is_int(k) or not 1 <= k <= MAX_K):
         ctx.add(f"k 应为 1 到 {MAX_K} 之间的整数", item="uncertainty", line=line)
         k = None
     return UncertaintySettings(
@@ -871,45 +862,42 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
     Raises ``PolicyError`` with every problem found, in file order.
     """
     known = known_codes or {}
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError([_toml_problem(name, exc, text)]) from None
-    except RecursionError:
-        raise PolicyError([Problem(name, None, None, "TOML 嵌套过深")]) from None
-    ctx = _Ctx(name, _Lines(text))
-    for key in data:
-        if key not in _TOP_KEYS:
-            where = ctx.lines.top_key(key) or ctx.lines.header(key)
-            _unknown_keys({key: None}, _TOP_KEYS, ctx, None, where)
-    policy_id = _get_id(data, ctx, "办法", ctx.lines.top_key("id") or 1)
-    version_line = ctx.lines.top_key("version") or 1
-    version = data.get("version")
-    if version is None:
-        ctx.add("缺少 version（办法版本号，正整数，如 version = 1）", line=version_line)
-        version = 0
-    elif not _is_int(version) or version < 1:
-        ctx.add(f"version = {version!r} 无效：应为正整数，如 version = 1", line=version_line)
-        version = 0
-    title = _get_str(data, "title", ctx, None, ctx.lines.top_key("title") or 1, required=True)
-    description = _get_str(
+    data, problems = parse_toml(text, name)
+    if problems:
+        raise PolicyError(problems)
+    ctx = FileCheck(name, Lines(text))
+    check_top_keys(data, _TOP_KEYS, ctx)
+    policy_id = get_id(data, ctx, "办法", ctx.lines.top_key("id") or 1)
+    version = get_version(data, ctx, "办法")
+    title = get_str(data, "title", ctx, None, ctx.lines.top_key("title") or 1, required=True)
+    description = get_str(
         data, "description", ctx, None, ctx.lines.top_key("description"), required=False
     )
-    consecutive = _choice(
-        data, "consecutive", CONSECUTIVE_MODES, "waves", ctx, None, ctx.lines.top_key("consecutive")
+    consecutive = get_choice(
+        data,
+        "consecutive",
+        ctx,
+        None,
+        ctx.lines.top_key("consecutive"),
+        choices=CONSECUTIVE_MODES,
+        default="waves",
     )
-    gap = _choice(data, "gap", GAP_RULES, "break", ctx, None, ctx.lines.top_key("gap"))
-    ties = _choice(data, "ties", TIE_RULES, "include", ctx, None, ctx.lines.top_key("ties"))
+    gap = get_choice(
+        data, "gap", ctx, None, ctx.lines.top_key("gap"), choices=GAP_RULES, default="break"
+    )
+    ties = get_choice(
+        data, "ties", ctx, None, ctx.lines.top_key("ties"), choices=TIE_RULES, default="include"
+    )
     min_n_eff = _nonneg_number(data, "min_n_eff", ctx, None, ctx.lines.top_key("min_n_eff"))
     min_n = _nonneg_number(data, "min_n", ctx, None, ctx.lines.top_key("min_n"))
     decimals = data.get("decimals", 1)
-    if not _is_int(decimals) or not 0 <= decimals <= 4:
+    if not is_int(decimals) or not 0 <= decimals <= 4:
         ctx.add(
             "decimals 应为 0 到 4 之间的整数（公布时保留的小数位）",
             line=ctx.lines.top_key("decimals"),
         )
         decimals = 1
-    period_name = _get_str(
+    period_name = get_str(
         data, "period_name", ctx, None, ctx.lines.top_key("period_name"), required=False
     )
     indices = _parse_indices(data, ctx)
@@ -927,7 +915,7 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
     sanctions = _parse_sanctions(data, ctx, seen, indices, known)
     praises = _parse_praises(data, ctx, seen, indices, known)
     points = _parse_points(data, ctx, seen, indices, known)
-    collapse = _get_bool(
+    collapse = get_bool(
         data, "collapse_age_groups", ctx, None, ctx.lines.top_key("collapse_age_groups"), False
     )
     targets = _parse_targets(data, ctx, seen, indices)
@@ -948,10 +936,10 @@ def build_policy(text: str, name: str, known_codes: KnownCodes | None = None) ->
             "办法中没有任何规则：至少写一条 [[sanctions]]、[[praises]]、[[points]] 或 [[targets]]"
         )
     if ctx.problems:
-        raise PolicyError(_sorted(ctx.problems))
+        raise PolicyError(sorted_problems(ctx.problems))
     policy = Policy(
         id=policy_id,
-        version=cast(int, version),
+        version=version,
         title=title,
         description=description,
         consecutive=cast(ConsecutiveMode, consecutive),
