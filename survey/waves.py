@@ -24,12 +24,13 @@ Each step writes an audit row (``wave.create``, ``wave.open``, ``wave.close``, `
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 
 from survey.audit import record
 from survey.db import is_postgres, write_transaction
-from survey.db.tables import WAVE_STATUSES, Programme, Wave
+from survey.db.tables import WAVE_STATUSES, Programme, Unit, Wave
 
 STATUS_NAMES: dict[str, str] = {
     "design": "设计",
@@ -83,6 +84,111 @@ class WaveStep:
     old_status: str
     new_status: str
     revision: int | None = None  # a correction published by this step (published → published)
+
+
+@dataclass(frozen=True)
+class WaveRef:
+    """A wave with its programme and the programme's region: what every area names a wave by."""
+
+    id: int
+    month: str
+    status: str
+    programme_id: int
+    programme_code: str
+    programme_name: str
+    region_id: int
+    region_code: str
+    region_name: str
+    policy: str
+    instruments: tuple[str, ...]
+
+    @property
+    def status_name(self) -> str:
+        """The status in words (``STATUS_NAMES``)."""
+        return STATUS_NAMES.get(self.status, self.status)
+
+    @property
+    def label(self) -> str:
+        return f"{self.programme_name} {self.month}"
+
+    @property
+    def steps(self) -> tuple[tuple[str, str], ...]:
+        """The steps the wave may take now: (next status, name of the step)."""
+        return tuple(next_steps(self.status))
+
+
+_REF_COLUMNS = (
+    Wave.id,
+    Wave.month,
+    Wave.status,
+    Wave.programme.id.as_alias("programme_id"),
+    Wave.programme.code.as_alias("programme_code"),
+    Wave.programme.name.as_alias("programme_name"),
+    Wave.programme.region.id.as_alias("region_id"),  # type: ignore[union-attr]
+    Wave.programme.region.code.as_alias("region_code"),  # type: ignore[union-attr]
+    Wave.programme.region.name.as_alias("region_name"),  # type: ignore[union-attr]
+    Wave.programme.policy.as_alias("policy"),
+    Wave.programme.instruments.as_alias("instruments"),
+)
+
+
+def _ref(r: dict[str, object]) -> WaveRef:
+    return WaveRef(
+        id=int(str(r["id"])),
+        month=str(r["month"]),
+        status=str(r["status"]),
+        programme_id=int(str(r["programme_id"])),
+        programme_code=str(r["programme_code"]),
+        programme_name=str(r["programme_name"]),
+        region_id=int(str(r["region_id"])),
+        region_code=str(r["region_code"]),
+        region_name=str(r["region_name"]),
+        policy=str(r["policy"] or ""),
+        instruments=tuple(json.loads(str(r["instruments"] or "[]"))),
+    )
+
+
+async def wave_ref(wave_id: int) -> WaveRef | None:
+    """Wave ``wave_id`` with its programme and region; None when there is no such wave."""
+    row = await Wave.select(*_REF_COLUMNS).where(Wave.id == wave_id).first()
+    return None if row is None else _ref(row)
+
+
+async def visible_regions(district_id: int | None, *, city_above: bool = False) -> set[int] | None:
+    """The programme regions whose waves a user limited to ``district_id`` sees: every region
+    (None) for an unlimited user, else their district — and, with ``city_above`` (reading
+    results), the city above it, whose programme ranks its districts."""
+    if district_id is None:
+        return None
+    regions = {district_id}
+    if city_above:
+        parent = await Unit.select(Unit.parent).where(Unit.id == district_id).first()
+        if parent is not None and parent["parent"] is not None:
+            regions.add(int(parent["parent"]))
+    return regions
+
+
+async def visible_wave(
+    wave_id: int, district_id: int | None, *, city_above: bool = False
+) -> WaveRef | None:
+    """Wave ``wave_id`` if a user limited to ``district_id`` sees it (``waves_for``'s rule),
+    else None: an unknown wave and another district's look alike."""
+    wave = await wave_ref(wave_id)
+    regions = await visible_regions(district_id, city_above=city_above)
+    if wave is None or (regions is not None and wave.region_id not in regions):
+        return None
+    return wave
+
+
+async def waves_for(district_id: int | None, *, city_above: bool = False) -> list[WaveRef]:
+    """The waves a user limited to ``district_id`` (None: not limited) sees, newest first
+    (``visible_regions``: managing, their district's programmes; ``city_above``, reading
+    results, also the city's)."""
+    regions = await visible_regions(district_id, city_above=city_above)
+    query = Wave.select(*_REF_COLUMNS).order_by(Wave.month, ascending=False).order_by(Wave.id)
+    if regions is not None:
+        query = query.where(Wave.programme.region.is_in(sorted(regions)))
+    return [_ref(r) for r in await query]
 
 
 async def resolve_wave(text: str) -> int:

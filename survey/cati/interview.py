@@ -36,6 +36,7 @@ from survey.cati.tables import Campaign, Case
 from survey.collection.tables import Response
 from survey.db import write_transaction
 from survey.db.tables import AGE_GROUPS, Unit
+from survey.registry.tree import load_tree
 
 SEX_CODES = {1: "M", 2: "F"}
 
@@ -135,29 +136,14 @@ async def load_interview(case_id: int, page: str | None = None) -> InterviewStat
 
 async def unit_choices(campaign_id: int) -> list[UnitChoice]:
     """Streets and communities of the campaign's district (for the unit screen)."""
-    rows = await Campaign.raw(
-        "SELECT p.region AS region FROM cati_campaign c JOIN wave w ON w.id = c.wave "
-        "JOIN programme p ON p.id = w.programme WHERE c.id = {}",
-        campaign_id,
-    )
-    if not rows:
+    campaign = await Campaign.select(Campaign.wave).where(Campaign.id == campaign_id).first()
+    wave = None if campaign is None else await waves.wave_ref(int(campaign["wave"]))
+    tree = None if wave is None else await load_tree(wave.region_id)
+    if tree is None:
         return []
-    district = rows[0]["region"]
-    streets = (
-        await Unit.select(Unit.id, Unit.code, Unit.name)
-        .where((Unit.parent == district) & (Unit.level == "street"))
-        .order_by(Unit.code)
-    )
-    communities = (
-        await Unit.select(Unit.code, Unit.name, Unit.parent)
-        .where(Unit.parent.is_in([s["id"] for s in streets] or [-1]) & (Unit.level == "community"))
-        .order_by(Unit.code)
-    )
-    by_street: dict[int, list[tuple[str, str]]] = {}
-    for c in communities:
-        by_street.setdefault(int(c["parent"]), []).append((c["code"], c["name"]))
     return [
-        UnitChoice(s["code"], s["name"], tuple(by_street.get(int(s["id"]), ()))) for s in streets
+        UnitChoice(s.code, s.name, tuple((c.code, c.name) for c in tree.children(s.id)))
+        for s in tree.at_level("street")
     ]
 
 

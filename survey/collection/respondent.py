@@ -37,7 +37,9 @@ from survey.collection import responses
 from survey.collection.dispositions import PARTIAL, record_event
 from survey.collection.invitations import personal_from_open
 from survey.collection.responses import InstrumentChanged, InvitationRecord, ResponseRecord
-from survey.db.tables import Department, Unit, Wave
+from survey.db.tables import Unit
+from survey.registry.tree import load_tree
+from survey.waves import wave_ref
 
 INTRO = "intro"
 UNIT_PREFIX = "unit:"
@@ -150,45 +152,20 @@ async def wave_context(wave_id: int) -> WaveContext | None:
     hit = _wave_cache.get(wave_id)
     if hit is not None and time.monotonic() - hit[0] < _CACHE_SECONDS:
         return hit[1]
-    wave = (
-        await Wave.select(Wave.programme._.region._.id, Wave.programme._.region._.name)
-        .where(Wave.id == wave_id)
-        .first()
-    )
-    if wave is None:
+    wave = await wave_ref(wave_id)
+    tree = None if wave is None else await load_tree(wave.region_id)
+    if wave is None or tree is None:
         return None
-    region_id = int(wave["programme.region.id"])
-    departments = (
-        await Department.select(Department.code, Department.name)
-        .where(Department.district == region_id)
-        .order_by(Department.sort_order)
-        .order_by(Department.code)
-    )
-    streets = (
-        await Unit.select(Unit.id, Unit.code, Unit.name)
-        .where(
-            (Unit.level == "street")
-            & ((Unit.parent == region_id) | (Unit.parent.parent == region_id))
-        )
-        .order_by(Unit.code)
-    )
-    street_ids = {s["id"]: s["code"] for s in streets}
-    communities: dict[str, list[tuple[str, str]]] = {s["code"]: [] for s in streets}
-    if street_ids:
-        rows = (
-            await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
-            .where((Unit.level == "community") & Unit.parent.is_in(list(street_ids)))
-            .order_by(Unit.code)
-        )
-        for row in rows:
-            communities[street_ids[row["parent"]]].append((row["code"], row["name"]))
     context = WaveContext(
         wave_id=wave_id,
-        region_id=region_id,
-        region_name=wave["programme.region.name"],
-        departments=tuple((d["code"], d["name"]) for d in departments),
-        streets=tuple((s["code"], s["name"]) for s in streets),
-        communities={k: tuple(v) for k, v in communities.items()},
+        region_id=wave.region_id,
+        region_name=wave.region_name,
+        departments=tuple((d.code, d.name) for d in tree.departments_of(tree.root.code)),
+        streets=tuple((s.code, s.name) for s in tree.at_level("street")),
+        communities={
+            s.code: tuple((c.code, c.name) for c in tree.children(s.id))
+            for s in tree.at_level("street")
+        },
     )
     _wave_cache[wave_id] = (time.monotonic(), context)
     return context

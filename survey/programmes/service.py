@@ -580,11 +580,14 @@ async def policy_text(code: str, number: int, limit_to_district: int | None = No
     return str(found["content"])
 
 
-async def policy_for_wave(programme_id: int, recorded_hash: str | None = None) -> Policy:
+async def policy_for_wave(
+    programme_id: int, recorded_hash: str | None = None, *, adopt: bool = True
+) -> Policy:
     """The policy a computation of a wave of ``programme_id`` applies: the stored version whose
     hash is ``recorded_hash`` (a published wave's revision keeps its rules), else the
     programme's current one. A programme made before policies were stored (no version yet)
-    gets the installation's file named by ``Programme.policy`` stored as its version 1."""
+    gets the installation's file named by ``Programme.policy``, stored as its version 1 unless
+    ``adopt`` is false (readers that only show results store nothing)."""
     query = PolicyVersion.select(
         PolicyVersion.number, PolicyVersion.content, PolicyVersion.source_name
     ).where(PolicyVersion.programme == programme_id)
@@ -592,14 +595,14 @@ async def policy_for_wave(programme_id: int, recorded_hash: str | None = None) -
         query = query.where(PolicyVersion.content_hash == recorded_hash)
     rows = sorted(await query, key=lambda r: r["number"])
     if not rows and recorded_hash:
-        return await policy_for_wave(programme_id)
+        return await policy_for_wave(programme_id, adopt=adopt)
     if not rows:
-        return await _adopt_policy_file(programme_id)
+        return await _adopt_policy_file(programme_id, store=adopt)
     latest = rows[-1]
     return build_policy(str(latest["content"]), str(latest["source_name"]) or "policy.toml")
 
 
-async def _adopt_policy_file(programme_id: int) -> Policy:
+async def _adopt_policy_file(programme_id: int, *, store: bool = True) -> Policy:
     programme = await Programme.select(Programme.policy).where(Programme.id == programme_id).first()
     if programme is None:
         raise ProgrammeError(f"测评方案 {programme_id} 不存在")
@@ -611,6 +614,8 @@ async def _adopt_policy_file(programme_id: int) -> Policy:
     if name not in offered:
         raise ProgrammeError(f"测评方案使用的办法「{name}」不存在；可用: {'、'.join(offered)}")
     policy = offered[name][0]
+    if not store:
+        return policy
     async with write_transaction():
         await lock_row(Programme, programme_id)
         await _store_policy(programme_id, policy, username="system")

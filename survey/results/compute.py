@@ -31,14 +31,11 @@ from survey.db.tables import (
     AGE_GROUPS,
     SEXES,
     AuditLog,
-    Department,
-    PopulationCount,
-    Station,
-    StationCommunity,
     Unit,
     Wave,
 )
 from survey.estimation import EstimationError
+from survey.registry.tree import load_tree
 from survey.results import integrity, modes
 from survey.results import ranking_adapter as ranking
 from survey.results.statistics import (
@@ -127,65 +124,29 @@ class ComputeSummary:
 
 async def load_registry(region_id: int) -> Registry:
     """Districts, streets, communities, stations, departments and populations of a region."""
-    region = await Unit.select(Unit.id, Unit.code, Unit.name, Unit.level).where(
-        Unit.id == region_id
-    )
-    if not region:
+    tree = await load_tree(region_id, population=True)
+    if tree is None:
         raise ComputeError("测评方案的区域不存在")
-    if region[0]["level"] == "district":
-        district_rows = region
-    else:
-        district_rows = (
-            await Unit.select(Unit.id, Unit.code, Unit.name)
-            .where((Unit.parent == region_id) & (Unit.level == "district"))
-            .order_by(Unit.code)
-        )
-    districts = tuple((r["id"], r["code"], r["name"]) for r in district_rows)
-    district_index = {d[0]: i for i, d in enumerate(districts)}
-    street_rows = (
-        await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
-        .where((Unit.level == "street") & Unit.parent.is_in(list(district_index) or [-1]))
-        .order_by(Unit.code)
-    )
-    streets = {r["id"]: (r["code"], r["name"], district_index[r["parent"]]) for r in street_rows}
-    community_rows = await Unit.select(Unit.id, Unit.parent).where(
-        (Unit.level == "community") & Unit.parent.is_in(list(streets) or [-1])
-    )
-    station_of: dict[int, str] = {
-        r["community"]: r["station.code"]
-        for r in await StationCommunity.select(
-            StationCommunity.community, StationCommunity.station.code
-        ).where(StationCommunity.community.is_in([r["id"] for r in community_rows] or [-1]))
+    district_units = tree.at_level("district")
+    districts = tuple((u.id, u.code, u.name) for u in district_units)
+    district_index = {u.code: i for i, u in enumerate(district_units)}
+    streets = {
+        u.id: (u.code, u.name, district_index[u.district_code]) for u in tree.at_level("street")
     }
-    communities = {r["id"]: (r["parent"], station_of.get(r["id"], "")) for r in community_rows}
-    station_rows = (
-        await Station.select(Station.code, Station.name, Station.district.code)
-        .where(Station.district.is_in(list(district_index) or [-1]))
-        .order_by(Station.code)
-    )
-    stations = tuple((r["code"], r["name"], r["district.code"]) for r in station_rows)
-    dept_rows = (
-        await Department.select(Department.code, Department.name, Department.district.name)
-        .where(Department.district.is_in(list(district_index) or [-1]))
-        .order_by(Department.sort_order, Department.code)
-    )
+    community_units = tree.at_level("community")
+    communities = {u.id: (u.parent_id or 0, u.station_code) for u in community_units}
+    stations = tuple((s.code, s.name, s.district_code) for s in tree.stations)
+    district_names = {u.code: u.name for u in district_units}
     departments: dict[str, str] = {}
-    for r in dept_rows:
-        name = r["name"]
-        prefix = r["district.name"]
-        departments.setdefault(r["code"], name[len(prefix) :] if name.startswith(prefix) else name)
+    for dept in tree.departments:
+        name, prefix = dept.name, district_names[dept.district_code]
+        departments.setdefault(dept.code, name[len(prefix) :] if name.startswith(prefix) else name)
     population = np.zeros((len(districts), 2, 4))
-    pop_rows = await PopulationCount.select(
-        PopulationCount.unit,
-        PopulationCount.sex,
-        PopulationCount.age_group,
-        PopulationCount.persons,
-    ).where(PopulationCount.unit.is_in(list(communities) or [-1]))
-    for r in pop_rows:
-        street_id = communities[r["unit"]][0]
-        d = streets[street_id][2]
-        if r["sex"] in SEXES and r["age_group"] in AGE_GROUPS:
-            population[d, SEXES.index(r["sex"]), AGE_GROUPS.index(r["age_group"])] += r["persons"]
+    for u in community_units:
+        d = district_index[u.district_code]
+        for sex, age_group, persons in tree.population.get(u.id, ()):
+            if sex in SEXES and age_group in AGE_GROUPS:
+                population[d, SEXES.index(sex), AGE_GROUPS.index(age_group)] += persons
     return Registry(
         districts, streets, communities, stations, tuple(departments.items()), population
     )

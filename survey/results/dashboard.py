@@ -27,12 +27,7 @@ from survey.results.queries import (
 from survey.results.tables import ResultRun
 from survey.results.waves import WaveRef, wave_by_id
 
-# The ranked indices in report order, with the level they rank and the words for the unit.
-RANKED_INDICES: tuple[tuple[str, str, str], ...] = (
-    ("anquangan", "station", "派出所"),
-    ("zhixiaolv", "street", "街道（乡镇）"),
-    ("manyidu_bumen", "department", "政法部门"),
-)
+# The words for the units a ranked index ranks, by level.
 LEVEL_WORDS = {
     "station": "派出所",
     "street": "街道（乡镇）",
@@ -263,19 +258,35 @@ async def _run_stamps(programme_id: int) -> tuple[tuple[int, str], ...]:
     return tuple(sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows))
 
 
-def _ranked_indices(rows: Sequence[ResultRow]) -> list[tuple[str, str, str]]:
-    """The indices the wave's policy ranked, at the level it ranked them (a city's policy ranks
-    districts: ``level = "district"``), in report order, with the word for the units; the
-    default three when nothing was ranked."""
+async def _ranked_indices(
+    wave: WaveRef, run: RunInfo | None, rows: Sequence[ResultRow]
+) -> list[tuple[str, str, str]]:
+    """The indices the wave's policy ranks (the version its computation used, else the
+    programme's current one), in the policy's order, each at the level it ranks them (the
+    policy's ``level``, else the level of the stored ranked results: a city's policy ranks
+    districts), with the word for the units. Indices with no known level are left out (no
+    stored result to show)."""
+    from survey.programmes.service import ProgrammeError, policy_for_wave
+    from survey.ranking import PolicyError
+
     ranked_at: dict[str, str] = {}
     for r in rows:
         if r.status != "not_ranked":
             ranked_at.setdefault(r.index_id, r.level)
-    if not ranked_at:
-        return list(RANKED_INDICES)
-    order = [index_id for index_id, _level, _word in RANKED_INDICES]
-    ids = sorted(ranked_at, key=lambda i: (order.index(i) if i in order else len(order), i))
-    return [(i, ranked_at[i], LEVEL_WORDS.get(ranked_at[i], ranked_at[i])) for i in ids]
+    try:
+        policy = await policy_for_wave(
+            wave.programme_id, run.policy_hash if run else None, adopt=False
+        )
+    except (ProgrammeError, PolicyError):
+        specs: list[tuple[str, str | None]] = [(i, None) for i in ranked_at]
+    else:
+        specs = [(spec.id, spec.level) for spec in policy.indices]
+    out = []
+    for index_id, declared in specs:
+        level = declared or ranked_at.get(index_id)
+        if level is not None:
+            out.append((index_id, level, LEVEL_WORDS.get(level, level)))
+    return out
 
 
 async def wave_view(
@@ -323,7 +334,8 @@ async def _build_view(
                     Headline(name, r.unit_name, r, target, met, ch.previous, ch.year_ago)
                 )
     rankings: list[RankingView] = []
-    for index_id, level, unit_word in _ranked_indices(rows):
+    ranked_indices = await _ranked_indices(wave, run, [*rows, *history])
+    for index_id, level, unit_word in ranked_indices:
         members = [r for r in rows if r.index_id == index_id and r.level == level]
         if not members:
             continue
@@ -383,7 +395,7 @@ async def _build_view(
         key=lambda pair: (order.get(pair[1]["level"], 9), pair[0].index_id, pair[0].rank or 0)
     )
     praises = [(r, p) for r in rows for p in r.praises]
-    ladder = _ladder(history, months)
+    ladder = _ladder(history, months, ranked_indices)
     moe = None
     for head in headlines:
         if (
@@ -430,10 +442,12 @@ async def _build_view(
     )
 
 
-def _ladder(history: list[ResultRow], months: list[str]) -> list[LadderEntry]:
+def _ladder(
+    history: list[ResultRow], months: list[str], ranked_indices: list[tuple[str, str, str]]
+) -> list[LadderEntry]:
     by_unit: dict[tuple[str, str, str], dict[str, ResultRow]] = defaultdict(dict)
     names: dict[tuple[str, str, str], tuple[str, str]] = {}
-    for index_id, level, _word in RANKED_INDICES:
+    for index_id, level, _word in ranked_indices:
         for h in history:
             if h.index_id == index_id and h.level == level:
                 key = (index_id, level, h.unit_code)

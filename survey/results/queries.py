@@ -8,49 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from survey.db.tables import Programme, Unit, Wave
+from survey.results.records import ResultRow as ResultRow
 from survey.results.tables import IndexResult, ResultRun
 from survey.settings import local_time
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One stored index result (figures on the 0–100 scale)."""
-
-    wave_id: int
-    month: str
-    index_id: str
-    index_name: str
-    level: str
-    unit_code: str
-    unit_name: str
-    district_code: str
-    scale: str
-    estimate: float | None
-    se: float | None
-    ci_lower: float | None
-    ci_upper: float | None
-    ci_method: str
-    n: int
-    n_eff: float
-    dk_rate: float | None
-    deff: float | None
-    status: str
-    rank: int | None
-    n_ranked: int
-    p_bottom_k: float | None
-    rank_lower: int | None
-    rank_upper: int | None
-    distinguishable: bool | None
-    fh_estimate: float | None
-    fh_se: float | None
-    target: float | None
-    sanctions: list[dict[str, Any]]
-    praises: list[dict[str, Any]]
-    evidence: dict[str, Any]
-    instrument_id: str
-    instrument_version: int
-    method_version: str
-    n_kish: float | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from survey import estimation as est
+from survey.results.records import UnitEstimate as UnitEstimate
 
 METHOD_VERSION = "results-1.0"
 TRIM_FACTOR_LOWER = 0.25
@@ -112,31 +113,6 @@ class WaveInput:
     levels: Mapping[str, LevelUnits]
     indices: Sequence[IndexValues]
     collapse_age_groups: bool = False
-
-
-@dataclass(frozen=True)
-class UnitEstimate:
-    """One index for one unit: figures on the 0–100 scale; ``deff`` None where undefined."""
-
-    index_id: str
-    index_name: str
-    level: str
-    unit_code: str
-    unit_name: str
-    district_code: str
-    scale: str
-    estimate: float | None
-    se: float | None
-    ci_lower: float | None
-    ci_upper: float | None
-    ci_method: str
-    n: int
-    n_eff: float
-    dk_rate: float | None
-    deff: float | None
-    target: float | None = None
-    # Kish effective size of the valid answers' weights (Σw)²/Σw²: the eligibility quantity.
-    n_kish: float | None = None
 
 
 @dataclass(frozen=True)

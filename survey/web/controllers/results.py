@@ -35,6 +35,7 @@ from survey.results.revisions import (
     revisions_for_wave,
 )
 from survey.tabular import ImportRejected
+from survey.waves import STATUS_NAMES
 from survey.web import flash
 from survey.web.auth import current_user, requires
 from survey.web.caching import revalidated
@@ -42,12 +43,6 @@ from survey.web.confirm import Confirmation, confirmation_page
 
 VIEWERS = ("committee", "analyst", "admin")
 ANALYSTS = ("analyst", "admin")
-STATUS_NAMES = {
-    "design": "设计中",
-    "collecting": "采集中",
-    "closed": "已结束",
-    "published": "已发布",
-}
 
 
 async def _waves(user: CurrentUser) -> list[WaveSummary]:
