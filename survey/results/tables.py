@@ -113,7 +113,8 @@ class ResultRevision(Table, tablename="result_revision"):
 class SanctionDecision(Table, tablename="sanction_decision"):
     """A decision on one sanction of a wave (``survey.results.review``): a reviewer's on a
     sanction the policy held or flagged (``source`` ``review``) or the committee's on an appeal
-    (``appeal``). ``outcome`` ``confirmed`` (维持) or ``withdrawn`` (撤销); the computation passes
+    (``appeal``). ``outcome`` ``confirmed`` (维持), ``withdrawn`` (撤销), ``changed:<level>``
+    (变更) or ``appealed`` (an appeal lodged, undecided: 申诉中); the computation passes
     the decisions to the ladder (a withdrawn sanction does not count toward the next step) and
     shows them beside the sanction. The latest row per (wave, index, unit, rule) applies."""
 
