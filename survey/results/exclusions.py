@@ -31,6 +31,7 @@ from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
 from survey.results.compute import ComputeError, compute_wave, source_wave_ids, wave_by_id
 from survey.results.tables import ResponseExclusion, ResultRun
+from survey.settings import local_time
 
 REASON_MAX = 500
 MAX_PER_REQUEST = 5000
@@ -56,6 +57,11 @@ class ExclusionInfo:
     mode: str
     interviewer: int | None
     duration_seconds: int | None
+
+    @property
+    def when(self) -> str:
+        """When, in the installation's time zone."""
+        return local_time(self.excluded_at)
 
 
 @dataclass(frozen=True)

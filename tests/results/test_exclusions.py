@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from survey.accounts import create_user
@@ -149,3 +150,85 @@ def test_interview_numbers_are_read_from_a_form() -> None:
     assert parse_ids("12, 13，14、15\n16 17") == [12, 13, 14, 15, 16, 17]
     with pytest.raises(ComputeError, match="不是数字"):
         parse_ids("12 x3")
+
+
+def test_exclude_command_lists_the_flags_and_excludes_a_flagged_batch(
+    db: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from survey.cli import main
+    from tests.conftest import run_async
+    from tests.results.conftest import build_small_city
+
+    async def setup() -> list[int]:
+        await build_small_city()
+        wave_id, hasty = await _wave_with_a_hasty_pollster()
+        await compute_wave(wave_id, username="analyst")
+        return hasty
+
+    hasty = run_async(setup)
+    assert main(["results", "exclude", "2026-12"]) == 0
+    listed = capsys.readouterr().out
+    line = next(x for x in listed.splitlines() if "访问过短" in x)
+    number = line.split("\t")[0]
+    assert "可排除 8 份问卷" in line and "已排除的问卷：0 份" in listed
+    assert main(["results", "exclude", "2026-12", "--flag", number]) == 1
+    assert "--reason" in capsys.readouterr().err
+    assert main(["results", "exclude", "2026-12", "--flag", number, "--reason", REASON]) == 0
+    assert "已排除 8 份问卷，并重新计算本期结果" in capsys.readouterr().out
+    assert main(["results", "exclude", "2026-12"]) == 0
+    listed = capsys.readouterr().out
+    assert "已排除的问卷：8 份" in listed and f"{hasty[0]}\t" in listed
+    rows = run_async(lambda: _results_of("2026-12"))
+    assert _figures(rows) == pytest.approx((100.0, 24, 87.5, 64, 75.0), rel=1e-12)
+    assert (
+        main(["results", "exclude", "2026-12", str(hasty[0]), "--restore", "--reason", "核实有效"])
+        == 0
+    )
+    assert "已恢复计入 1 份问卷" in capsys.readouterr().out
+
+
+async def _results_of(month: str) -> list:  # type: ignore[type-arg]
+    from survey.db.tables import Wave
+
+    row = await Wave.select(Wave.id).where(Wave.month == month).first()
+    assert row is not None
+    return await results_for_wave(int(row["id"]))
+
+
+async def test_integrity_page_excludes_a_flagged_batch_with_a_reason(
+    small_city: None, client: httpx.AsyncClient
+) -> None:
+    from tests.helpers import csrf_token, login
+
+    wave_id, hasty = await _wave_with_a_hasty_pollster()
+    await compute_wave(wave_id, username="analyst")
+    await create_user("analyst", "pingan2026", frozenset({"analyst"}), "王分析", None)
+    await create_user("member", "pingan2026", frozenset({"committee"}), "李委员", None)
+    assert (await login(client, "member", "pingan2026")).status_code == 303
+    assert (await client.get(f"/results/{wave_id}/integrity")).status_code == 403
+    token = await csrf_token(client)
+    await client.post("/logout", data={"_csrf_token": token})
+
+    assert (await login(client, "analyst", "pingan2026")).status_code == 303
+    page = await client.get(f"/results/{wave_id}/integrity")
+    assert page.status_code == 200
+    assert "访问过短" in page.text and "排除这条提示涉及的全部 8 份问卷" in page.text
+    batch = " ".join(str(i) for i in sorted(hasty))
+    token = await csrf_token(client)
+    refused = await client.post(
+        f"/results/{wave_id}/integrity", data={"_csrf_token": token, "batch": batch, "reason": ""}
+    )
+    shown = await client.get(refused.headers["location"])
+    assert shown.status_code == 422 and "请写明排除的理由" in shown.text
+    done = await client.post(
+        f"/results/{wave_id}/integrity",
+        data={"_csrf_token": token, "batch": batch, "reason": REASON},
+    )
+    assert done.status_code == 303
+    shown = await client.get(done.headers["location"])
+    assert "已排除 8 份问卷，并重新计算本期结果" in shown.text
+    assert shown.text.count(REASON) == 8  # one row per excluded interview
+    rows = await results_for_wave(wave_id)
+    assert _figures(rows) == pytest.approx((100.0, 24, 87.5, 64, 75.0), rel=1e-12)
+    dashboard = await client.get(f"/results/{wave_id}")
+    assert "排除的问卷" in dashboard.text and f"8 份：{REASON}（analyst）" in dashboard.text
