@@ -18,6 +18,7 @@ Before the exclusion (``test_compute``): 75 %, 700/9 % and 70.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -58,7 +59,7 @@ async def _wave_with_a_hasty_pollster() -> tuple[int, list[int]]:
     return wave_id, hasty
 
 
-def _figures(rows: list) -> tuple[float, int, float, int, float]:  # type: ignore[type-arg]
+def _figures(rows: list[Any]) -> tuple[float, int, float, int, float]:
     p01 = _by(rows, "anquangan", "station", "990102P01")
     district = _by(rows, "anquangan", "district", "990102")
     gongan = _by(rows, "manyidu_bumen", "department", "990102/gongan")
@@ -187,7 +188,7 @@ def test_exclude_command_lists_the_flags_and_excludes_a_flagged_batch(
     assert "已恢复计入 1 份问卷" in capsys.readouterr().out
 
 
-async def _results_of(month: str) -> list:  # type: ignore[type-arg]
+async def _results_of(month: str) -> list[Any]:
     from survey.db.tables import Wave
 
     row = await Wave.select(Wave.id).where(Wave.month == month).first()
