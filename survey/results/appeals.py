@@ -18,12 +18,12 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from survey.audit import record
 from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
 from survey.ranking.records import LEVEL_NAMES, SANCTION_LEVELS
 from survey.results.compute import ComputeError, compute_wave, wave_by_id
-from survey.results.tables import Appeal, IndexResult, ResultRun, SanctionDecision
+from survey.results.review import record_decision
+from survey.results.tables import Appeal, IndexResult, ResultRun
 
 OUTCOMES = ("维持", "撤销", "变更")
 TEXT_MAX = 1000
@@ -159,11 +159,19 @@ async def add_appeal(
             )
         ).returning(Appeal.id)
         appeal_id = int(inserted[0]["id"])
-        await record(
-            username,
-            "appeal.add",
-            f"appeal={appeal_id} wave={wave.id} {wave.month} {row['index_id']} {unit_code} "
-            f"{sanction['level']} grounds={grounds}",
+        # Until decided, the sanction is 申诉中 (review state ``appealed``; it still counts).
+        await record_decision(
+            wave.id,
+            row["index_id"],
+            unit_code,
+            rule=str(sanction.get("rule", "")),
+            outcome="appealed",
+            reason=f"申诉 {appeal_id}：{grounds}",
+            source="appeal",
+            username=username,
+            action="appeal.add",
+            detail=f"appeal={appeal_id} wave={wave.id} {wave.month} {row['index_id']} "
+            f"{unit_code} {sanction['level']} grounds={grounds}",
         )
     return await get_appeal(appeal_id)
 
@@ -214,24 +222,20 @@ async def decide_appeal(
         rule = (await Appeal.select(Appeal.rule).where(Appeal.id == appeal_id).first() or {}).get(
             "rule", ""
         )
-        await SanctionDecision.insert(
-            SanctionDecision(
-                wave=wave.id,
-                index_id=appeal.index_id,
-                unit_code=appeal.unit_code,
-                rule=str(rule),
-                outcome=decision,
-                reason=f"申诉 {appeal_id}：{reason}",
-                source="appeal",
-                decided_by=username,
-                decided_at=dt.datetime.now(dt.UTC),
-            )
-        )
-        await record(
-            username,
-            "appeal.decide",
-            f"appeal={appeal_id} wave={wave.id} {wave.month} {appeal.unit_code} {outcome}"
+        # 维持 is marked beside the stored sanction now; 撤销 and 变更 arrive with the revision.
+        await record_decision(
+            wave.id,
+            appeal.index_id,
+            appeal.unit_code,
+            rule=str(rule),
+            outcome=decision,
+            reason=f"申诉 {appeal_id}：{reason}",
+            source="appeal",
+            username=username,
+            action="appeal.decide",
+            detail=f"appeal={appeal_id} wave={wave.id} {wave.month} {appeal.unit_code} {outcome}"
             f"{' ' + level if level else ''} reason={reason}",
+            mark_stored=outcome == "维持",
         )
     if outcome == "维持":
         return await get_appeal(appeal_id)

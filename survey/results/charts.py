@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 RED = "#b3261e"
+GREEN = "#1e7b34"
 BLUE = "#1f5fa8"
 GREY = "#777777"
+NEUTRAL = "#8a8a8a"
 AMBER = "#b26a00"
 GRID = "#dddddd"
 INK = "#222222"
@@ -42,7 +44,8 @@ def data_uri(svg: str) -> str:
 
 @dataclass(frozen=True)
 class Point:
-    """One unit on a chart: label, estimate, interval (None = no interval), n_eff, highlight."""
+    """One unit on a chart: label, estimate, interval (None = no interval), n_eff, whether it
+    is under a warning (``flagged``) or praised (``praised``)."""
 
     label: str
     estimate: float
@@ -50,6 +53,63 @@ class Point:
     upper: float | None
     n_eff: float = 0.0
     flagged: bool = False
+    praised: bool = False
+
+
+# One colour meaning on every chart of units (forest and funnel alike):
+#: red — under a warning, or its 95 % interval lies below the reference (target or mean);
+#: green — praised, or its interval lies above the reference; grey — not distinguishable.
+TONES = {"low": RED, "high": GREEN, "neutral": NEUTRAL}
+TONE_LEGEND = (
+    ("预警或显著低于", RED),
+    ("表扬或显著高于", GREEN),
+    ("无显著差异", NEUTRAL),
+)
+
+
+def tone(p: Point, reference: float | None) -> str:
+    """``low`` / ``high`` / ``neutral`` for ``p`` against ``reference`` (see ``TONES``)."""
+    if p.flagged:
+        return "low"
+    if p.praised:
+        return "high"
+    if reference is not None and p.upper is not None and p.upper < reference:
+        return "low"
+    if reference is not None and p.lower is not None and p.lower > reference:
+        return "high"
+    return "neutral"
+
+
+def _tone_legend(svg: _Svg, x: float, y: float, what: str, *, stacked: bool = False) -> None:
+    """The colour key from (x, y): in one row, or ``stacked`` one entry a line."""
+    for label, color in TONE_LEGEND:
+        text = label + (what if color != NEUTRAL else "")
+        if stacked:  # the narrow key beside the funnel: short words
+            text = {RED: "预警或偏低", GREEN: "表扬或偏高"}.get(color, label)
+        svg.circle(x + 4, y - 4, 4, color)
+        svg.text(x + 11, y, text, size=SMALL)
+        if stacked:
+            y += 15
+        else:
+            x += 11 + text_width(text, SMALL) + 12
+
+
+def spread_labels(ys: Sequence[float], gap: float, lo: float, hi: float) -> list[float]:
+    """Label positions for points at ``ys`` (pixels), moved apart to at least ``gap`` and kept
+    within [lo, hi], each as close to its point as the others allow (order kept)."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    placed = [ys[i] for i in order]
+    for k in range(1, len(placed)):  # push down
+        placed[k] = max(placed[k], placed[k - 1] + gap)
+    if placed and placed[-1] > hi:  # then back up from the bottom edge
+        placed[-1] = hi
+        for k in range(len(placed) - 2, -1, -1):
+            placed[k] = min(placed[k], placed[k + 1] - gap)
+    placed = [max(v, lo) for v in placed]
+    out = [0.0] * len(ys)
+    for k, i in enumerate(order):
+        out[i] = placed[k]
+    return out
 
 
 def text_width(text: str, size: float) -> float:
@@ -189,10 +249,20 @@ def _legend(svg: _Svg, x: float, y: float, entries: Sequence[tuple[str, str, str
         svg.text(x + 26, cy + 3.5, label, size=SMALL)
 
 
-def forest(points: Sequence[Point], *, target: float | None, unit: str, title: str) -> str:
-    """Estimates with their 95 % intervals, best at the top; the target as a dashed line."""
+def forest(
+    points: Sequence[Point],
+    *,
+    target: float | None,
+    unit: str,
+    title: str,
+    reference: float | None = None,
+) -> str:
+    """Estimates with their 95 % intervals, best at the top; the target as a dashed line.
+    Colours: ``TONES`` against the target (else ``reference``, e.g. the units' mean — the
+    funnel plot's centre, so both charts colour a unit alike)."""
+    reference = target if target is not None else reference
     row = 37.0
-    top = 52.0
+    top = 64.0
     height = top + row * max(len(points), 1) + 46
     label_w = max((text_width(p.label, TICK) for p in points), default=40.0)
     left = max(label_w + 18, 50.0)
@@ -209,7 +279,7 @@ def forest(points: Sequence[Point], *, target: float | None, unit: str, title: s
     svg.line(left, top - 10, left, bottom, INK, 0.8)
     for i, p in enumerate(points):
         y = top + row * i + row / 2 - 10
-        color = RED if p.flagged else BLUE
+        color = TONES[tone(p, reference)]
         if p.lower is not None and p.upper is not None:
             svg.line(x(p.lower), y, x(p.upper), y, color, 3, opacity=0.6)
         svg.circle(x(p.estimate), y, 4.5, color)
@@ -223,6 +293,7 @@ def forest(points: Sequence[Point], *, target: float | None, unit: str, title: s
         )
     svg.text((left + right) / 2, bottom + 36, f"估计值与95%置信区间（{unit}）", anchor="middle")
     svg.text(left, 18, title, size=TITLE)
+    _tone_legend(svg, left, 38, "目标" if target is not None else "均值")
     return svg.render()
 
 
@@ -231,8 +302,10 @@ def funnel(
 ) -> str:
     """Funnel plot: estimate against effective n with 95 % and 99.8 % control limits around the
     target (binomial for shares: target ± z·√(p(1−p)/n)·100; for scores the limits use the
-    units' pooled standard deviation). Units below the 99.8 % limits are drawn in red; units
-    outside the 95 % limits or under a warning are named."""
+    units' pooled standard deviation). Colours as on the forest plot (``TONES``: warned or
+    below the target red, praised or above green, else grey); only the units outside the 95 %
+    limits or under a warning or praise are named, the names moved apart with a leader line
+    where they would overlap."""
     height = 360.0
     left, right, top, bottom = 58.0, 520.0, 34.0, height - 50
     svg = _Svg(WIDTH, height)
@@ -270,14 +343,21 @@ def funnel(
         svg.polyline([(x(n), y(v)) for n, v in upper], GREY, 1, dash)
         svg.polyline([(x(n), y(v)) for n, v in lower], GREY, 1, dash)
     svg.line(left, y(target), right, y(target), AMBER, 1)
+    named: list[tuple[float, float, str]] = []
     for p in points:
         spread = sd / math.sqrt(max(p.n_eff, 1.0))
-        outside = p.estimate < target - 3.09 * spread
-        svg.circle(x(p.n_eff), y(p.estimate), 4.5, RED if outside else BLUE, 0.85)
-        # Name only the units that stand out (outside the 95 % limits, or warned): labels of
-        # units inside the funnel would pile up on each other.
-        if p.flagged or abs(p.estimate - target) > 1.96 * spread:
-            svg.text(x(p.n_eff) + 4, y(p.estimate) - 3, p.label, size=SMALL)
+        px, py = x(p.n_eff), y(p.estimate)
+        svg.circle(px, py, 4.5, TONES[tone(p, target)], 0.85)
+        # Name only the units that stand out: labels inside the funnel would pile up.
+        if p.flagged or p.praised or abs(p.estimate - target) > 1.96 * spread:
+            named.append((px, py, p.label))
+    label_ys = spread_labels([py - 3 for _px, py, _l in named], SMALL + 3, top + SMALL, bottom - 4)
+    for (px, py, label), ly in zip(named, label_ys, strict=True):
+        if abs(ly - (py - 3)) > 2:  # moved away from its point: a leader line back to it
+            svg.line(px + 4, py, px + 14, ly - 3, GREY, 0.6)
+            svg.text(px + 16, ly, label, size=SMALL)
+        else:
+            svg.text(px + 6, py - 3, label, size=SMALL)
     svg.text((left + right) / 2, bottom + 36, "有效样本量", anchor="middle")
     svg.text(16, (top + bottom) / 2, unit, anchor="middle", rotate=True)
     _legend(
@@ -290,6 +370,7 @@ def funnel(
             (f"目标 {target:g}{unit}", AMBER, "", False),
         ],
     )
+    _tone_legend(svg, right + 12, top + 60, "", stacked=True)
     return svg.render()
 
 

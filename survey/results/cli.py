@@ -52,7 +52,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from survey.results.review import decide, reviews_for_wave
 
     names = {"flagged": "提请复核", "held": "待复核", "confirmed": "经复核维持",
-             "withdrawn": "经复核撤销", "changed": "经申诉变更"}  # fmt: skip
+             "withdrawn": "经复核撤销", "changed": "经申诉变更", "appealed": "申诉中"}  # fmt: skip
     deciding = [args.unit, args.outcome, args.reason]
     if any(x is not None for x in deciding) and not all(x is not None for x in deciding):
         raise CommandError("复核一项处理须同时给出 --unit、--outcome 和 --reason（--index 可选）")
@@ -83,6 +83,57 @@ def cmd_review(args: argparse.Namespace) -> int:
                 f"\t{chance}{p.note}{who}"
             )
         return lines or [f"{wave.month} 没有提请复核或待复核的处理"]
+
+    try:
+        print("\n".join(_run(go)))
+    except ComputeError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def cmd_exclude(args: argparse.Namespace) -> int:
+    from survey.cli import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.exclusions import (
+        exclude_responses,
+        exclusions_for_wave,
+        flags_for_wave,
+        lift_exclusion,
+    )
+
+    if (args.ids or args.flag is not None) and args.reason is None:
+        raise CommandError("排除或恢复问卷须写明 --reason")
+
+    async def go() -> list[str]:
+        await migrate_forwards()
+        wave = await resolve_wave(args.wave)
+        flags = await flags_for_wave(wave.id)
+        ids = list(args.ids)
+        if args.flag is not None:
+            if not 1 <= args.flag <= len(flags):
+                raise ComputeError(f"没有第 {args.flag} 条数据质量提示（共 {len(flags)} 条）")
+            chosen = flags[args.flag - 1]
+            if not chosen.open_ids:
+                raise ComputeError(f"第 {args.flag} 条提示没有可排除的问卷")
+            ids.extend(chosen.open_ids)
+        if ids:
+            act = lift_exclusion if args.restore else exclude_responses
+            done = await act(wave.id, ids, reason=args.reason, username=_user())
+            return [done.describe("恢复计入" if args.restore else "排除")]
+        lines = [f"{wave.month} 的数据质量提示："]
+        for number, f in enumerate(flags, start=1):
+            batch = f"（可排除 {len(f.open_ids)} 份问卷）" if f.open_ids else ""
+            lines.append(f"{number}\t{f.kind_name}\t{f.subject}\t{f.message}{batch}")
+        if not flags:
+            lines.append("（无）")
+        excluded = await exclusions_for_wave(wave.id)
+        lines.append(f"已排除的问卷：{len(excluded)} 份")
+        lines.extend(
+            f"{e.response_id}\t{e.excluded_at:%Y-%m-%d} {e.excluded_by}：{e.reason}"
+            for e in excluded
+        )
+        return lines
 
     try:
         print("\n".join(_run(go)))
@@ -335,6 +386,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--outcome", choices=("维持", "撤销"), help="复核结论")
     p.add_argument("--reason", help="复核理由（必填，记入审计日志并在通报中显示）")
     p.set_defaults(func=cmd_review)
+    p = sub.add_parser(
+        "exclude",
+        help="查看数据质量提示；按提示或问卷编号排除问卷（须写理由，重新计算或计算更正版本）",
+        description="不带编号时列出本期的数据质量提示（编号、涉及的问卷数）和已排除的问卷。"
+        "排除后：未发布的测评期重新计算；已发布的测评期计算为更正版本（再用 wave publish 发布），"
+        "原版本仍可查阅。方法说明注明排除的份数和理由。",
+    )
+    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    p.add_argument("ids", nargs="*", type=int, help="要排除（或 --restore 恢复）的问卷编号")
+    p.add_argument("--flag", type=int, help="排除第 N 条数据质量提示涉及的全部问卷")
+    p.add_argument("--reason", help="理由（必填，记入审计日志和方法说明）")
+    p.add_argument("--restore", action="store_true", help="恢复计入这些问卷")
+    p.set_defaults(func=cmd_exclude)
     p = sub.add_parser(
         "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
     )

@@ -779,6 +779,12 @@ async def computed_results(
     (both unsaved) and the summary. ``ComputeError`` explains a failure."""
     registry = await load_registry(wave.region_id)
     responses = await load_responses(wave.id, include_non_probability=include_non_probability)
+    # Interviews an analyst left out after the integrity flags (``survey.results.exclusions``).
+    from survey.results import exclusions
+
+    left_out = await exclusions.excluded_ids(wave.id)
+    exclusion_note = await exclusions.method_note(wave.id, (r["id"] for r in responses))
+    responses = [r for r in responses if r["id"] not in left_out]
     # A published wave (a revision) keeps the rules it was published with.
     policy = await wave_policy(wave, recorded=wave.status == "published")
     try:
@@ -854,7 +860,8 @@ async def computed_results(
             for i in prepared.instruments
             if i["hash"] != i["current_hash"]
         ),
-        "excluded": prepared.excluded,
+        "excluded": {**prepared.excluded, **_analyst_excluded(exclusion_note)},
+        "exclusions": exclusion_note,
         "n_responses": len(prepared.response_ids),
         **_mode_method(prepared, stats.weights),
     }
@@ -871,7 +878,7 @@ async def computed_results(
         policy_hash=policy.content_hash,
         seed=run_seed,
         n_responses=len(prepared.response_ids),
-        n_excluded=sum(prepared.excluded.values()),
+        n_excluded=sum(method["excluded"].values()),
         instruments=json.dumps(list(prepared.instruments), ensure_ascii=False),
         weighting=json.dumps(_diagnostics_json(stats), ensure_ascii=False),
         flags=json.dumps([asdict(f) for f in flags], ensure_ascii=False),
@@ -881,7 +888,7 @@ async def computed_results(
         wave_id=wave.id,
         month=wave.month,
         n_responses=len(prepared.response_ids),
-        n_excluded=sum(prepared.excluded.values()),
+        n_excluded=sum(method["excluded"].values()),
         n_results=len(result_rows),
         n_flags=len(flags),
         sanctions=sanctions,
@@ -889,6 +896,14 @@ async def computed_results(
         mode_effects=tuple(method["mode_effect"]),
     )
     return run, result_rows, summary
+
+
+def _analyst_excluded(note: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The method's count of interviews analysts excluded (``survey.results.exclusions``)."""
+    from survey.results.exclusions import EXCLUDED_KEY
+
+    total = sum(int(e["n"]) for e in note)
+    return {EXCLUDED_KEY: total} if total else {}
 
 
 def _mode_method(prepared: PreparedWave, weights: Any) -> dict[str, Any]:

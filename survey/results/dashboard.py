@@ -241,6 +241,7 @@ def _point(r: ResultRow) -> charts.Point:
         r.ci_upper,
         r.n_eff,
         bool(r.sanctions),
+        bool(r.praises),
     )
 
 
@@ -346,14 +347,18 @@ async def _build_view(
         ranked = [r for r in members if r.estimate is not None]
         k = int(next((r.evidence.get("k") for r in members if r.evidence.get("k")), 2) or 2)
         name = members[0].index_name
+        # The funnel's centre, and the forest's colour reference when there is no target.
+        mean = sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1)
         forest_svg = charts.forest(
-            [_point(r) for r in ranked], target=target, unit=unit, title=f"{name}：各{unit_word}"
+            [_point(r) for r in ranked],
+            target=target,
+            unit=unit,
+            title=f"{name}：各{unit_word}",
+            reference=mean,
         )
         funnel_svg = charts.funnel(
             [_point(r) for r in ranked],
-            target=target
-            if target is not None
-            else sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1),
+            target=target if target is not None else mean,
             unit=unit,
             title=f"{name}：漏斗图（相对目标）"
             if target is not None

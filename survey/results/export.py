@@ -363,6 +363,8 @@ async def export_results(
             "computed_at": run.computed_at if run else None,
             "mode_mix": mode_rows(run) if run else [],
             "mode_effect": run.method.get("mode_effect", []) if run else [],
+            # interviews analysts left out after the integrity flags (reason, how many, by whom)
+            "exclusions": run.method.get("exclusions", []) if run else [],
             "results": result_records(rows, changes),
         }
         content = json.dumps(payload, ensure_ascii=False, indent=1, default=str).encode("utf-8")

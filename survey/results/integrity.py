@@ -41,13 +41,17 @@ class FlagSettings:
 
 @dataclass(frozen=True)
 class Flag:
-    """One integrity flag: ``kind``, the index (or ""), the unit/interviewer/mode and a message."""
+    """One integrity flag: ``kind``, the index (or ""), the unit/interviewer/mode and a message;
+    ``response_ids``: the interviews it is about when they are a batch an analyst may exclude
+    (an interviewer's short interviews, a group of identical answers, an interviewer's results
+    far from the others'), else empty."""
 
     kind: str
     index_id: str
     unit_code: str
     unit_name: str
     message: str
+    response_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,18 +133,30 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
             else MODE_NAMES.get(data.modes[i], data.modes[i])
             for i in timed
         ]
-        for f in flag_short_interviews(
+        found = flag_short_interviews(
             [float(data.durations[i] or 0) for i in timed],
             [str(data.response_ids[i]) for i in timed],
             ratio=s.short_ratio,
             groups=groups,
             max_share=s.short_share,
-        ):
+        )
+        short = {f.subject for f in found if f.kind == "short_interview"}
+        for f in found:
             if f.kind == "short_group":  # single short interviews are listed in the export
-                flags.append(Flag(f.kind, "", f.subject, f.subject, f.message))
+                batch = tuple(
+                    int(data.response_ids[i])
+                    for i, g in zip(timed, groups, strict=True)
+                    if g == f.subject and str(data.response_ids[i]) in short
+                )
+                flags.append(Flag(f.kind, "", f.subject, f.subject, f.message, batch))
     identical = flag_identical_answers(data.answers, [str(i) for i in data.response_ids])
     for f in identical[:MAX_IDENTICAL_FLAGS]:
-        flags.append(Flag(f.kind, "", "", "答案雷同", f.message))
+        same = tuple(
+            int(data.response_ids[i])
+            for i, a in enumerate(data.answers)
+            if "|".join(str(v) for v in a) == f.subject
+        )
+        flags.append(Flag(f.kind, "", "", "答案雷同", f.message, same))
     if len(identical) > MAX_IDENTICAL_FLAGS:
         flags.append(
             Flag(
@@ -171,7 +187,19 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
             for f in flag_group_outliers(
                 [float(index.values[i]) for i in chosen], labels, kind=kind
             ):
+                # An interviewer's interviews are a batch to look at; a mode's are not.
+                batch = (
+                    tuple(
+                        int(data.response_ids[i])
+                        for i, label in zip(chosen, labels, strict=True)
+                        if label == f.subject
+                    )
+                    if kind == "interviewer"
+                    else ()
+                )
                 flags.append(
-                    Flag(f.kind, index.id, f.subject, f.subject, f"{index.name}：{f.message}")
+                    Flag(
+                        f.kind, index.id, f.subject, f.subject, f"{index.name}：{f.message}", batch
+                    )
                 )
     return flags

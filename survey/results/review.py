@@ -141,6 +141,66 @@ async def held_sanctions(wave_id: int) -> list[PendingReview]:
     return [p for p in await reviews_for_wave(wave_id) if p.review == "held"]
 
 
+async def record_decision(
+    wave_id: int,
+    index_id: str,
+    unit_code: str,
+    *,
+    rule: str,
+    outcome: str,
+    reason: str,
+    source: str,
+    username: str,
+    action: str,
+    detail: str,
+    mark_stored: bool = True,
+) -> None:
+    """The one way a decision on a sanction is written (a reviewer's, an appeal lodged or
+    decided): the ``SanctionDecision`` row (``outcome`` confirmed / withdrawn / appealed /
+    changed:<level>), with ``mark_stored`` the review state beside the stored sanction (what the
+    dashboard, report and exports show until the next computation re-applies the decisions),
+    and the audit entry ``action`` with ``detail``. Call inside the caller's write transaction,
+    with the wave row locked."""
+    if mark_stored:
+        from survey.results.revisions import record_first_revision
+
+        # A wave published before revisions existed keeps its original as revision 1 first.
+        if await Wave.exists().where((Wave.id == wave_id) & (Wave.status == "published")):
+            await record_first_revision(wave_id, username="")
+        row = (
+            await IndexResult.select(IndexResult.id, IndexResult.sanctions)
+            .where(
+                (IndexResult.wave == wave_id)
+                & (IndexResult.index_id == index_id)
+                & (IndexResult.unit_code == unit_code)
+            )
+            .first()
+        )
+        if row is not None:
+            sanctions = json.loads(row["sanctions"] or "[]")
+            state = "changed" if outcome.startswith("changed:") else outcome
+            for s in sanctions:
+                if str(s.get("rule", "")) == rule:
+                    s.update(review=state, review_by=username, review_note=reason)
+            await IndexResult.update(
+                {IndexResult.sanctions: json.dumps(sanctions, ensure_ascii=False)}
+            ).where(IndexResult.id == row["id"])
+    await SanctionDecision.insert(
+        SanctionDecision(
+            wave=wave_id,
+            index_id=index_id,
+            unit_code=unit_code,
+            rule=rule,
+            outcome=outcome,
+            reason=reason,
+            source=source,
+            decided_by=username,
+            decided_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    await record(username, action, detail)
+
+
 async def decide(
     wave_id: int,
     unit_code: str,
@@ -194,28 +254,18 @@ async def decide(
             raise ComputeError(
                 f"测评期 {wave.month} 中单位 {unit_code} 的指标 {index_id} 没有待复核或提请复核的处理"
             )
-        target.update(review=decision, review_by=username, review_note=reason)
-        await IndexResult.update(
-            {IndexResult.sanctions: json.dumps(sanctions, ensure_ascii=False)}
-        ).where(IndexResult.id == row["id"])
-        await SanctionDecision.insert(
-            SanctionDecision(
-                wave=wave.id,
-                index_id=index_id,
-                unit_code=unit_code,
-                rule=str(target.get("rule", "")),
-                outcome=decision,
-                reason=reason,
-                source="review",
-                decided_by=username,
-                decided_at=dt.datetime.now(dt.UTC),
-            )
-        )
-        await record(
-            username,
-            "results.review",
-            f"wave={wave.id} {wave.month} {index_id} {unit_code} rule={target.get('rule', '')} "
-            f"{decision} reason={reason}",
+        await record_decision(
+            wave.id,
+            index_id,
+            unit_code,
+            rule=str(target.get("rule", "")),
+            outcome=decision,
+            reason=reason,
+            source="review",
+            username=username,
+            action="results.review",
+            detail=f"wave={wave.id} {wave.month} {index_id} {unit_code} "
+            f"rule={target.get('rule', '')} {decision} reason={reason}",
         )
     return next(
         p

@@ -113,7 +113,8 @@ class ResultRevision(Table, tablename="result_revision"):
 class SanctionDecision(Table, tablename="sanction_decision"):
     """A decision on one sanction of a wave (``survey.results.review``): a reviewer's on a
     sanction the policy held or flagged (``source`` ``review``) or the committee's on an appeal
-    (``appeal``). ``outcome`` ``confirmed`` (维持) or ``withdrawn`` (撤销); the computation passes
+    (``appeal``). ``outcome`` ``confirmed`` (维持), ``withdrawn`` (撤销), ``changed:<level>``
+    (变更) or ``appealed`` (an appeal lodged, undecided: 申诉中); the computation passes
     the decisions to the ladder (a withdrawn sanction does not count toward the next step) and
     shows them beside the sanction. The latest row per (wave, index, unit, rule) applies."""
 
@@ -151,3 +152,19 @@ class Appeal(Table, tablename="appeal"):
     decided_by = Varchar(length=60, default="")
     decided_at = Timestamptz(null=True, default=None)
     revision = Integer(null=True, default=None)
+
+
+class ResponseExclusion(Table, tablename="response_exclusion"):
+    """A completed interview an analyst left out of a wave's computation (``survey.results.
+    exclusions``), e.g. after an integrity flag (访问过短, 答案雷同, an interviewer's results far
+    from the others'): the ``reason`` written down, by whom and when. The interview itself stays
+    in ``response`` untouched; the wave's computation (and a published wave's next revision)
+    reads every completed interview except these, and its method note says so. Unique per
+    ``(wave, response)`` (raw migration)."""
+
+    id = Serial(primary_key=True)
+    wave = ForeignKey(Wave, null=False, on_delete=OnDelete.cascade)
+    response = Integer()
+    reason = Text(default="")
+    excluded_by = Varchar(length=60, default="")
+    excluded_at = Timestamptz(default=TimestamptzNow())

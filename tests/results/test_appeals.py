@@ -123,3 +123,45 @@ def test_appeal_and_review_commands(db: None, capsys: pytest.CaptureFixture[str]
 
 async def _sanctions_of_month(month: str) -> list[tuple[str, str]]:
     return await _sanctions((await _waves())[month])
+
+
+async def _exported_review(wave_id: int) -> list[str]:
+    import json
+
+    from survey.results.export import export_results
+
+    content, _media, _name = await export_results(wave_id, "json")
+    rows = json.loads(content)["results"]
+    row = next(r for r in rows if r["index"] == "anquangan" and r["unit_code"] == JIEFANG)
+    return [s["review"] for s in row["sanctions"]]
+
+
+async def test_an_undecided_appeal_exports_review_appealed(demo_city: None) -> None:
+    """The issue's review states: lodged and undecided → ``appealed`` (申诉中; the sanction
+    still stands and counts); 维持 → ``confirmed``; a recomputation keeps the state."""
+    from survey.results.dashboard import REVIEW_NAMES, wave_view
+    from survey.results.revisions import revise_wave
+    from survey.results.tables import SanctionDecision
+    from survey.waves import set_status
+
+    october = (await _waves())["2026-10"]
+    assert await _exported_review(october) == ["none"]  # the district's rule: review = "off"
+    appeal = await add_appeal(october, JIEFANG, grounds="样本偏少", username="analyst")
+    assert await _exported_review(october) == ["appealed"]
+    view = await wave_view(october)
+    row, sanction = next((r, s) for r, s in view.sanctions if r.unit_code == JIEFANG)
+    assert (sanction["level"], REVIEW_NAMES[sanction["review"]]) == ("veto", "申诉中")
+    # A correction of the wave while the appeal is open keeps it 申诉中 (the stored decision).
+    await revise_wave(october, reason="更正录入错误", username="analyst")
+    await set_status(october, "published", username="admin")
+    assert await _exported_review(october) == ["appealed"]
+    assert await _sanctions(october) == [("veto", "appealed")]  # still 一票否决: it counts
+    await decide_appeal(appeal.id, outcome="维持", reason="证据充分", username="committee")
+    assert await _exported_review(october) == ["confirmed"]
+    outcomes = [
+        r["outcome"]
+        for r in await SanctionDecision.select(SanctionDecision.outcome)
+        .where(SanctionDecision.wave == october)
+        .order_by(SanctionDecision.id)
+    ]
+    assert outcomes == ["appealed", "confirmed"]

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from survey.accounts import ROLE_NAMES, CurrentUser
 from survey.registry import queries
+from survey.results.home import home_digests
 from survey.results.revisions import pending_revisions
 from survey.waves import STATUS_NAMES, TRANSITIONS, WaveError, create_wave, set_status
 from survey.web import flash
@@ -86,6 +87,8 @@ class PagesController(Controller):
             "home.html",
             context={
                 "user": user,
+                # the latest published wave's warnings, targets and significant changes first
+                "digests": await home_digests(user),
                 "role_names": [ROLE_NAMES[r] for r in sorted(user.roles)],
                 "waves": waves,
                 "counts": counts,

@@ -329,6 +329,65 @@ class ResultsController(Controller):
         )
         return Redirect(url, status_code=303)
 
+    @get("/{wave_id:int}/integrity", guards=[requires(*ANALYSTS)], name="results-integrity")
+    async def integrity_page(
+        self,
+        request: Request[Any, Any, Any],
+        wave_id: FromPath[int],
+        f: FromQuery[str | None] = None,
+    ) -> Template:
+        """数据质量核查: the wave's integrity flags with the interviews each names, the
+        exclusion form (a written reason is required) and the interviews excluded so far."""
+        from survey.results.exclusions import exclusions_for_wave, flags_for_wave
+
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        flashed = await flash.take(f, f"user:{user.id}") or {}
+        error = str(flashed.get("error", ""))
+        return Template(
+            "results/integrity.html",
+            context={
+                "user": user,
+                "summary": summary,
+                "error": error,
+                "message": str(flashed.get("message", "")),
+                "reason": str(flashed.get("reason", "")),
+                "flags": await flags_for_wave(wave_id),
+                "exclusions": await exclusions_for_wave(wave_id),
+            },
+            status_code=422 if error else 200,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @post("/{wave_id:int}/integrity", guards=[requires(*ANALYSTS)], status_code=303)
+    async def integrity_act(
+        self, request: Request[Any, Any, Any], wave_id: FromPath[int]
+    ) -> Redirect:
+        from survey.results.exclusions import exclude_responses, lift_exclusion, parse_ids
+
+        user = current_user(request)
+        summary = await _visible_wave(request, wave_id)
+        form = await request.form()
+        reason = form.get("reason")
+        reason = reason if isinstance(reason, str) else ""
+        restore = form.get("action") == "restore"
+        back = f"/results/{summary.id}/integrity"
+        try:
+            typed = form.get("ids")
+            ids = parse_ids(typed if isinstance(typed, str) else "")
+            for value in [*form.getall("id", []), *form.getall("batch", [])]:
+                ids += parse_ids(value if isinstance(value, str) else "")
+            act = lift_exclusion if restore else exclude_responses
+            done = await act(wave_id, ids, reason=reason, username=user.username)
+        except ComputeError as exc:
+            url = await flash.redirect_url(
+                back, f"user:{user.id}", {"error": str(exc), "reason": reason[:500]}
+            )
+            return Redirect(url, status_code=303)
+        message = done.describe("恢复计入" if restore else "排除")
+        url = await flash.redirect_url(back, f"user:{user.id}", {"message": message})
+        return Redirect(url, status_code=303)
+
     @get("/{wave_id:int}/import", guards=[requires(*ANALYSTS)], name="results-import")
     async def import_page(
         self, request: Request[Any, Any, Any], wave_id: FromPath[int]
