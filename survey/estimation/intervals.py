@@ -1,15 +1,23 @@
 """Confidence intervals, vectorised over domains, exactly as R's ``confint``/``svyciprop``.
 
 ``df`` is an array of degrees of freedom; ``inf`` means the normal quantile.
+
+The normal quantile is Python's ``statistics.NormalDist`` (Wichura's AS 241, the algorithm of
+R's ``qnorm``, exact to double precision); ``scipy.special`` (``stdtrit``, ``betaincinv``,
+``ndtr``: the functions ``scipy.stats`` calls itself) is imported only by the intervals that
+need t or beta quantiles. Importing it costs ≈ 0.15–0.3 s, the largest share of a
+``survey estimate --ci normal`` process (docs/benchmarks.md, "Whole processes").
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+from statistics import NormalDist
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
-from scipy import special
 
 from survey.estimation.design import FloatArray
 
@@ -26,16 +34,37 @@ PROPORTION_METHODS: tuple[str, ...] = (
 )
 
 
-def quantile(level: float, df: FloatArray) -> FloatArray:
-    """Upper (1+level)/2 quantile of t with ``df`` (normal where df is infinite)."""
-    q = 0.5 + level / 2.0
+def _special() -> ModuleType:
+    """``scipy.special``, imported on first use (t and beta quantiles only)."""
+    return importlib.import_module("scipy.special")
+
+
+_STANDARD_NORMAL = NormalDist()
+
+
+def normal_quantile(p: float) -> float:
+    """Quantile of the standard normal (R ``qnorm``): −inf at 0, inf at 1, NaN outside [0, 1]."""
+    if 0.0 < p < 1.0:
+        return _STANDARD_NORMAL.inv_cdf(p)
+    if p == 0.0:
+        return -math.inf
+    return math.inf if p == 1.0 else math.nan
+
+
+def t_quantile(p: float, df: FloatArray) -> FloatArray:
+    """Quantile ``p`` of t with each ``df`` (normal where df is infinite, NaN where df ≤ 0)."""
     df = np.asarray(df, dtype=np.float64)
-    out = np.full(df.shape, float(special.ndtri(q)))
+    out = np.full(df.shape, normal_quantile(p))
     finite = np.isfinite(df) & (df > 0)
     if finite.any():
-        out[finite] = special.stdtrit(df[finite], q)
+        out[finite] = _special().stdtrit(df[finite], p)
     out[np.isfinite(df) & ~(df > 0)] = np.nan
     return out
+
+
+def quantile(level: float, df: FloatArray) -> FloatArray:
+    """Upper (1+level)/2 quantile of t with ``df`` (normal where df is infinite)."""
+    return t_quantile(0.5 + level / 2.0, df)
 
 
 def wald(
@@ -91,7 +120,7 @@ def korn_graubard(
     alpha = 1.0 - level
     p = np.asarray(p, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = _t_low(alpha / 2, nrow - 1.0) / _t_low(alpha / 2, df)
+        ratio = t_quantile(alpha / 2, nrow - 1.0) / t_quantile(alpha / 2, df)
         n_eff = np.where(var > 0, p * (1.0 - p) / var, nrow) * ratio**2
         edge = (p <= 0.0) | (p >= 1.0) | ~(var > 0)
         n_eff = np.where(edge, nrow, n_eff)
@@ -108,17 +137,8 @@ def _beta_ppf(q: float, a: FloatArray, b: FloatArray) -> FloatArray:
     b = np.asarray(b, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         valid = (a > 0) & (b > 0)
-        out = special.betaincinv(np.where(valid, a, 1.0), np.where(valid, b, 1.0), q)
+        out = _special().betaincinv(np.where(valid, a, 1.0), np.where(valid, b, 1.0), q)
     return np.where(valid, out, np.nan)
-
-
-def _t_low(a: float, df: FloatArray) -> FloatArray:
-    df = np.asarray(df, dtype=np.float64)
-    out = np.full(df.shape, float(special.ndtri(a)))
-    finite = np.isfinite(df) & (df > 0)
-    out[finite] = special.stdtrit(df[finite], a)
-    out[np.isfinite(df) & ~(df > 0)] = np.nan
-    return out
 
 
 def _fmm_spline(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -247,6 +267,7 @@ def profile_likelihood(
     as survey's ``confint_profile``. [p, p] where p is 0 or 1.
     """
     alpha_level = (1.0 - level) / 2.0
+    special = _special()
     out_lo = np.full(p.shape, np.nan)
     out_hi = np.full(p.shape, np.nan)
     for g in range(p.size):
@@ -268,7 +289,7 @@ def profile_likelihood(
         if not dfg > 0:
             continue
         tq = (
-            special.ndtri(alpha_level)
+            normal_quantile(alpha_level)
             if not np.isfinite(dfg)
             else special.stdtrit(dfg, alpha_level)
         )
@@ -301,7 +322,8 @@ def profile_likelihood(
         xs, ys = _r_spline(np.array(pars)[order], np.array(zs)[order])
         # approx(sp$y, sp$x, xout = cutoff): linear interpolation of the inverse
         inv = np.argsort(ys, kind="stable")
-        cut = (special.ndtri(2 * alpha), -special.ndtri(2 * alpha))
+        z_cut = normal_quantile(float(2 * alpha))
+        cut = (z_cut, -z_cut)
         bounds = np.interp(cut, ys[inv], xs[inv], left=np.nan, right=np.nan)
         out_lo[g], out_hi[g] = 1.0 / (1.0 + np.exp(-bounds))
     return out_lo, out_hi
