@@ -17,6 +17,14 @@ Rows (median of ``--runs`` after one warm-up; wall clock and the CPU time of the
 
 The demo city is built into a temporary SQLite file unless ``--demo-db`` names one (≈ 15 s).
 Results go to docs/benchmarks.md ("Whole processes"). Not part of the test suite.
+
+The children run as an installed package does, with its modules' bytecode cached: the cache goes
+to a temporary ``PYTHONPYCACHEPREFIX`` (the source tree is not touched) and the warm-up run
+writes it, even where the environment sets ``PYTHONDONTWRITEBYTECODE`` (then every run would
+compile the project's modules again: ``--no-bytecode-cache`` measures that). ``--baseline SRC``
+runs rows 1–4 also with an exported earlier source tree (``git archive REV | tar -x -C SRC``, on
+``PYTHONPATH``), interleaved run by run with the current code, so that before and after share
+the machine's load.
 """
 
 from __future__ import annotations
@@ -93,9 +101,55 @@ def median_of(
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
+def child_env(
+    base: dict[str, str], pycache: str | None, source: str | None = None
+) -> dict[str, str]:
+    """The children's environment: bytecode cached under ``pycache`` (None: as inherited), and
+    ``source`` (an exported source tree) first on the path."""
+    env = dict(base)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    if source is not None:
+        env["PYTHONPATH"] = source
+    return env
+
+
+def compared(
+    argv: Sequence[str], runs: int, envs: dict[str, dict[str, str]]
+) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU of ``argv`` under each environment, one warm-up each, the runs of
+    the environments interleaved (so that they share the machine's load)."""
+    for env in envs.values():
+        timed(argv, env)
+    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in envs}
+    for _ in range(runs):
+        for label, env in envs.items():
+            samples[label].append(timed(argv, env))
+    return {
+        label: (statistics.median(s[0] for s in got), statistics.median(s[1] for s in got))
+        for label, got in samples.items()
+    }
+
+
 def row(what: str, wall: float, cpu: float, reference: str, ok: bool | None) -> None:
     mark = "" if ok is None else (" ✔" if ok else " ✘")
     print(f"| {what} | {wall:.2f} s | {cpu:.2f} s | {reference}{mark} |", flush=True)
+
+
+def rows(
+    what: str,
+    got: dict[str, tuple[float, float]],
+    reference: str,
+    ok: bool | None,
+) -> tuple[float, float]:
+    """Print the current code's row (and the baseline's beneath it); return the current one."""
+    wall, cpu = got["current"]
+    row(what, wall, cpu, reference, ok)
+    if "baseline" in got:
+        b_wall, b_cpu = got["baseline"]
+        row(f"{what}, baseline", b_wall, b_cpu, "same runs, interleaved", None)
+    return wall, cpu
 
 
 def has_r_survey() -> bool:
@@ -159,21 +213,45 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--r-runs", type=int, default=3)
     parser.add_argument("--demo-db", help="database URL of a built demo city")
+    parser.add_argument(
+        "--baseline", metavar="SRC", help="exported source tree to run rows 1–4 with as well"
+    )
+    parser.add_argument(
+        "--no-bytecode-cache", action="store_true", help="children as the environment says"
+    )
     parser.add_argument("--app-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.app_probe:
         print(json.dumps(asyncio.run(_app_probe(args.runs))))
         return
     print(f"load average before: {os.getloadavg()[0]:.1f}; cores: {os.cpu_count()}", flush=True)
-    print("| what | wall (median) | CPU (median) | reference |\n|---|---:|---:|---|", flush=True)
-    wall, cpu = median_of([SURVEY, "--help"], args.runs)
-    row("`survey --help`", wall, cpu, "target < 0.3 s", wall < 0.3)
-    wall, cpu = median_of([SURVEY, "policy", "list"], args.runs)
-    row("`survey policy list`", wall, cpu, "target < 0.3 s", wall < 0.3)
     with tempfile.TemporaryDirectory() as tmp:
+        pycache = None if args.no_bytecode_cache else f"{tmp}/pycache"
+        print(
+            "bytecode: "
+            + ("as the environment says" if pycache is None else "cached (PYTHONPYCACHEPREFIX)"),
+            flush=True,
+        )
+        print(
+            "| what | wall (median) | CPU (median) | reference |\n|---|---:|---:|---|", flush=True
+        )
+        base_env = dict(os.environ)
+        if args.demo_db:
+            base_env["PINGAN_DATABASE_URL"] = args.demo_db
+        else:
+            base_env["PINGAN_DATABASE_URL"] = f"sqlite:///{tmp}/demo.sqlite"
+        envs = {"current": child_env(base_env, pycache)}
+        if args.baseline:
+            source = str(Path(args.baseline).resolve())
+            envs["baseline"] = child_env(base_env, pycache, source)
+        got = compared([SURVEY, "--help"], args.runs, envs)
+        rows("`survey --help`", got, "target < 0.3 s", got["current"][0] < 0.3)
+        got = compared([SURVEY, "policy", "list"], args.runs, envs)
+        rows("`survey policy list`", got, "target < 0.3 s", got["current"][0] < 0.3)
         data = Path(tmp) / "survey-200k.csv"
         write_csv(data)
-        wall, cpu = median_of([SURVEY, "estimate", str(data), *ESTIMATE], args.runs)
+        got = compared([SURVEY, "estimate", str(data), *ESTIMATE], args.runs, envs)
+        wall, cpu = got["current"]
         if has_r_survey():
             script = Path(tmp) / "estimate.R"
             script.write_text(R_SCRIPT, encoding="utf-8")
@@ -184,36 +262,28 @@ def main() -> None:
                 f"R: {r_wall:.2f} s wall, {r_cpu:.2f} s CPU → {r_wall / wall:.0f}× "
                 f"(CPU {r_cpu / cpu:.0f}×); target ≥ 20×"
             )
-            row(
+            rows(
                 "`survey estimate` 200,000 rows × 400 streets",
-                wall,
-                cpu,
+                got,
                 reference,
                 r_wall / wall >= 20,
             )
         else:
             print("(R with the survey package not installed: no R reference for survey estimate)")
-            row("`survey estimate` 200,000 rows × 400 streets", wall, cpu, "R: skipped", None)
-        env = dict(os.environ)
-        if args.demo_db:
-            env["PINGAN_DATABASE_URL"] = args.demo_db
-        else:
-            env["PINGAN_DATABASE_URL"] = f"sqlite:///{tmp}/demo.sqlite"
-            subprocess.run([SURVEY, "demo"], check=True, stdout=subprocess.DEVNULL, env=env)
+            rows("`survey estimate` 200,000 rows × 400 streets", got, "R: skipped", None)
+        if not args.demo_db:
+            subprocess.run([SURVEY, "demo"], check=True, stdout=subprocess.DEVNULL, env=base_env)
         pdf = str(Path(tmp) / "report.pdf")
-        wall, cpu = median_of(
-            [SURVEY, "report", "2026-10", "--format", "pdf", "-o", pdf], args.runs, env
-        )
-        row(
+        got = compared([SURVEY, "report", "2026-10", "--format", "pdf", "-o", pdf], args.runs, envs)
+        rows(
             "`survey report 2026-10 --format pdf` (cold process)",
-            wall,
-            cpu,
+            got,
             "target ≤ 1.5 s",
-            wall <= 1.5,
+            got["current"][0] <= 1.5,
         )
         probe = subprocess.run(
             [sys.executable, __file__, "--app-probe", "--runs", str(args.runs)],
-            check=True, capture_output=True, text=True, env=env, cwd=ROOT,
+            check=True, capture_output=True, text=True, env=envs["current"], cwd=ROOT,
         )  # fmt: skip
         app = json.loads(probe.stdout.strip().splitlines()[-1])
         print(

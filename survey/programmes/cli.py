@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,6 +10,8 @@ from typing import Any
 
 
 def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    import asyncio  # here, not at the top: every command builds this module's parser
+
     from survey.db.migrate import migrate_forwards
 
     async def go() -> Any:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from functools import partial
+from typing import TYPE_CHECKING
 
 from questionnaires.cli import check_files_command
-from survey.ranking.policy import (
-    KnownCodes,
-    PolicyError,
-    installation_policies,
-    load_policy,
-)
+
+if TYPE_CHECKING:
+    from survey.ranking.policy import KnownCodes
+
+# asyncio and the policy loader are imported by the handlers: every command builds this parser.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _known_codes(region: str | None) -> KnownCodes:
+    import asyncio
+
     from survey.programmes.service import known_threshold_codes
 
     if region is None:
@@ -64,6 +65,8 @@ def _known_codes(region: str | None) -> KnownCodes:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from survey.ranking.policy import PolicyError, load_policy
+
     known = _known_codes(args.region)
     return check_files_command(args.files, partial(load_policy, known_codes=known), PolicyError)
 
@@ -71,6 +74,7 @@ def _check(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     del args
     from survey.cli import CommandError
+    from survey.ranking.policy import PolicyError, installation_policies
 
     try:
         offered = installation_policies()

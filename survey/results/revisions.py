@@ -25,9 +25,9 @@ from survey import waves
 from survey.audit import record
 from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
-from survey.results.compute import ComputeError, computed_results, wave_by_id
 from survey.results.queries import ResultRow, RunInfo, _order_key, _row, run_info
 from survey.results.tables import IndexResult, ResultRevision, ResultRun
+from survey.results.waves import ComputeError, wave_by_id
 
 REASON_MAX = 500
 _SKIP = {"id", "wave"}
@@ -135,6 +135,10 @@ async def revise_wave(
         waves.check("revise", wave.status, wave.month)
     except waves.WaveError as exc:
         raise ComputeError(str(exc)) from exc
+    # the computation (numpy, scipy.stats) on use: readers of revisions, the report among
+    # them, do not pay for its imports
+    from survey.results.compute import computed_results
+
     run, result_rows, summary = await computed_results(
         wave, username=username, include_non_probability=include_non_probability
     )
