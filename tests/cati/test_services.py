@@ -27,9 +27,8 @@ from survey.cati.supervisor import (
 from survey.cati.tables import BackCheck, CallAttempt, Campaign, Case, StratumProgress
 from survey.collection.tables import Response
 from survey.db import write_transaction
-from survey.db.tables import Unit
 from survey.design.tables import Sample, SampledElement
-from tests.cati._setup import make_world
+from tests.cati._setup import add_street_and_community, make_world
 
 pytestmark = pytest.mark.anyio
 
@@ -186,20 +185,6 @@ async def test_hold_expires_and_late_outcome_is_refused(db: None) -> None:
     assert await CallAttempt.count() == 0
 
 
-async def _district_with_units() -> tuple[str, str]:
-    """A street and community under the test district (code T01)."""
-    async with write_transaction():
-        district = await Unit.select(Unit.id).where(Unit.code == "T01").first()
-        assert district is not None
-        street = await Unit.insert(
-            Unit(code="T01001", name="甲街道", level="street", parent=district["id"])
-        ).returning(Unit.id)
-        await Unit.insert(
-            Unit(code="T01001001", name="乙社区", level="community", parent=street[0]["id"])
-        )
-    return "T01001", "T01001001"
-
-
 SCREENS = {
     "security": {"q_anquan": ["2"]},
     "awareness": {"q_zhixiao": ["1"]},
@@ -210,7 +195,7 @@ SCREENS = {
 
 async def test_interview_page_by_page_to_complete(db: None) -> None:
     world = await make_world(targets={"A": 5})
-    street, community = await _district_with_units()
+    street, community = await add_street_and_community()
     await add_cases(world.campaign_id, [CaseInput("13800138000", "A", 12.5)], now=NOW)
     p1 = world.users["p1"]
     case_id = await _take(world.campaign_id, p1)
@@ -271,7 +256,7 @@ async def test_screening_other_adult_and_breakoff_keeps_partial(db: None) -> Non
 
 async def test_breakoff_late_in_the_interview_is_a_partial(db: None) -> None:
     world = await make_world()
-    street, community = await _district_with_units()
+    street, community = await add_street_and_community()
     await add_cases(world.campaign_id, ["13800138000"], now=NOW)
     p1 = world.users["p1"]
     case_id = await _take(world.campaign_id, p1)
