@@ -140,10 +140,11 @@ def _apply_units(
             answers.pop(level.id, None)
             continue
         if len(values) != 1 or values[0] not in unit_choices(instrument, level, units, answers):
-            known = any(values[0] in c for c in units.values())
-            errors[level.id] = (
-                NOT_IN_STREET if level.level == "community" and known else NOT_IN_LIST
-            )
+            # With the street on the same screen (the console), a community of another street
+            # is a mismatch to explain; otherwise the value was not among the choices shown.
+            foreign = level.level == "community" and any(values[0] in c for c in units.values())
+            together = any(lv.level == "street" for lv in levels)
+            errors[level.id] = NOT_IN_STREET if foreign and together else NOT_IN_LIST
             answers.pop(level.id, None)
             continue
         if level.level == "street" and answers.get(level.id) != values[0]:
