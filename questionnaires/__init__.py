@@ -94,6 +94,13 @@ Answers (``questionnaires.answers``): ``visible_items(instrument, answers) -> li
 ``drop_hidden``, ``screening_outcome(instrument, answers) -> ScreeningOutcome``,
 ``parse_form_answer(item, raw)``.
 
+Interview engine (``questionnaires.flow``, used by the web pages and the pollster console):
+``apply_screen(instrument, answers, screen, form, *, units, unit_per_level, back=False) ->
+ScreenResult`` (answers, errors, next screen, final answers when done), ``screens``,
+``restart_screening``. Demographic coding (``questionnaires.demographics``): ``SEXES``,
+``AGE_GROUPS``, ``demographic_codes(instrument, answers) -> (sex, age_group)``,
+``demographic_answer(instrument, item_id, variable, code)`` (the inverse, for imports).
+
 Scoring (``questionnaires.scoring``): ``score_responses(instrument, index_id, answers_list, *,
 department=None) -> Scores(values, dk_mask, void_mask)``, ``score_departments``,
 ``composite_weights(instrument, index_id, departments=None) -> dict[str, float]``.

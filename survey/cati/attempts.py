@@ -58,7 +58,7 @@ async def record_outcome(
         raise CatiError(f"备注不能超过 {MAX_NOTE} 个字")
     now = whole_seconds(now or utc_now())
     async with write_transaction():
-        result = await _record(
+        result = await record_attempt(
             case_id, pollster_id, outcome, key, now, appointment_at, personal, note
         )
     return result
@@ -110,16 +110,18 @@ async def _answered_share(response_id: int, instrument_id: str) -> float:
     return sum(1 for it in asked if is_answered(answers.get(it.id))) / len(asked)
 
 
-async def _record(
+async def record_attempt(
     case_id: int,
     pollster_id: int,
     outcome: Outcome,
     key: str,
     now: dt.datetime,
-    appointment_at: dt.datetime | None,
-    personal: bool,
-    note: str,
+    appointment_at: dt.datetime | None = None,
+    personal: bool = False,
+    note: str = "",
 ) -> AttemptResult:
+    """``record_outcome`` inside the caller's ``write_transaction`` (the interview records its
+    ``complete`` outcome in the transaction that completes the response), arguments checked."""
     # Lock the case first: a concurrent duplicate then waits here and sees the first attempt.
     lock = " FOR UPDATE" if is_postgres() else ""
     rows = await Case.raw(f"SELECT * FROM cati_case WHERE id = {{}}{lock}", case_id)

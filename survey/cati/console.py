@@ -7,8 +7,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from questionnaires import Instrument, Item, visible_items
-from questionnaires.model import SCREENING_PAGE, UNIT_PAGE
+from questionnaires import Instrument, Item, flow
+from questionnaires.model import UNIT_PAGE
 from survey.cati.cases import CatiError, utc_now
 from survey.cati.interview import InterviewState
 from survey.cati.outcomes import default_outcomes
@@ -237,13 +237,7 @@ def screen_view(instrument: Instrument, state: InterviewState) -> ScreenView:
     """What the console shows for ``state.page``."""
     answers = state.answers
     page = state.page
-    if page == SCREENING_PAGE:
-        items: list[Item] = list(instrument.screening.items)
-    elif page == UNIT_PAGE:
-        items = []
-    else:
-        shown = {it.id for it in visible_items(instrument, answers)}
-        items = [it for p in instrument.pages if p.id == page for it in p.items if it.id in shown]
+    items = flow.screen_items(instrument, answers, page)
     titles = {p.id: p.title for p in instrument.pages} | PAGE_TITLES
     position = state.pages.index(page) if page in state.pages else 0
     return ScreenView(

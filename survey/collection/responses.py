@@ -32,12 +32,15 @@ to the telephone campaign) or None),
 ``response_for_invitation(invitation_id) -> ResponseRecord | None``,
 ``get_response(response_id) -> ResponseRecord | None``,
 ``start_response(*, wave_id, instrument, mode="web", invitation_id=None, interviewer_id=None,
-stratum="", design_weight=None, non_probability=False) -> ResponseRecord``,
-``save_answers(response_id, answers, current_page, *, community_id=UNCHANGED) -> bool``,
+stratum="", design_weight=None, non_probability=False, current_page=0, now=None) ->
+ResponseRecord``,
+``save_answers(response_id, answers, current_page, *, community_id=UNCHANGED, now=None) ->
+bool``,
 ``complete_response(response_id, answers, instrument, *, status="completed", community_id=
-UNCHANGED, now=None) -> bool`` (True only for the call that completed it),
+UNCHANGED, now=None) -> bool`` (True only for the call that completed it; checks the instrument
+is frozen first and stores the weighting codes of ``questionnaires.demographics``),
 ``ensure_instrument_frozen(wave_id, instrument)`` (raises ``InstrumentChanged``),
-``demographic_codes(instrument, answers) -> (sex, age_group)``.
+``community_id(code) -> int | None`` (the registry id of a community code).
 Times are timezone-aware UTC datetimes; ``duration_seconds`` is whole seconds from start to
 completion.
 """
@@ -56,18 +59,19 @@ from typing import Any, Final
 from piccolo.engine.postgres import PostgresEngine
 
 from questionnaires import Instrument
+from questionnaires.demographics import demographic_codes
 from survey.collection import dispositions
 from survey.collection.invitations import TOKEN_PATTERN, token_hash
 from survey.collection.tables import Invitation, Response
 from survey.db import is_postgres, write_transaction
-from survey.db.tables import AGE_GROUPS
+from survey.db.tables import Unit
 
 
-class _Unchanged:
-    pass
+class Unchanged:
+    """The type of ``UNCHANGED``: a column the caller leaves as stored."""
 
 
-UNCHANGED: Final = _Unchanged()
+UNCHANGED: Final = Unchanged()
 OPEN_STATUSES = ("pending", "started")
 
 
@@ -334,6 +338,7 @@ async def start_response(
     design_weight: float | None = None,
     non_probability: bool = False,
     current_page: int = 0,
+    now: datetime.datetime | None = None,
 ) -> ResponseRecord:
     """The in-progress (or finished) response of an invitation, created if there is none.
 
@@ -342,8 +347,11 @@ async def start_response(
 
     With an invitation, a concurrent second call returns the same row (unique constraint plus
     ``ON CONFLICT DO NOTHING``) and the invitation becomes ``started``. Without one (a phone
-    interview from a case) a new row is created each call. Raises ``InstrumentChanged``.
+    interview from a case) a new row is created each call: the caller serialises its starts
+    (the console locks the case). ``now``: the start time (default: the clock). Raises
+    ``InstrumentChanged``.
     """
+    now = now or datetime.datetime.now(datetime.UTC)
     await ensure_instrument_frozen(wave_id, instrument)
     row = Response(
         wave=wave_id,
@@ -359,7 +367,8 @@ async def start_response(
         non_probability=non_probability,
         answers="{}",
         current_page=current_page,
-        started_at=datetime.datetime.now(datetime.UTC),
+        started_at=now,
+        updated_at=now,
     )
     async with write_transaction():
         if invitation_id is None:
@@ -396,7 +405,8 @@ async def save_answers(
     answers: Mapping[str, Any],
     current_page: int,
     *,
-    community_id: int | _Unchanged | None = UNCHANGED,
+    community_id: int | Unchanged | None = UNCHANGED,
+    now: datetime.datetime | None = None,
 ) -> bool:
     """Replace the stored answers and the position of an in-progress response.
 
@@ -404,9 +414,9 @@ async def save_answers(
     values: dict[Any, Any] = {
         Response.answers: _answers_json(answers),
         Response.current_page: current_page,
-        Response.updated_at: datetime.datetime.now(datetime.UTC),
+        Response.updated_at: now or datetime.datetime.now(datetime.UTC),
     }
-    if not isinstance(community_id, _Unchanged):
+    if not isinstance(community_id, Unchanged):
         values[Response.community] = community_id
     async with write_transaction():
         updated = (
@@ -417,26 +427,11 @@ async def save_answers(
     return bool(updated)
 
 
-def demographic_codes(instrument: Instrument, answers: Mapping[str, Any]) -> tuple[str, str]:
-    """``(sex, age_group)`` for the weighting columns: sex ``"M"``/``"F"`` from the option
-    labels 男/女, the age group as the n-th of ``AGE_GROUPS`` for the n-th substantive option of a
-    four-band item; ``""`` when not answered or not mappable."""
-    sex = age = ""
-    for demographic in instrument.demographics:
-        value = answers.get(demographic.item)
-        if not isinstance(value, int):
-            continue
-        item = instrument.item(demographic.item)
-        option = item.option(value)
-        if option is None or not option.substantive:
-            continue
-        if demographic.variable == "sex":
-            sex = {"男": "M", "女": "F"}.get(option.label[:1], "")
-        elif demographic.variable == "age_group":
-            bands = [o.code for o in item.options if o.substantive]
-            if len(bands) == len(AGE_GROUPS):
-                age = AGE_GROUPS[bands.index(value)]
-    return sex, age
+async def community_id(code: str) -> int | None:
+    """The registry id of the unit with ``code`` (the community an interview is attributed to),
+    read when the answer is stored; None for an unknown code."""
+    row = await Unit.select(Unit.id).where(Unit.code == code).first()
+    return int(row["id"]) if row else None
 
 
 async def complete_response(
@@ -445,7 +440,7 @@ async def complete_response(
     instrument: Instrument,
     *,
     status: str = "completed",
-    community_id: int | _Unchanged | None = UNCHANGED,
+    community_id: int | Unchanged | None = UNCHANGED,
     now: datetime.datetime | None = None,
 ) -> bool:
     """Finish an in-progress response with its final answers (``status`` ``"completed"``, or
@@ -479,7 +474,7 @@ async def complete_response(
         Response.duration_seconds: duration,
         Response.updated_at: now,
     }
-    if not isinstance(community_id, _Unchanged):
+    if not isinstance(community_id, Unchanged):
         values[Response.community] = community_id
     async with write_transaction():
         if current["invitation"] is not None and await Invitation.exists().where(
@@ -508,7 +503,7 @@ async def _complete_postgres(
     answers: Mapping[str, Any],
     instrument: Instrument,
     status: str,
-    community_id: int | _Unchanged | None,
+    community_id: int | Unchanged | None,
     now: datetime.datetime,
 ) -> bool:
     """``complete_response`` as one statement: the response update and the invitation update
@@ -520,7 +515,7 @@ async def _complete_postgres(
         instrument.content_hash, sex, age_group, now, now, now,
     ]  # fmt: skip
     community_sql = ""
-    if not isinstance(community_id, _Unchanged):
+    if not isinstance(community_id, Unchanged):
         community_sql = ", community = {}"
         args.append(community_id)
     kind = dispositions.RESPONSE_EVENTS.get(status)

@@ -21,10 +21,12 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+# The weighting codes of sex and age group are the instruments' demographic coding (re-exported).
+from questionnaires.demographics import AGE_GROUPS as AGE_GROUPS
+from questionnaires.demographics import SEXES as SEXES
+
 # Unit levels of the region hierarchy 市 → 区/县 → 街道/乡镇 → 社区/村.
 UNIT_LEVELS: tuple[str, ...] = ("city", "district", "street", "community")
-SEXES: tuple[str, ...] = ("M", "F")
-AGE_GROUPS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
 ROLES: tuple[str, ...] = ("admin", "analyst", "supervisor", "pollster", "committee")
 WAVE_STATUSES: tuple[str, ...] = ("design", "collecting", "closed", "published")
 

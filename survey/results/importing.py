@@ -46,6 +46,7 @@ import numpy as np
 
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from questionnaires.conditions import referenced_items
+from questionnaires.demographics import demographic_answer
 from survey.collection.tables import Response
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
@@ -355,7 +356,7 @@ def _validate(
         )
     }
     demographic_codes = {
-        (item_id, value): _demographic_code(instrument, variable, item_id, {variable: value})
+        (item_id, value): demographic_answer(instrument, item_id, variable, value)
         for item_id, variable in demographic_fill
         for value in (SEXES if variable == "sex" else AGE_GROUPS)
     }
@@ -504,24 +505,6 @@ async def _bulk_insert(rows: Sequence[tuple[Any, ...]]) -> None:
     await transaction.connection.executemany(
         f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows
     )
-
-
-def _demographic_code(
-    instrument: Instrument, variable: str, item_id: str, record: Mapping[str, Any]
-) -> int | None:
-    """The option code of the instrument's sex / age item for the row's sex / age group."""
-    item = instrument.item(item_id)
-    substantive = [o for o in item.options if o.substantive]
-    if variable == "sex" and record.get("sex") in SEXES:
-        label = {"M": "男", "F": "女"}[record["sex"]]
-        return next((o.code for o in substantive if o.label.startswith(label)), None)
-    if (
-        variable == "age_group"
-        and record.get("age_group") in AGE_GROUPS
-        and len(substantive) == len(AGE_GROUPS)
-    ):
-        return substantive[AGE_GROUPS.index(record["age_group"])].code
-    return None
 
 
 def _codes(item: Any) -> str:

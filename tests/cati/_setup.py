@@ -62,3 +62,17 @@ async def make_world(
             ).returning(AppUser.id)
             users[name] = int(row[0]["id"])
     return World(wave_id, int(campaign[0]["id"]), users)
+
+
+async def add_street_and_community() -> tuple[str, str]:
+    """A street and a community under the test district (code T01): their codes."""
+    async with write_transaction():
+        district = await Unit.select(Unit.id).where(Unit.code == "T01").first()
+        assert district is not None
+        street = await Unit.insert(
+            Unit(code="T01001", name="甲街道", level="street", parent=district["id"])
+        ).returning(Unit.id)
+        await Unit.insert(
+            Unit(code="T01001001", name="乙社区", level="community", parent=street[0]["id"])
+        )
+    return "T01001", "T01001001"

@@ -1,6 +1,7 @@
 """Concurrency of the call queue: many pollsters, each on its own database connection, ask
 for the next case at once. No case may be held by two pollsters at the same time, and no case
-may be dialled past its attempt limit or outside calling hours.
+may be dialled past its attempt limit or outside calling hours. Two consoles interviewing one
+case at once store one response and complete it once.
 
 PostgreSQL: 20 pollsters, 10,000 requests (``FOR UPDATE SKIP LOCKED``). SQLite: 6 pollsters,
 600 requests (``BEGIN IMMEDIATE``). The clock is simulated: each request advances it by a fixed
@@ -20,11 +21,13 @@ from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
 from survey.cati.attempts import record_outcome
-from survey.cati.cases import CaseInput, add_cases
+from survey.cati.cases import CaseInput, CatiError, add_cases
+from survey.cati.interview import save_screen
 from survey.cati.queue import next_case
 from survey.cati.selection import CallingHours
-from survey.cati.tables import CallAttempt, Case
-from tests.cati._setup import make_world
+from survey.cati.tables import CallAttempt, Case, StratumProgress
+from survey.collection.tables import Response
+from tests.cati._setup import add_street_and_community, make_world
 
 pytestmark = pytest.mark.anyio
 
@@ -103,3 +106,71 @@ async def test_no_case_twice_never_past_limit_or_hours(db: None, db_engine_name:
     assert all(hours.allows(a["started_at"]) for a in attempts)
     assert await Case.count().where(Case.attempts > 4) == 0
     assert await Case.count().where(Case.held_by.is_not_null()) == 0
+
+
+#: The screens of the phone interview (liangshuaiyidu) after the unit screen, all answered.
+INTERVIEW = (
+    ("security", {"q_anquan": ["2"]}),
+    ("awareness", {"q_zhixiao": ["1"]}),
+    ("satisfaction", {f"q_manyi_{d}": ["1"] for d in ("gongan", "jianchayuan", "fayuan", "sifa")}),
+    ("about_you", {"d_sex": ["2"], "d_age_group": ["3"]}),
+)
+
+
+async def test_two_consoles_completing_one_case_store_one_response(
+    db: None, db_engine_name: str
+) -> None:
+    """Two consoles (two tabs, or a double submit) run the whole interview of one case at once,
+    each on its own connection: one response row, completed once, one ``complete`` attempt."""
+    cases = 5
+    world = await make_world(windows="00:00-24:00", targets={"A": cases})
+    street, community = await add_street_and_community()
+    await add_cases(
+        world.campaign_id, [CaseInput(f"1380013800{i}", "A") for i in range(cases)], now=START
+    )
+    pollster = world.users["p1"]
+    screens = (
+        ("screening", {"s_age": ["1"], "s_resident": ["1"]}),
+        ("unit", {"street": [street], "community": [community]}),
+        *INTERVIEW,
+    )
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=2, max_size=2)
+    completed: Counter[int] = Counter()
+    refused: Counter[int] = Counter()
+
+    async def console(case_id: int) -> None:
+        for page, form in screens:
+            try:
+                result = await save_screen(case_id, pollster, page, form, now=START)
+            except CatiError:
+                refused[case_id] += 1  # the other console finished the interview first
+                return
+            assert not result.errors, result.errors
+            if result.completed:
+                completed[case_id] += 1
+                return
+
+    try:
+        for _ in range(cases):
+            assignment = await next_case(world.campaign_id, pollster, START)
+            assert assignment.case_id is not None, assignment.reason
+            async with anyio.create_task_group() as group:
+                group.start_soon(console, assignment.case_id)
+                group.start_soon(console, assignment.case_id)
+    finally:
+        if isinstance(engine, PostgresEngine):
+            await engine.close_connection_pool()
+
+    assert sorted(completed.values()) == [1] * cases  # each case completed by one console
+    assert sorted(refused.values()) == [1] * cases  # and refused to the other
+    rows = await Response.select(Response.status, Response.mode)
+    assert [(r["status"], r["mode"]) for r in rows] == [("completed", "phone")] * cases
+    linked = await Case.select(Case.response, Case.state, Case.disposition)
+    assert {(r["state"], r["disposition"]) for r in linked} == {("final", "1.1")}
+    assert len({r["response"] for r in linked}) == cases
+    outcomes = await CallAttempt.select(CallAttempt.outcome)
+    assert [a["outcome"] for a in outcomes] == ["complete"] * cases
+    progress = await StratumProgress.select(StratumProgress.completes).first()
+    assert progress is not None and progress["completes"] == cases

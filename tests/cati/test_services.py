@@ -10,6 +10,7 @@ import anyio
 import numpy as np
 import pytest
 
+from questionnaires import default_instruments
 from survey.cati.attempts import record_outcome
 from survey.cati.cases import CaseInput, CatiError, add_cases, add_cases_from_sample
 from survey.cati.interview import load_interview, save_screen
@@ -27,9 +28,9 @@ from survey.cati.supervisor import (
 from survey.cati.tables import BackCheck, CallAttempt, Campaign, Case, StratumProgress
 from survey.collection.tables import Response
 from survey.db import write_transaction
-from survey.db.tables import Unit
+from survey.db.tables import Wave
 from survey.design.tables import Sample, SampledElement
-from tests.cati._setup import make_world
+from tests.cati._setup import add_street_and_community, make_world
 
 pytestmark = pytest.mark.anyio
 
@@ -186,20 +187,6 @@ async def test_hold_expires_and_late_outcome_is_refused(db: None) -> None:
     assert await CallAttempt.count() == 0
 
 
-async def _district_with_units() -> tuple[str, str]:
-    """A street and community under the test district (code T01)."""
-    async with write_transaction():
-        district = await Unit.select(Unit.id).where(Unit.code == "T01").first()
-        assert district is not None
-        street = await Unit.insert(
-            Unit(code="T01001", name="甲街道", level="street", parent=district["id"])
-        ).returning(Unit.id)
-        await Unit.insert(
-            Unit(code="T01001001", name="乙社区", level="community", parent=street[0]["id"])
-        )
-    return "T01001", "T01001001"
-
-
 SCREENS = {
     "security": {"q_anquan": ["2"]},
     "awareness": {"q_zhixiao": ["1"]},
@@ -210,7 +197,7 @@ SCREENS = {
 
 async def test_interview_page_by_page_to_complete(db: None) -> None:
     world = await make_world(targets={"A": 5})
-    street, community = await _district_with_units()
+    street, community = await add_street_and_community()
     await add_cases(world.campaign_id, [CaseInput("13800138000", "A", 12.5)], now=NOW)
     p1 = world.users["p1"]
     case_id = await _take(world.campaign_id, p1)
@@ -251,6 +238,42 @@ async def test_interview_page_by_page_to_complete(db: None) -> None:
     assert [(a["outcome"], a["disposition"]) for a in attempts] == [("complete", "1.1")]
 
 
+async def test_interview_refuses_an_instrument_changed_under_its_version(db: None) -> None:
+    """The freeze check of the web pages holds on the phone too: the wave has answers to another
+    content of the same instrument version, so no new interview starts with this one."""
+    world = await make_world()
+    # A wave id no other test uses: a passed check of (wave, instrument) is remembered by the
+    # process, and emptied tables hand out the same ids again.
+    wave_id = 900_001
+    async with write_transaction():
+        programme = await Wave.select(Wave.programme).where(Wave.id == world.wave_id).first()
+        assert programme is not None
+        await Wave.insert(
+            Wave(id=wave_id, programme=programme["programme"], month="2026-12", status="collecting")
+        )
+        await Campaign.update({Campaign.wave: wave_id}).where(Campaign.id == world.campaign_id)
+    await add_cases(world.campaign_id, ["13800138000"], now=NOW)
+    p1 = world.users["p1"]
+    case_id = await _take(world.campaign_id, p1)
+    shipped = default_instruments()["liangshuaiyidu"]
+    async with write_transaction():
+        await Response.insert(
+            Response(
+                wave=wave_id,
+                instrument_id=shipped.id,
+                instrument_version=str(shipped.version),
+                instrument_hash="0" * 64,
+                mode="web",
+                status="completed",
+            )
+        )
+    with pytest.raises(CatiError, match="进行中的测评期不能修改问卷"):
+        await save_screen(case_id, p1, "screening", {"s_age": ["1"], "s_resident": ["1"]}, now=NOW)
+    assert await Response.count() == 1  # nothing started
+    case = await Case.select(Case.response).where(Case.id == case_id).first()
+    assert case is not None and case["response"] is None
+
+
 async def test_screening_other_adult_and_breakoff_keeps_partial(db: None) -> None:
     world = await make_world()
     await add_cases(world.campaign_id, ["13800138000"], now=NOW)
@@ -271,7 +294,7 @@ async def test_screening_other_adult_and_breakoff_keeps_partial(db: None) -> Non
 
 async def test_breakoff_late_in_the_interview_is_a_partial(db: None) -> None:
     world = await make_world()
-    street, community = await _district_with_units()
+    street, community = await add_street_and_community()
     await add_cases(world.campaign_id, ["13800138000"], now=NOW)
     p1 = world.users["p1"]
     case_id = await _take(world.campaign_id, p1)

@@ -1,6 +1,7 @@
 """The residents' survey pages ``/s/<token>``: public (the token is the credential), CSRF-checked.
 
-Thin: parse the request, call ``survey.collection.respondent``, render or redirect.
+Thin: parse the request, call ``survey.collection.respondent``, render its screen
+(``survey.web.survey_views``) or redirect.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from survey.collection import dispositions, respondent
-from survey.collection.respondent import ItemView, OptionView, SurveyView
 from survey.web import flash
 from survey.web.auth import PUBLIC_OPT
+from survey.web.survey_views import PROBLEMS, SurveyView, survey_view, view_from
 
 # Survey pages hold a resident's answers: never cache them (shared phones, proxies).
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -29,24 +30,17 @@ def _no_session(request: Request[Any, Any, Any]) -> None:
         request.clear_session()
 
 
-def _render(result: respondent.PageResult) -> Template | Redirect:
+def _render(view: SurveyView) -> Template:
+    return Template(
+        "survey/page.html", context={"view": view}, status_code=view.status_code, headers=NO_STORE
+    )
+
+
+def _result(result: respondent.PageResult, token: str) -> Template | Redirect:
     if result.redirect is not None:
         return Redirect(result.redirect, status_code=303, headers=NO_STORE)
-    assert result.view is not None
-    return Template(
-        "survey/page.html",
-        context={"view": result.view},
-        status_code=result.view.status_code,
-        headers=NO_STORE,
-    )
-
-
-def _view_from(data: dict[str, Any]) -> SurveyView:
-    items = tuple(
-        ItemView(**{**i, "options": tuple(OptionView(**o) for o in i["options"])})
-        for i in data["items"]
-    )
-    return SurveyView(**{**data, "items": items, "errors": tuple(data["errors"])})
+    assert result.screen is not None
+    return _render(survey_view(result.screen, token))
 
 
 async def _redirect_to_view(token: str, view: SurveyView) -> Redirect:
@@ -67,13 +61,13 @@ async def show_survey(
     _no_session(request)
     stored = await flash.take(f, f"token:{token}") if f else None
     if stored is not None:
-        return _render(respondent.PageResult(_view_from(stored)))
+        return _render(view_from(stored))
     result = await respondent.show(token, p)
     if result.invitation_id is not None and dispositions.is_browser_open(
         request.method, request.headers
     ):
         await dispositions.record_event(result.invitation_id, dispositions.OPENED)
-    return _render(result)
+    return _result(result, token)
 
 
 @head("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-head")
@@ -85,8 +79,9 @@ async def head_survey(request: Request[Any, Any, Any], token: FromPath[str]) -> 
     headers = dict(NO_STORE)
     if result.redirect is not None:
         return Response(None, status_code=303, headers={**headers, "Location": result.redirect})
-    assert result.view is not None
-    return Response(None, status_code=result.view.status_code, headers=headers)
+    assert result.screen is not None
+    view = survey_view(result.screen, token)
+    return Response(None, status_code=view.status_code, headers=headers)
 
 
 @post("/s/{token:str}", opt={PUBLIC_OPT: True}, name="survey-submit")
@@ -100,9 +95,11 @@ async def submit_survey(
         if isinstance(value, str):
             fields.setdefault(key, []).append(value)
     result = await respondent.submit(token, fields)
-    if result.view is not None and result.view.status_code == 422:
-        return await _redirect_to_view(token, result.view)
-    return _render(result)
+    if result.screen is not None:
+        view = survey_view(result.screen, token)
+        if view.status_code == 422:
+            return await _redirect_to_view(token, view)
+    return _result(result, token)
 
 
 @post("/s/{token:str}/optout", opt={PUBLIC_OPT: True}, name="survey-optout")
@@ -110,18 +107,16 @@ async def opt_out_survey(request: Request[Any, Any, Any], token: FromPath[str]) 
     """「不再接收」 on the intro page: recorded as a refusal; no more reminders to this link."""
     _no_session(request)
     known = await dispositions.opt_out(token)
-    view = respondent.SurveyView(
+    view = SurveyView(
         "problem",  # a plain message page (not "done": the link can still be used)
         "不再接收",
-        "已为您登记：不再接收本调查的短信" if known else respondent.PROBLEMS["unknown"][1],
+        "已为您登记：不再接收本调查的短信" if known else PROBLEMS["unknown"][1],
         "感谢您的回复。本期调查不会再向您发送提醒短信。如改变主意，仍可通过原链接参加调查。"
         if known
-        else respondent.PROBLEMS["unknown"][2],
+        else PROBLEMS["unknown"][2],
         status_code=200 if known else 404,
     )
-    return Template(
-        "survey/page.html", context={"view": view}, status_code=view.status_code, headers=NO_STORE
-    )
+    return _render(view)
 
 
 ROUTES: list[Any] = [show_survey, head_survey, submit_survey, opt_out_survey]
