@@ -34,7 +34,6 @@ from survey.cati.queue import campaign_rules
 from survey.cati.tables import Campaign, Case
 from survey.collection import responses
 from survey.db import lock_row, write_transaction
-from survey.db.tables import Unit
 from survey.registry.tree import load_tree
 
 
