@@ -16,9 +16,9 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from survey.db.tables import Unit
 from survey.programmes import service
 from survey.ranking.policy import PolicyError, installation_policies
+from survey.registry.queries import regions_at
 from survey.waves import STATUS_NAMES
 from survey.web.auth import current_user, requires
 
@@ -71,12 +71,7 @@ def _offered_policies() -> tuple[list[tuple[str, str]], list[str]]:
 
 
 async def _regions(limit_to: int | None) -> list[dict[str, Any]]:
-    query = Unit.select(Unit.id, Unit.code, Unit.name, Unit.level).where(
-        Unit.level.is_in(["district", "city"])
-    )
-    if limit_to is not None:
-        query = query.where(Unit.id == limit_to)
-    return list(await query.order_by(Unit.code))
+    return await regions_at(["district", "city"], limit_to)
 
 
 def _instrument_options() -> dict[str, list[tuple[str, str]]]:
