@@ -170,8 +170,7 @@ async def prepare(db_url: str, count: int) -> tuple[list[str], int]:
     from survey.db import testing
 
     await testing.reset_schema()
-    demo._DEMO_MODULES = ()  # the base city only: registry, programme, open wave
-    await demo.build_demo()
+    await demo.build_demo(steps=())  # the base city only: registry, programme, open wave
     answers, screens, last, _final = full_answers()
     conn = await asyncpg.connect(db_url)
     try:

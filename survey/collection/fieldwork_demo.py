@@ -21,7 +21,7 @@ from survey.collection.respondent import screen_ids
 from survey.collection.tables import Invitation, InvitationEvent, Response
 from survey.db import write_transaction
 from survey.db.tables import Unit
-from survey.demo import DemoContext
+from survey.demo_context import DemoContext
 
 # Final web outcome of each invitation and its probability.
 OUTCOMES: tuple[tuple[str, float], ...] = (

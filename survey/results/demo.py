@@ -19,7 +19,7 @@ from questionnaires import default_instruments
 from survey.collection.tables import Response
 from survey.db import write_transaction
 from survey.db.tables import AGE_GROUPS, AppUser, Wave
-from survey.demo import DemoContext
+from survey.demo_context import DemoContext
 from survey.results.compute import compute_wave, load_registry
 from survey.results.tables import ResultRun
 
