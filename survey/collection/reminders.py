@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from survey.collection.dispositions import FINISHED, REMINDED, SENT, TO_PHONE, record_events
-from survey.collection.sms import SmsGateway, SmsMessage, _region_name, erase_finished_tokens
+from survey.collection.sms import SmsGateway, SmsMessage, erase_finished_tokens, wave_region_name
 from survey.collection.tables import Contact, Invitation, InvitationEvent
 from survey.db import write_transaction
 
@@ -104,7 +104,7 @@ async def due_reminders(
     if after_days < 0 or max_reminders < 0:
         raise ReminderError("间隔天数和最多提醒次数不能为负数")
     now = now or dt.datetime.now(dt.UTC)
-    region = await _region_name(wave_id)
+    region = await wave_region_name(wave_id)
     open_ids = Invitation.select(Invitation.id).where(
         (Invitation.wave == wave_id)
         & (Invitation.open_link.eq(False))

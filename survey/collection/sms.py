@@ -82,7 +82,8 @@ def sms_text(region_name: str, link: str) -> str:
     return variants[-1]
 
 
-async def _region_name(wave_id: int) -> str:
+async def wave_region_name(wave_id: int) -> str:
+    """The name of the region of wave ``wave_id``'s programme (the SMS signature)."""
     row = await Wave.select(Wave.programme._.region._.name).where(Wave.id == wave_id).first()
     if row is None:
         from survey.collection.invitations import InvitationError
@@ -93,7 +94,7 @@ async def _region_name(wave_id: int) -> str:
 
 async def wave_messages(wave_id: int, base_url: str) -> list[tuple[str, int, str, str]]:
     """``(phone, invitation_id, link, text)`` for every sendable invitation of the wave."""
-    region = await _region_name(wave_id)
+    region = await wave_region_name(wave_id)
     sent = InvitationEvent.select(InvitationEvent.invitation).where(InvitationEvent.kind == SENT)
     rows = (
         await Contact.select(Contact.phone, Contact.token, Contact.invitation)
