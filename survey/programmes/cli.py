@@ -22,7 +22,7 @@ def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
 
 def _fail(exc: Exception) -> Exception:
     """Print a rejected policy's problems (one per line) and return the one-line error."""
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     for problem in getattr(exc, "problems", []):
         print(problem, file=sys.stderr)

@@ -171,7 +171,11 @@ def package_of(module: str) -> str:
 def is_adapter(module: str) -> bool:
     """An area's command-line or demo module, or a composition root."""
     last = module.rpartition(".")[2]
-    return _within(module, COMPOSITION_ROOTS) or last in ("cli", "demo") or last.endswith("_demo")
+    return (
+        _within(module, COMPOSITION_ROOTS)
+        or last in ("cli", "demo")
+        or last.endswith(("_cli", "_demo"))
+    )
 
 
 def _platform(target: str, roots: Iterable[str]) -> bool:
