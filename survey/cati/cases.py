@@ -167,6 +167,18 @@ async def add_cases(
     return created
 
 
+async def reweigh_cases(element_ids: list[int], weight: float) -> None:
+    """Inside a release's transaction: the new design ``weight`` of these sampled elements onto
+    their cases and the responses of those cases (``survey.design.service.Fielding.reweigh``)."""
+    from survey.collection.tables import Response
+
+    await Case.update({Case.design_weight: weight}).where(Case.sampled_element.is_in(element_ids))
+    cases = Case.select(Case.response).where(
+        Case.sampled_element.is_in(element_ids) & Case.response.is_not_null()
+    )
+    await Response.update({Response.design_weight: weight}).where(Response.id.is_in(cases))
+
+
 async def add_cases_from_sample(sample_id: int) -> int:
     """Create a case for each released sampled element of the sample with a phone number and
     no case yet, in the wave's phone campaign (created if missing), copying phone, stratum,

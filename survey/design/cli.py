@@ -160,7 +160,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     from survey.design.queries import resolve_sample, resolve_wave
-    from survey.design.service import release_batches
+    from survey.release import release_batches
 
     async def go() -> str:
         wave_id = await resolve_wave(args.wave)
