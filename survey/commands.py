@@ -216,7 +216,8 @@ def cmd_wave(args: argparse.Namespace) -> int:
 
     from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
-    from survey.waves import STATUS_NAMES, WaveError, create_wave, resolve_wave, set_status
+    from survey.results.publishing import set_status
+    from survey.waves import STATUS_NAMES, WaveError, create_wave, resolve_wave
 
     user = os.environ.get("USER", "cli")
 
