@@ -70,7 +70,12 @@ def cmd_programme(args: argparse.Namespace) -> int:
                     f"网页: {p.web_instrument}\t电话: {p.phone_instrument}\t办法: {policy}"
                 )
         else:  # show
-            detail = _run(lambda: service.programme_detail(args.code))
+            from survey.results.policies import with_computed_policies
+
+            async def show() -> Any:
+                return await with_computed_policies(await service.programme_detail(args.code))
+
+            detail = _run(show)
             if args.policy_number:
                 print(_run(lambda: service.policy_text(args.code, args.policy_number)), end="")
                 return 0

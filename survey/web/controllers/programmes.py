@@ -19,6 +19,7 @@ from litestar.response import Redirect, Response, Template
 from survey.programmes import service
 from survey.ranking.policy import PolicyError, installation_policies
 from survey.registry.queries import regions_at
+from survey.results.policies import with_computed_policies
 from survey.waves import STATUS_NAMES
 from survey.web.auth import current_user, requires
 
@@ -158,7 +159,9 @@ class ProgrammesController(Controller):
     ) -> Template:
         user = current_user(request)
         try:
-            detail = await service.programme_detail(code, user.district_id)
+            detail = await with_computed_policies(
+                await service.programme_detail(code, user.district_id)
+            )
         except service.ProgrammeError as exc:
             raise NotFoundException(str(exc)) from exc
         return Template(
