@@ -456,3 +456,37 @@ def test_the_allowlist_lists_only_imports_that_exist(edges: list[Edge]) -> None:
     """An entry whose import is gone must leave the list (so the list only shrinks)."""
     present = {e.key for e in edges}
     assert sorted(k for k in ALLOWLIST if k not in present) == []
+
+
+# --- explicit wiring ------------------------------------------------------------------------
+
+
+def _defining(name: str) -> set[str]:
+    """Modules that define ``name`` at their top level."""
+    out = set()
+    for module, path in module_files(REPO, ROOTS).items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, ast.AnnAssign):
+                targets = [node.target]
+            defined = {t.id for t in targets if isinstance(t, ast.Name)}
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defined.add(node.name)
+            if name in defined:
+                out.add(module)
+    return out
+
+
+def test_every_area_is_wired_in_by_an_explicit_import() -> None:
+    """Each module offering routes, a demo step or sub-commands is listed where they are wired
+    (a module left out would silently drop its routes, demo data or commands)."""
+    import survey.cli
+    import survey.demo
+    import survey.web.app
+
+    assert {m.__name__ for m in survey.web.app.ROUTE_MODULES} == _defining("ROUTES")
+    assert {m.__name__ for m in survey.demo.DEMO_STEPS} == _defining("extend_demo")
+    assert {m.__name__ for m in survey.cli.COMMAND_MODULES} == _defining("register")
