@@ -25,7 +25,7 @@ async def set_status(
     username: str = "",
     limit_to_district: int | None = None,
 ) -> WaveStep:
-    """Move wave ``wave_id`` to ``new_status`` if the rules above allow it.
+    """Move wave ``wave_id`` to ``new_status`` if the rules of ``survey.waves`` allow it.
 
     ``limit_to_district``: a district-limited user may only step waves of programmes of that
     district (others are reported as not found). Raises ``WaveError`` naming what is wrong."""
