@@ -245,6 +245,7 @@ async def extend_session(key: str, expires_at: dt.datetime) -> None:
 
 
 async def delete_session(key: str) -> None:
+    """Delete session ``key`` (sign-out, expiry, a renewed session's old id)."""
     await WebSession.delete().where(WebSession.key == key)
 
 
