@@ -65,15 +65,19 @@ async def keep_session(connection: Any) -> None:
     about a third of a final submit's database time, docs/benchmarks.md)."""
 
 
-async def start_pool(max_size: int = 10) -> None:
+POOL_SIZE = 10  # connections per web worker (two workers fit PostgreSQL's default 100)
+
+
+async def start_pool() -> None:
     """Engine settings that must hold before any write (``survey.db.migrate.prepare_engine``),
-    then a PostgreSQL connection pool unless the caller started one already."""
+    then a PostgreSQL connection pool of ``POOL_SIZE`` unless the caller started one already.
+    (No parameters: Litestar passes the app to start-up hooks that take one.)"""
     from survey.db.migrate import prepare_engine
 
     await prepare_engine()
     engine = engine_finder()
     if isinstance(engine, PostgresEngine) and engine.pool is None:
-        await engine.start_connection_pool(max_size=max_size, reset=keep_session)
+        await engine.start_connection_pool(max_size=POOL_SIZE, reset=keep_session)
 
 
 async def close_pool() -> None:
