@@ -41,9 +41,7 @@ async def main(url: str) -> None:
     engine = engine_finder()
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(max_size=10)
-    demo._DEMO_MODULES = ()  # the registry, users and wave only
-    await demo.build_demo()
-    service.HANDOFF = {}  # measure the release itself, not invitations or CATI cases
+    await demo.build_demo(steps=())  # the registry, users and wave only
     codes = [r["code"] for r in await Unit.select(Unit.code).where(Unit.level == "community")]
     out = io.StringIO()
     writer = csv.writer(out)
@@ -68,7 +66,8 @@ async def main(url: str) -> None:
         )
     )
     start = time.perf_counter()
-    await service.release_batches(drawn.sample_id)
+    # the release itself, not invitations or CATI cases: nothing to hand off or reweigh
+    await service.release_batches(drawn.sample_id, fielding=service.Fielding({}, ()))
     timings.append(("release batch 1 (weights of 7,000 elements)", time.perf_counter() - start, 5))
     start = time.perf_counter()
     check = await service.verify_sample(drawn.sample_id)

@@ -170,8 +170,7 @@ async def prepare(db_url: str, count: int) -> tuple[list[str], int]:
     from survey.db import testing
 
     await testing.reset_schema()
-    demo._DEMO_MODULES = ()  # the base city only: registry, programme, open wave
-    await demo.build_demo()
+    await demo.build_demo(steps=())  # the base city only: registry, programme, open wave
     answers, screens, last, _final = full_answers()
     conn = await asyncpg.connect(db_url)
     try:
@@ -327,13 +326,13 @@ async def baseline(
     db_url: str, connections: int, seconds: float, pool_size: int, app_reset: bool = False
 ) -> Result:
     """Raw asyncpg: one INSERT per transaction, ``connections`` concurrent tasks. With
-    ``app_reset`` the pool releases connections like the app's pool (``survey.web.app``: no
+    ``app_reset`` the pool releases connections like the app's pool (``survey.db.start_pool``: no
     reset query, only asyncpg's own rollback of an open transaction)."""
     import asyncpg
 
-    from survey.web.app import _keep_session
+    from survey.db import keep_session
 
-    extra: dict[str, Any] = {"reset": _keep_session} if app_reset else {}
+    extra: dict[str, Any] = {"reset": keep_session} if app_reset else {}
     pool = await asyncpg.create_pool(db_url, min_size=pool_size, max_size=pool_size, **extra)
     async with pool.acquire() as conn:
         await conn.execute(

@@ -64,7 +64,7 @@ def check_files_command(
 ) -> int:
     """Load each file with ``load``: print ``OK <id> v<version> <hash>`` or each of its problems;
     raise ``CommandError`` (exit 1) when any file has problems. Shared by every data-file check."""
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     bad_files = 0
     n_problems = 0
@@ -94,7 +94,7 @@ def _import_xlsform(args: argparse.Namespace) -> int:
 
     from questionnaires.from_xlsform import XlsformError, convert_xlsform
     from questionnaires.loader import load_instrument_text
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     source, target = Path(args.form), Path(args.output)
     if not source.is_file():

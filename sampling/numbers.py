@@ -30,7 +30,13 @@ import numpy.typing as npt
 from sampling._random import bounded_integers, raw_keys
 from sampling.allocation import round_largest_remainder
 from sampling.errors import SamplingError
-from sampling.selection import IntArray, Selection, _finish, _normalised_shares, _smallest
+from sampling.selection import (
+    IntArray,
+    Selection,
+    finish_selection,
+    normalised_shares,
+    smallest_keys,
+)
 
 BLOCK_SIZE = 10_000
 
@@ -238,7 +244,7 @@ def _draw_pool(
         return np.empty(0, dtype=np.int64)
     if 4 * n > eligible:  # dense: key every eligible number, keep the n smallest
         all_ids = np.setdiff1d(np.arange(size, dtype=np.int64), excl_local, assume_unique=True)
-        local = all_ids[_smallest(raw_keys(rng, all_ids.size), n)]
+        local = all_ids[smallest_keys(raw_keys(rng, all_ids.size), n)]
     else:  # sparse: uniform ids, skipping repeats and excluded numbers
         drawn = np.empty(0, dtype=np.int64)
         local = drawn
@@ -267,7 +273,7 @@ def _generate(
     exclude: Iterable[str],
     batch_shares: Sequence[float],
 ) -> GeneratedNumbers:
-    _normalised_shares(batch_shares)
+    normalised_shares(batch_shares)
     labels = sorted(pools)
     excluded = _exclusion_ids(blocks, exclude)
     ids_parts, strata_parts, rank_parts = [], [], []
@@ -285,7 +291,9 @@ def _generate(
     strata = np.concatenate(strata_parts)
     rank = np.concatenate(rank_parts)
     pis = np.divide(n_h[strata], eligible[strata], dtype=np.float64)
-    selection = _finish("numbers", labels, eligible, n_h, ids, strata, rank, pis, batch_shares)
+    selection = finish_selection(
+        "numbers", labels, eligible, n_h, ids, strata, rank, pis, batch_shares
+    )
     block_index = selection.indices // BLOCK_SIZE
     prefixes = np.array([block.dial_prefix for block in blocks], dtype=str)
     suffix = (selection.indices % BLOCK_SIZE).astype("U4")

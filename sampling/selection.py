@@ -131,7 +131,7 @@ def _frozen(array: _A) -> _A:
 
 def _batch_sizes(n_h: IntArray, shares: Sequence[float]) -> IntArray:
     """(H, B) integer batch sizes per stratum: n_h split by ``shares``, largest remainder."""
-    s = _normalised_shares(shares)
+    s = normalised_shares(shares)
     exact = n_h[:, None].astype(np.float64) * s[None, :]
     base = np.floor(exact).astype(np.int64)
     missing = n_h - base.sum(axis=1)
@@ -141,7 +141,8 @@ def _batch_sizes(n_h: IntArray, shares: Sequence[float]) -> IntArray:
     return base + (rank < missing[:, None])
 
 
-def _normalised_shares(shares: Sequence[float]) -> FloatArray:
+def normalised_shares(shares: Sequence[float]) -> FloatArray:
+    """Batch shares scaled to sum to 1; ``SamplingError`` unless all are positive and finite."""
     s = np.asarray(shares, dtype=np.float64)
     if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise SamplingError("batch_shares 必须是正数序列，例如 (0.6, 0.2, 0.2)")
@@ -211,7 +212,7 @@ def _check_capacity(frame: _Frame, n_h: IntArray, what: str = "记录") -> None:
         )
 
 
-def _finish(
+def finish_selection(
     method: str,
     labels: Sequence[Any],
     population_sizes: IntArray,
@@ -250,7 +251,7 @@ def _finish(
     )
 
 
-def _smallest(keys: npt.NDArray[np.uint64], n: int) -> IntArray:
+def smallest_keys(keys: npt.NDArray[np.uint64], n: int) -> IntArray:
     """Positions of the n smallest keys in ascending key order (ties: lower position first).
 
     Uses only the k-th value from ``np.partition``, never its tie order, so it is exact and
@@ -286,13 +287,13 @@ def select_srswor(
     picked_rows, picked_strata, picked_rank = [], [], []
     for h in np.flatnonzero(n_h).tolist():
         start, size = int(frame.starts[h]), int(frame.sizes[h])
-        chosen = _smallest(keys[start : start + size], int(n_h[h]))
+        chosen = smallest_keys(keys[start : start + size], int(n_h[h]))
         picked_rows.append(frame.order[start + chosen])
         picked_strata.append(np.full(chosen.size, h, dtype=np.int64))
         picked_rank.append(np.arange(chosen.size, dtype=np.int64))
     rows, strata, rank = (_concat(parts) for parts in (picked_rows, picked_strata, picked_rank))
     pis = n_h[strata] / frame.sizes[strata]
-    return _finish(
+    return finish_selection(
         "srswor",
         frame.labels,
         frame.sizes,
@@ -358,7 +359,7 @@ def select_systematic(
     rows, strata = _concat(rows_parts), _concat(strata_parts)
     rank = _batch_ranks(rng, strata)
     pis = (n_h[strata] / frame.sizes[strata]).astype(np.float64)
-    return _finish(
+    return finish_selection(
         "systematic", frame.labels, frame.sizes, n_h, rows, strata, rank, pis, batch_shares
     )
 
@@ -435,7 +436,7 @@ def select_pps(
     rows, strata = _concat(rows_parts), _concat(strata_parts)
     pis = np.concatenate(pi_parts) if pi_parts else np.empty(0)
     rank = _batch_ranks(rng, strata)
-    return _finish(
+    return finish_selection(
         "pps_systematic", frame.labels, frame.sizes, n_h, rows, strata, rank, pis, batch_shares
     )
 
@@ -463,7 +464,7 @@ def select_bernoulli(
         bad = labels[int(np.flatnonzero(~((p >= 0) & (p <= 1)))[0])]
         raise SamplingError(f"层「{bad}」的抽样率必须在 0 与 1 之间")
     frame = _Frame(strata_codes, labels)
-    shares = _normalised_shares(batch_shares)
+    shares = normalised_shares(batch_shares)
     cumulative = np.cumsum(shares)
     cumulative[-1] = 1.0
     u = uniforms(rng, frame.n_rows)

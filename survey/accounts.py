@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable
@@ -210,6 +211,54 @@ async def end_user_sessions(user_id: int) -> None:
             ids.append(row["id"])
     if ids:
         await WebSession.delete().where(WebSession.id.is_in(ids))
+
+
+# --- session rows (the web layer's session store, survey.web.sessions, keeps its data here) ---
+
+
+async def save_session(key: str, data: str, expires_at: dt.datetime) -> None:
+    """Store session ``key`` with its JSON ``data`` until ``expires_at`` (insert or replace)."""
+    updated = (
+        await WebSession.update({WebSession.data: data, WebSession.expires_at: expires_at})
+        .where(WebSession.key == key)
+        .returning(WebSession.id)
+    )
+    if not updated:
+        await WebSession.insert(WebSession(key=key, data=data, expires_at=expires_at))
+
+
+async def read_session(key: str) -> tuple[str, dt.datetime] | None:
+    """Session ``key``'s JSON data and expiry (aware UTC), or None when there is none."""
+    row = (
+        await WebSession.select(WebSession.data, WebSession.expires_at)
+        .where(WebSession.key == key)
+        .first()
+    )
+    if row is None:
+        return None
+    return str(row["data"]), _aware(row["expires_at"])
+
+
+async def extend_session(key: str, expires_at: dt.datetime) -> None:
+    """Move session ``key``'s expiry to ``expires_at``."""
+    await WebSession.update({WebSession.expires_at: expires_at}).where(WebSession.key == key)
+
+
+async def delete_session(key: str) -> None:
+    """Delete session ``key`` (sign-out, expiry, a renewed session's old id)."""
+    await WebSession.delete().where(WebSession.key == key)
+
+
+async def delete_sessions(*, expired_before: dt.datetime | None = None) -> None:
+    """Delete every session, or those expired by ``expired_before``."""
+    if expired_before is None:
+        await WebSession.delete(force=True)
+    else:
+        await WebSession.delete().where(WebSession.expires_at <= expired_before)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -27,8 +27,9 @@ import survey.design.cli
 import survey.estimation.cli
 import survey.lifecycle.cli
 import survey.programmes.cli
-import survey.ranking.cli
+import survey.programmes.policy_cli
 import survey.results.cli
+from survey.cli_errors import CommandError
 
 # Modules that contribute sub-commands; each exposes ``register(subparsers)`` which adds its
 # parsers and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
@@ -36,7 +37,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     survey.commands,
     survey.estimation.cli,
     questionnaires.cli,
-    survey.ranking.cli,
+    survey.programmes.policy_cli,
     survey.collection.cli,
     survey.design.cli,
     survey.cati.cli,
@@ -44,10 +45,6 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     survey.lifecycle.cli,
     survey.programmes.cli,
 )
-
-
-class CommandError(Exception):
-    """An expected failure of a command: printed as one line, exit status 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # ``python -m survey.cli`` runs this file as ``__main__``; the areas import ``survey.cli``
-    # (a second module object), so run that one's main for its CommandError to be caught.
-    from survey.cli import main as _main
-
-    sys.exit(_main())
+    # CommandError lives in survey.cli_errors, so ``python -m survey.cli`` (this file as
+    # ``__main__``) catches the one the areas raise.
+    sys.exit(main())

@@ -24,7 +24,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         else:
             _run(lambda: migrate_forwards(quiet=not args.verbose))
     except MigrationFailed as exc:
-        from survey.cli import CommandError
+        from survey.cli_errors import CommandError
 
         raise CommandError(f"迁移失败: {exc}") from exc
     print("数据库迁移完成。")
@@ -32,7 +32,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_units(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.registry.service import import_registry_file
     from survey.tabular import ImportRejected
@@ -53,7 +53,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     import getpass
 
     from survey.accounts import AccountError, create_user, parse_roles
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
 
     password = args.password or os.environ.get("PINGAN_NEW_PASSWORD") or ""
@@ -77,7 +77,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def cmd_user(args: argparse.Namespace) -> int:
     """``survey user list|edit|disable|enable|reset-password`` (the shell is unrestricted)."""
     from survey import accounts
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
 
     actor = os.environ.get("USER", "cli")
@@ -149,7 +149,7 @@ def check_instruments() -> None:
     and ``PINGAN_POLICIES``) of the installation now, so that a bad file stops the start with all
     its problems instead of failing a resident's page or an administrator's choice later."""
     from questionnaires import InstrumentError, default_instruments
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     try:
         default_instruments()
@@ -214,9 +214,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_wave(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
-    from survey.waves import STATUS_NAMES, WaveError, create_wave, resolve_wave, set_status
+    from survey.results.publishing import set_status
+    from survey.waves import STATUS_NAMES, WaveError, create_wave, resolve_wave
 
     user = os.environ.get("USER", "cli")
 

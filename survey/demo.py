@@ -7,16 +7,23 @@ is generated as a registry file and imported through the same path as a real one
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
+import survey.cati.demo
+import survey.collection.demo
+import survey.collection.fieldwork_demo
+import survey.design.demo
+import survey.results.demo
 from survey.accounts import create_user
 from survey.db import write_transaction
 from survey.db.tables import AGE_GROUPS, AppUser, Programme, Wave
+from survey.demo_context import DEMO_PASSWORD, DemoContext
 from survey.programmes.service import DEFAULT_INSTRUMENTS, create_programme, read_policy_source
 from survey.registry.model import POPULATION_COLUMNS
 from survey.registry.service import ImportSummary, import_registry_table
@@ -24,7 +31,6 @@ from survey.tabular import read_table
 
 CITY = ("990100", "示范市")
 DISTRICT = ("990102", "南城区")
-DEMO_PASSWORD = "pingan2026"
 STREETS: tuple[str, ...] = (
     "城关街道", "东门街道", "西湖街道", "南湖街道", "北山街道", "新华街道",
     "解放街道", "人民路街道", "滨江街道", "白沙镇", "青石镇", "桃源乡",
@@ -171,28 +177,16 @@ def _csv_bytes(rows: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-# Areas that add to the demo city (samples, responses, campaigns, results). Each module exposes
-# ``async def extend_demo(context: DemoContext) -> list[str]`` returning lines for the console; an
-# area that is not built yet is skipped. Every step must be idempotent (a second run adds nothing).
-_DEMO_MODULES: tuple[str, ...] = (
-    "survey.design.demo",
-    "survey.collection.demo",
-    "survey.cati.demo",
-    "survey.collection.fieldwork_demo",
-    "survey.results.demo",
+# Areas that add to the demo city (samples, responses, campaigns, results), in this order. Each
+# module exposes ``async def extend_demo(context: DemoContext) -> list[str]`` returning lines for
+# the console. Every step must be idempotent (a second run adds nothing).
+DEMO_STEPS: tuple[ModuleType, ...] = (
+    survey.design.demo,
+    survey.collection.demo,
+    survey.cati.demo,
+    survey.collection.fieldwork_demo,
+    survey.results.demo,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DemoContext:
-    """What the base demo built, handed to each area's ``extend_demo``."""
-
-    seed: int
-    district_code: str
-    programme_id: int
-    wave_id: int
-    wave_month: str
-    base_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +199,16 @@ class DemoReport:
 
 
 async def build_demo(
-    seed: int = 20261124, month: str = "2026-11", base_url: str = "http://127.0.0.1:8000"
+    seed: int = 20261124,
+    month: str = "2026-11",
+    base_url: str = "http://127.0.0.1:8000",
+    *,
+    steps: Sequence[ModuleType] | None = None,
 ) -> DemoReport:
     """Create (or complete) the demo city. Running it twice changes nothing the second time.
 
-    ``base_url`` is where the demo will be served (used in printed links)."""
+    ``base_url`` is where the demo will be served (used in printed links); ``steps`` are the
+    areas' demo modules to run (default: all of ``DEMO_STEPS``; ``()``: the base city only)."""
     summary = await import_registry_table(
         read_table("demo-registry.csv", registry_csv(seed)), username="demo"
     )
@@ -260,12 +259,6 @@ async def build_demo(
             wave_id = wave["id"]
     context = DemoContext(seed, DISTRICT[0], programme_id, wave_id, month, base_url)
     notes: list[str] = []
-    for module_name in _DEMO_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # area not built yet
-            raise
+    for module in DEMO_STEPS if steps is None else steps:
         notes.extend(await module.extend_demo(context))
     return DemoReport(summary, tuple(created), programme_code, month, tuple(notes))

@@ -14,8 +14,9 @@ import concurrent.futures
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -119,29 +120,24 @@ async def pooled_engine() -> AsyncIterator[None]:
             await engine.close_connection_pool()
 
 
-async def build_test_demo(modules: tuple[str, ...] | None) -> None:
-    """The demo city with only the given areas' demo steps (``None``: every area's)."""
+async def build_test_demo(modules: Sequence[ModuleType] | None) -> None:
+    """The demo city with only the given areas' demo steps (``None``: every area's,
+    ``survey.demo.DEMO_STEPS``)."""
     import survey.demo
 
-    saved = survey.demo._DEMO_MODULES
-    if modules is not None:
-        survey.demo._DEMO_MODULES = modules
-    try:
-        async with pooled_engine():
-            await survey.demo.build_demo()
-    finally:
-        survey.demo._DEMO_MODULES = saved
+    async with pooled_engine():
+        await survey.demo.build_demo(steps=modules)
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...] | None:
+def demo_modules() -> tuple[ModuleType, ...] | None:
     """The areas' demo steps ``demo_city`` runs: none by default (the registry, users, the
     programme and its open wave only). An area's conftest overrides this with its own step."""
     return ()
 
 
 @pytest.fixture()
-async def demo_city(db: None, demo_modules: tuple[str, ...] | None) -> None:
+async def demo_city(db: None, demo_modules: tuple[ModuleType, ...] | None) -> None:
     """The demo city in the test database, with the steps of ``demo_modules``."""
     await build_test_demo(demo_modules)
 

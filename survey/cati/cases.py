@@ -44,11 +44,12 @@ class CaseInput:
 async def ensure_campaign(wave_id: int, mode: str = "phone") -> int:
     """The id of the wave's campaign for ``mode``, created with default rules if missing."""
     async with write_transaction():
-        campaign_id = await _ensure_campaign(wave_id, mode)
+        campaign_id = await find_or_create_campaign(wave_id, mode)
     return campaign_id
 
 
-async def _ensure_campaign(wave_id: int, mode: str) -> int:
+async def find_or_create_campaign(wave_id: int, mode: str) -> int:
+    """``ensure_campaign`` inside the caller's write transaction."""
     row = (
         await Campaign.select(Campaign.id)
         .where((Campaign.wave == wave_id) & (Campaign.mode == mode))
@@ -80,8 +81,9 @@ async def _ensure_campaign(wave_id: int, mode: str) -> int:
     return int(row["id"])
 
 
-async def _insert_cases(campaign_id: int, rows: Sequence[CaseInput], now: dt.datetime) -> int:
-    """Insert the rows whose number is not yet in the campaign; update stratum case counts."""
+async def insert_cases(campaign_id: int, rows: Sequence[CaseInput], now: dt.datetime) -> int:
+    """Inside the caller's write transaction: insert the rows whose number is not yet in the
+    campaign; update stratum case counts. Returns how many were inserted."""
     existing = {
         r["phone"] for r in await Case.select(Case.phone).where(Case.campaign == campaign_id)
     }
@@ -161,8 +163,20 @@ async def add_cases(
     async with write_transaction():
         if not await Campaign.exists().where(Campaign.id == campaign_id):
             raise CatiError(f"呼叫任务 {campaign_id} 不存在")
-        created = await _insert_cases(campaign_id, checked, whole_seconds(now or utc_now()))
+        created = await insert_cases(campaign_id, checked, whole_seconds(now or utc_now()))
     return created
+
+
+async def reweigh_cases(element_ids: list[int], weight: float) -> None:
+    """Inside a release's transaction: the new design ``weight`` of these sampled elements onto
+    their cases and the responses of those cases (``survey.design.service.Fielding.reweigh``)."""
+    from survey.collection.tables import Response
+
+    await Case.update({Case.design_weight: weight}).where(Case.sampled_element.is_in(element_ids))
+    cases = Case.select(Case.response).where(
+        Case.sampled_element.is_in(element_ids) & Case.response.is_not_null()
+    )
+    await Response.update({Response.design_weight: weight}).where(Response.id.is_in(cases))
 
 
 async def add_cases_from_sample(sample_id: int) -> int:
@@ -178,7 +192,7 @@ async def _add_from_sample(sample_id: int) -> int:
     sample = await Sample.select(Sample.wave).where(Sample.id == sample_id).first()
     if sample is None:
         raise CatiError(f"样本 {sample_id} 不存在")
-    campaign_id = await _ensure_campaign(int(sample["wave"]), "phone")
+    campaign_id = await find_or_create_campaign(int(sample["wave"]), "phone")
     elements = (
         await SampledElement.select(
             SampledElement.id,
@@ -211,4 +225,4 @@ async def _add_from_sample(sample_id: int) -> int:
         for e in elements
         if e["id"] not in linked
     ]
-    return await _insert_cases(campaign_id, rows, utc_now())
+    return await insert_cases(campaign_id, rows, utc_now())

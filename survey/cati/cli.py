@@ -17,7 +17,7 @@ RATE_LABELS = ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP
 
 
 def _error(message: str) -> Exception:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     return CommandError(message)
 

@@ -24,7 +24,7 @@ from survey.cati.supervisor import draw_back_check, record_back_check
 from survey.cati.tables import BackCheck, CallAttempt, Campaign, Case
 from survey.db import write_transaction
 from survey.db.tables import AppUser, Unit
-from survey.demo import DEMO_PASSWORD, DemoContext
+from survey.demo_context import DEMO_PASSWORD, DemoContext
 from survey.design.tables import Sample, SampledElement, StratumTarget
 
 EXTRA_POLLSTERS = (("pollster3", "王访问员"), ("pollster4", "刘访问员"))

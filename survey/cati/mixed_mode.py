@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from survey.cati.cases import CaseInput, CatiError, _ensure_campaign, _insert_cases, utc_now
+from survey.cati.cases import CaseInput, CatiError, find_or_create_campaign, insert_cases, utc_now
 from survey.cati.tables import Case, ModeSwitch
 from survey.collection.dispositions import FINISHED, SENT, TO_PHONE, record_event
 from survey.collection.tables import Contact, Invitation, InvitationEvent
@@ -137,9 +137,9 @@ async def switch_to_phone(
                 .where(SampledElement.invitation == invitation_id)
                 .first()
             )
-            campaign_id = await _ensure_campaign(int(info["wave"]), "phone")
+            campaign_id = await find_or_create_campaign(int(info["wave"]), "phone")
             weight = info["design_weight"]
-            created = await _insert_cases(
+            created = await insert_cases(
                 campaign_id,
                 [
                     CaseInput(

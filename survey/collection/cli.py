@@ -28,7 +28,7 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 async def resolve_wave(text: str) -> int:
     """A wave id from ``ID``, ``YYYY-MM`` or ``PROGRAMME_CODE/YYYY-MM``; CommandError if none."""
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.waves import WaveError
     from survey.waves import resolve_wave as resolve
 
@@ -39,7 +39,7 @@ async def resolve_wave(text: str) -> int:
 
 
 def _expiry(text: str | None) -> datetime.datetime | None:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     if not text:
         return None
@@ -54,7 +54,7 @@ def _expiry(text: str | None) -> datetime.datetime | None:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.invitations import (
         InvitationError,
         create_invitations,
@@ -82,7 +82,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.invitations import InvitationError
     from survey.collection.sms import export_sms_csv
 
@@ -105,7 +105,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.invitations import InvitationError
     from survey.collection.sms import FileGateway, send_invitations
 
@@ -125,7 +125,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_open_link(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.invitations import (
         InvitationError,
         create_open_link,
@@ -157,7 +157,7 @@ def cmd_rates(args: argparse.Namespace) -> int:
     import csv
     import json
 
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.dispositions import counts_as_rows, web_rates
     from survey.estimation.aapor import RATE_NAMES
 
@@ -222,7 +222,7 @@ def cmd_rates(args: argparse.Namespace) -> int:
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.invitations import InvitationError
     from survey.collection.reminders import ReminderError, send_reminders
     from survey.collection.sms import FileGateway
@@ -249,7 +249,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
 def cmd_to_phone(args: argparse.Namespace) -> int:
     from survey.cati.cases import CatiError
     from survey.cati.mixed_mode import to_phone
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     strata = [s.strip() for s in (args.strata or "").split(",") if s.strip()]
 
@@ -273,7 +273,7 @@ def cmd_to_phone(args: argparse.Namespace) -> int:
 
 
 def cmd_delivery(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.collection.dispositions import DeliveryReportError, record_delivery_reports
 
     async def go() -> tuple[int, int]:

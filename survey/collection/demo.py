@@ -15,7 +15,7 @@ from questionnaires import default_instruments
 from survey.collection.invitations import TOKEN_BYTES, token_hash
 from survey.collection.tables import Contact, Invitation
 from survey.db import write_transaction
-from survey.demo import DemoContext
+from survey.demo_context import DemoContext
 from survey.programmes.service import instrument_of_wave
 
 LINKS = 10

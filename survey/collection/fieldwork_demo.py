@@ -21,7 +21,7 @@ from survey.collection.respondent import screen_ids
 from survey.collection.tables import Invitation, InvitationEvent, Response
 from survey.db import write_transaction
 from survey.db.tables import Unit
-from survey.demo import DemoContext
+from survey.demo_context import DemoContext
 
 # Final web outcome of each invitation and its probability.
 OUTCOMES: tuple[tuple[str, float], ...] = (
@@ -38,7 +38,7 @@ def _at(start: dt.datetime, hours: float) -> dt.datetime:
 
 async def extend_demo(context: DemoContext) -> list[str]:
     """Simulate the web fieldwork (see the module doc); returns lines for the console."""
-    from survey.results.demo import _answers
+    from survey.results.demo import demo_answers
 
     invitations = (
         await Invitation.select(
@@ -115,7 +115,7 @@ async def extend_demo(context: DemoContext) -> list[str]:
         elif outcome == "completed":
             choices = communities.get(row["stratum"]) or [(None, "")]
             community_id, community_code = choices[int(rng.integers(len(choices)))]
-            answers = _answers(
+            answers = demo_answers(
                 rng, row["stratum"], community_code, 0.85, 0.7,
                 int(rng.integers(2)), int(rng.integers(4)),
             )  # fmt: skip

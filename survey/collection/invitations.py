@@ -290,6 +290,23 @@ async def personal_from_open(open_invitation_id: int) -> str:
     return token
 
 
+async def reweigh_invitations(element_ids: list[int], weight: float) -> None:
+    """Inside a release's transaction: the new design ``weight`` of these sampled elements onto
+    their invitations and the responses to them (``survey.design.service.Fielding.reweigh``)."""
+    from survey.collection.tables import Response
+    from survey.design.tables import SampledElement
+
+    invitations = SampledElement.select(SampledElement.invitation).where(
+        SampledElement.id.is_in(element_ids) & SampledElement.invitation.is_not_null()
+    )
+    await Invitation.update({Invitation.design_weight: weight}).where(
+        Invitation.id.is_in(invitations)
+    )
+    await Response.update({Response.design_weight: weight}).where(
+        Response.invitation.is_in(invitations)
+    )
+
+
 async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None = None) -> int:
     """Invitations for every released sampled element of a sample that has none yet.
 

@@ -33,7 +33,6 @@ from survey.collection import responses
 from survey.collection.dispositions import PARTIAL, record_event
 from survey.collection.invitations import personal_from_open
 from survey.collection.responses import InstrumentChanged, InvitationRecord, ResponseRecord
-from survey.db.tables import Unit
 from survey.registry.tree import load_tree
 from survey.waves import wave_ref
 

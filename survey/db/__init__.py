@@ -1,7 +1,16 @@
-"""The database layer: Piccolo tables, migrations and the transaction helper."""
+"""The database layer: Piccolo tables, migrations, the transaction helper, the connection pool,
+``ping`` and the error vocabulary.
+
+The layers above (services, the web layer) name database failures by what they mean —
+:data:`DATABASE_UNAVAILABLE`, :data:`UNSTORABLE_TEXT`, :data:`UNIQUE_VIOLATION`,
+:func:`is_out_of_range` — so that only this package knows the drivers (asyncpg, sqlite3)."""
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
+import asyncpg
 from piccolo.engine import engine_finder
 from piccolo.engine.base import BaseTransaction
 from piccolo.engine.postgres import PostgresEngine
@@ -32,3 +41,84 @@ async def lock_row(table: type[Table], row_id: int) -> None:
     if is_postgres():
         tablename = table._meta.tablename
         await table.raw(f'SELECT id FROM "{tablename}" WHERE id = {{}} FOR UPDATE', row_id)
+
+
+async def ping() -> tuple[str, bool]:
+    """The configured engine's name (``sqlite``, ``postgres`` or ``none``) and whether it
+    answers ``SELECT 1`` now."""
+    engine = engine_finder()
+    name = type(engine).__name__.removesuffix("Engine").lower() if engine else "none"
+    if engine is None:
+        return name, False
+    try:
+        await engine.run_ddl("SELECT 1")
+    except Exception:
+        return name, False
+    return name, True
+
+
+async def keep_session(connection: Any) -> None:
+    """Pool ``reset`` hook: nothing beyond asyncpg's own release step, which always rolls back
+    an open transaction. The app sets no session state (no ``SET``, ``LISTEN``, advisory locks
+    or held cursors), so asyncpg's default reset query (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``) would only cost one more round trip per query (measured: it is
+    about a third of a final submit's database time, docs/benchmarks.md)."""
+
+
+POOL_SIZE = 10  # connections per web worker (two workers fit PostgreSQL's default 100)
+
+
+async def start_pool() -> None:
+    """Engine settings that must hold before any write (``survey.db.migrate.prepare_engine``),
+    then a PostgreSQL connection pool of ``POOL_SIZE`` unless the caller started one already.
+    (No parameters: Litestar passes the app to start-up hooks that take one.)"""
+    from survey.db.migrate import prepare_engine
+
+    await prepare_engine()
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine) and engine.pool is None:
+        await engine.start_connection_pool(max_size=POOL_SIZE, reset=keep_session)
+
+
+async def close_pool() -> None:
+    """Close the PostgreSQL connection pool, if any."""
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+# --- error vocabulary ---------------------------------------------------------------------
+
+# The database cannot be reached (server restarting, pool connection dropped): the request may
+# be retried, so a client gets 503 with Retry-After instead of a 500.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    # Seen only while PostgreSQL restarts: a pooled connection left mid-operation.
+    asyncpg.exceptions.InternalClientError,
+)
+# Text the database cannot store: a NUL byte or an untranslatable character (PostgreSQL), or
+# text longer than its column (PostgreSQL; SQLite stores it) — the request's fault.
+UNSTORABLE_TEXT: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+    asyncpg.exceptions.StringDataRightTruncationError,
+)
+# A unique constraint refused a row (a concurrent writer stored it first). SQLite's driver
+# does not tell integrity errors apart by class: there any ``IntegrityError`` counts.
+UNIQUE_VIOLATION: tuple[type[BaseException], ...] = (
+    sqlite3.IntegrityError,
+    asyncpg.UniqueViolationError,
+)
+
+
+def is_out_of_range(exc: BaseException) -> bool:
+    """True for a number beyond its column's range: ``OverflowError`` (SQLite) or "… out of
+    range" (PostgreSQL, e.g. an id past int4)."""
+    return isinstance(exc, OverflowError) or (
+        isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
+    )

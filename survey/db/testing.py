@@ -13,12 +13,13 @@ from survey.db.migrate import migrate_backwards, migrate_forwards
 
 def all_tables() -> list[type[Table]]:
     """Every table of the platform, parents before children."""
+    from piccolo.conf.apps import Finder
     from piccolo.table import sort_table_classes
 
-    from survey.piccolo_conf import APP_REGISTRY
-
+    # The registry of PICCOLO_CONF (survey.piccolo_conf, set by survey/__init__.py), found the
+    # way Piccolo finds it: survey.piccolo_conf builds the engine from survey.db, not back.
     tables: list[type[Table]] = []
-    for app_config in APP_REGISTRY.app_configs.values():
+    for app_config in Finder().get_app_registry().app_configs.values():
         tables.extend(app_config.table_classes)
     return sort_table_classes(tables)
 

@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
     """Run a service call after migrating; expected failures become one-line command errors."""
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.design.regions import DesignError
     from survey.tabular import ImportRejected
@@ -160,7 +160,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     from survey.design.queries import resolve_sample, resolve_wave
-    from survey.design.service import release_batches
+    from survey.release import release_batches
 
     async def go() -> str:
         wave_id = await resolve_wave(args.wave)
@@ -173,7 +173,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.design.queries import resolve_sample, resolve_wave
     from survey.design.service import Verification, verify_sample
 

@@ -13,10 +13,11 @@ import io
 import numpy as np
 
 from survey.db.tables import PopulationCount, Unit
-from survey.demo import DemoContext
+from survey.demo_context import DemoContext
 from survey.design.frames import import_blocks_table, import_frame_table
-from survey.design.service import DesignSpec, draw_sample, release_batches
+from survey.design.service import DesignSpec, draw_sample
 from survey.design.tables import Sample
+from survey.release import release_batches
 from survey.tabular import read_table
 
 DEMO_USER = "demo"

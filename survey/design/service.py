@@ -8,10 +8,11 @@ API (all ``async``; errors are ``DesignError`` / ``DesignRejected`` with Chinese
 * ``draw_sample(wave_id, spec, *, seed=None, username="") -> DrawResult`` — plan, select with
   ``numpy.random.default_rng(seed)`` and store the sample, its elements (no batch released yet)
   and the targets, in one transaction.
-* ``release_batches(sample_id, batches=None, *, username="") -> ReleaseResult`` — release
-  batches 1…k (default: the next one), recompute design weights from the released share, then
-  hand the released elements to collection: ``invite_sample`` (web) or
-  ``add_cases_from_sample`` (phone).
+* ``release_batches(sample_id, batches=None, *, fielding, username="") -> ReleaseResult`` —
+  release batches 1…k (default: the next one), recompute design weights from the released
+  share, then hand the released elements to the collection modes through ``fielding`` (what
+  they provide: ``survey.release.FIELDING`` wires web invitations and CATI cases; the design
+  imports neither — call ``survey.release.release_batches``).
 * ``verify_sample(sample_id) -> Verification`` — redraw from the stored parameters, seed and
   frame and compare with the stored sample.
 
@@ -19,17 +20,17 @@ Weights. ``SampledElement.inclusion_prob`` is π in the whole drawn sample. When
 released, each released element of stratum h gets ``design_weight = 1 / (π · f_hk)`` with
 ``f_hk`` the release factor of :class:`sampling.Selection` (the released share m_hk / n_h), so
 weights always describe the fielded sample; unreleased elements keep weight 0. Copies of the
-weight made by collection (invitation, case, response) are updated in the same transaction.
+weight made by collection (invitation, case, response) are updated in the same transaction, by
+the ``Fielding.reweigh`` functions of those areas.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,10 +54,20 @@ from survey.design.regions import (
 )
 from survey.design.tables import Frame, FrameRow, Sample, SampledElement, StratumTarget
 
-HANDOFF: dict[str, tuple[str, str]] = {
-    "web": ("survey.collection.invitations", "invite_sample"),
-    "phone": ("survey.cati.cases", "add_cases_from_sample"),
-}
+
+@dataclass(frozen=True)
+class Fielding:
+    """What the collection modes do with a release; the design calls it and imports neither.
+
+    hand_off: sample mode → the function making the mode's work items (invitations, cases)
+      for a sample's released elements; idempotent, returns how many it made.
+    reweigh: functions copying a new design weight to an area's copies (invitations, cases,
+      responses) of the given sampled elements; run inside the release's transaction."""
+
+    hand_off: Mapping[str, Callable[[int], Awaitable[int]]]
+    reweigh: Sequence[Callable[[list[int], float], Awaitable[None]]]
+
+
 BIT_GENERATOR = "numpy.random.PCG64 (default_rng)"
 MAX_SEED = 2**63 - 1  # stored in a signed 64-bit column
 _CHUNK = 500
@@ -785,34 +796,11 @@ async def released_batches(sample_id: int) -> int:
     return int(row["batch"]) if row else 0
 
 
-async def _propagate(element_ids: list[int], weight: float) -> None:
-    """Copy a new weight to the invitations, cases and responses made from these elements."""
-    from survey.collection.tables import Invitation, Response
-
-    invitations = SampledElement.select(SampledElement.invitation).where(
-        SampledElement.id.is_in(element_ids) & SampledElement.invitation.is_not_null()
-    )
-    await Invitation.update({Invitation.design_weight: weight}).where(
-        Invitation.id.is_in(invitations)
-    )
-    await Response.update({Response.design_weight: weight}).where(
-        Response.invitation.is_in(invitations)
-    )
-    try:
-        from survey.cati.tables import Case
-    except ModuleNotFoundError:  # CATI area not installed: no cases to update
-        return
-    await Case.update({Case.design_weight: weight}).where(Case.sampled_element.is_in(element_ids))
-    cases = Case.select(Case.response).where(
-        Case.sampled_element.is_in(element_ids) & Case.response.is_not_null()
-    )
-    await Response.update({Response.design_weight: weight}).where(Response.id.is_in(cases))
-
-
 async def release_batches(
-    sample_id: int, batches: int | None = None, *, username: str = ""
+    sample_id: int, batches: int | None = None, *, fielding: Fielding, username: str = ""
 ) -> ReleaseResult:
-    """Release batches 1…``batches`` (default: one more than now) and hand them to collection.
+    """Release batches 1…``batches`` (default: one more than now) and hand them to collection
+    through ``fielding``.
 
     Releasing what is already released changes nothing but retries the hand-off (both hand-off
     functions are idempotent)."""
@@ -832,7 +820,7 @@ async def release_batches(
             raise DesignError(f"第 1–{current} 批已释放，不能撤回到第 {k} 批")
         newly = 0
         if k > current:
-            newly = await _apply_release(sample_id, k, params["release_factors"])
+            newly = await _apply_release(sample_id, k, params["release_factors"], fielding)
             await AuditLog.insert(
                 AuditLog(
                     username=username,
@@ -843,11 +831,13 @@ async def release_batches(
         released_total = await SampledElement.count().where(
             (SampledElement.sample == sample_id) & (SampledElement.released.eq(True))
         )
-    handed, note = await _hand_off(sample_id, sample["mode"])
+    handed, note = await _hand_off(sample_id, sample["mode"], fielding)
     return ReleaseResult(sample_id, k, total_batches, newly, released_total, handed, note)
 
 
-async def _apply_release(sample_id: int, k: int, factors: dict[str, list[float]]) -> int:
+async def _apply_release(
+    sample_id: int, k: int, factors: dict[str, list[float]], fielding: Fielding
+) -> int:
     rows = await SampledElement.select(
         SampledElement.id,
         SampledElement.stratum,
@@ -866,24 +856,16 @@ async def _apply_release(sample_id: int, k: int, factors: dict[str, list[float]]
             await SampledElement.update(
                 {SampledElement.design_weight: weight, SampledElement.released: True}
             ).where(SampledElement.id.is_in(chunk))
-            await _propagate(chunk, weight)
+            for reweigh in fielding.reweigh:
+                await reweigh(chunk, weight)
     return newly
 
 
-async def _hand_off(sample_id: int, mode: str) -> tuple[int | None, str]:
-    """Invitations (web) or CATI cases (phone) for the released elements, if that area exists."""
-    module_name, function_name = HANDOFF.get(mode, ("", ""))
-    if not module_name:
-        return None, f"调查方式「{mode}」未知，未交接"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None, "采集模块尚未安装，未生成邀请或电话任务"
-        raise
-    function = getattr(module, function_name, None)
+async def _hand_off(sample_id: int, mode: str, fielding: Fielding) -> tuple[int | None, str]:
+    """Invitations (web) or CATI cases (phone) for the released elements."""
+    function = fielding.hand_off.get(mode)
     if function is None:
-        return None, "采集模块尚未提供交接功能，未生成邀请或电话任务"
+        return None, f"调查方式「{mode}」未知，未交接"
     try:
         return int(await function(sample_id)), ""
     # The release is committed; any failure of the other area must say how to retry.

@@ -42,7 +42,7 @@ OUTPUT_KEYS: tuple[str, ...] = (
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.estimation.csvinput import CliInputError, run
 
     try:

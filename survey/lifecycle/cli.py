@@ -27,7 +27,7 @@ def _user() -> str:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from survey.audit import record
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import prepare_engine
     from survey.lifecycle.backup import BackupError, backup_database, backup_wave
 
@@ -52,7 +52,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from survey.audit import record
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.lifecycle.backup import BackupError, restore_database, restore_wave
 
@@ -78,7 +78,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import prepare_engine
     from survey.lifecycle.retention import (
         RetentionError,

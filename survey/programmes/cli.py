@@ -23,7 +23,7 @@ def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
 
 def _fail(exc: Exception) -> Exception:
     """Print a rejected policy's problems (one per line) and return the one-line error."""
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
 
     for problem in getattr(exc, "problems", []):
         print(problem, file=sys.stderr)
@@ -71,7 +71,12 @@ def cmd_programme(args: argparse.Namespace) -> int:
                     f"网页: {p.web_instrument}\t电话: {p.phone_instrument}\t办法: {policy}"
                 )
         else:  # show
-            detail = _run(lambda: service.programme_detail(args.code))
+            from survey.results.policies import with_computed_policies
+
+            async def show() -> Any:
+                return await with_computed_policies(await service.programme_detail(args.code))
+
+            detail = _run(show)
             if args.policy_number:
                 print(_run(lambda: service.policy_text(args.code, args.policy_number)), end="")
                 return 0

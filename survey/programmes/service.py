@@ -96,13 +96,15 @@ class ProgrammeInfo:
 
 @dataclass(frozen=True, slots=True)
 class WavePolicy:
-    """A wave of a programme with the policy its results were computed with ('' if none)."""
+    """A wave of a programme with the policy its results were computed with ('' if none, or
+    not yet looked up: ``survey.results.policies.with_computed_policies`` fills them in)."""
 
     month: str
     status: str
     policy_id: str
     policy_version: int
     policy_hash: str
+    wave_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,9 +531,8 @@ async def list_programmes(limit_to_district: int | None = None) -> list[Programm
 
 
 async def programme_detail(code: str, limit_to_district: int | None = None) -> ProgrammeDetail:
-    """A programme with every policy version and each wave's computed-with policy."""
-    from survey.results.tables import ResultRun
-
+    """A programme with every policy version and its waves (the policy each wave was computed
+    with comes from the results: ``survey.results.policies.with_computed_policies``)."""
     row = await _programme_row(code, limit_to_district)
     info = next(p for p in await list_programmes() if p.id == row["id"])
     versions = sorted(
@@ -544,24 +545,8 @@ async def programme_detail(code: str, limit_to_district: int | None = None) -> P
         key=lambda v: v.number,
     )
     waves = await Wave.select(Wave.id, Wave.month, Wave.status).where(Wave.programme == row["id"])
-    runs: dict[int, dict[str, Any]] = {}
-    for r in await ResultRun.select(
-        ResultRun.id,
-        ResultRun.wave,
-        ResultRun.policy_id,
-        ResultRun.policy_version,
-        ResultRun.policy_hash,
-    ).where(ResultRun.wave.is_in([w["id"] for w in waves] or [-1])):
-        if r["wave"] not in runs or runs[r["wave"]]["id"] < r["id"]:
-            runs[r["wave"]] = r
     wave_policies = tuple(
-        WavePolicy(
-            w["month"],
-            w["status"],
-            str(runs[w["id"]]["policy_id"]) if w["id"] in runs else "",
-            int(runs[w["id"]]["policy_version"]) if w["id"] in runs else 0,
-            str(runs[w["id"]]["policy_hash"]) if w["id"] in runs else "",
-        )
+        WavePolicy(w["month"], w["status"], "", 0, "", wave_id=int(w["id"]))
         for w in sorted(waves, key=lambda w: w["month"])
     )
     return ProgrammeDetail(info, tuple(versions), wave_policies)

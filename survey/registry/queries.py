@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from survey.db.tables import (
     Department,
@@ -195,3 +197,14 @@ async def registry_counts() -> dict[str, int]:
         "departments": await Department.count(),
         "programmes": await Programme.count(),
     }
+
+
+async def regions_at(levels: Sequence[str], limit_to: int | None = None) -> list[dict[str, Any]]:
+    """Units of the given levels (``district``, ``city`` …) as ``id``, ``code``, ``name``,
+    ``level``, by code; ``limit_to`` keeps only that unit (a district-limited user's)."""
+    query = Unit.select(Unit.id, Unit.code, Unit.name, Unit.level).where(
+        Unit.level.is_in(list(levels))
+    )
+    if limit_to is not None:
+        query = query.where(Unit.id == limit_to)
+    return list(await query.order_by(Unit.code))

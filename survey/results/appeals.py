@@ -181,7 +181,7 @@ async def decide_appeal(
 ) -> AppealInfo:
     """Decide an appeal (维持 / 撤销 / 变更 ``to_level``); 撤销 and 变更 become a new revision of
     the wave (and of the programme's later computed waves)."""
-    from survey import waves
+    from survey.results.publishing import set_status
     from survey.results.revisions import revise_wave
 
     if outcome not in OUTCOMES:
@@ -243,7 +243,7 @@ async def decide_appeal(
         f"为{LEVEL_NAMES[level]}" if level else ""
     )
     summary = await revise_wave(wave.id, reason=f"{words}：{reason}", username=username)
-    await waves.set_status(wave.id, "published", username=username)
+    await set_status(wave.id, "published", username=username)
     await Appeal.update({Appeal.revision: summary.number}).where(Appeal.id == appeal_id)
     # The programme's later computed waves follow (their escalations count the decision).
     later = (
@@ -258,7 +258,7 @@ async def decide_appeal(
             await revise_wave(
                 w["id"], reason=f"{words}，后续各期预警随之重算：{reason}", username=username
             )
-            await waves.set_status(w["id"], "published", username=username)
+            await set_status(w["id"], "published", username=username)
         else:
             await compute_wave(w["id"], username=username)
     return await get_appeal(appeal_id)

@@ -26,7 +26,7 @@ def _write(content: bytes, default_name: str, output: str | None) -> str:
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, compute_wave, resolve_wave
 
@@ -46,7 +46,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
     from survey.results.review import decide, reviews_for_wave
@@ -156,7 +156,7 @@ def _appeal_line(a: Any) -> str:
 
 
 def cmd_appeal_add(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.appeals import add_appeal
     from survey.results.compute import ComputeError, resolve_wave
@@ -177,7 +177,7 @@ def cmd_appeal_add(args: argparse.Namespace) -> int:
 
 
 def cmd_appeal_decide(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.appeals import decide_appeal
     from survey.results.compute import ComputeError
@@ -197,7 +197,7 @@ def cmd_appeal_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_appeal_list(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.appeals import list_appeals
     from survey.results.compute import ComputeError, resolve_wave
@@ -215,7 +215,7 @@ def cmd_appeal_list(args: argparse.Namespace) -> int:
 
 
 def cmd_revise(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
     from survey.results.revisions import revise_wave
@@ -239,7 +239,7 @@ def cmd_revise(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
     from survey.results.export import (
@@ -306,7 +306,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.report import ReportError, render_report
     from survey.results.waves import ComputeError, resolve_wave
@@ -325,7 +325,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
     from survey.results.importing import import_responses

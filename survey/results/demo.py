@@ -19,7 +19,7 @@ from questionnaires import default_instruments
 from survey.collection.tables import Response
 from survey.db import write_transaction
 from survey.db.tables import AGE_GROUPS, AppUser, Wave
-from survey.demo import DemoContext
+from survey.demo_context import DemoContext
 from survey.results.compute import compute_wave, load_registry
 from survey.results.tables import ResultRun
 
@@ -42,7 +42,7 @@ SEX_BIAS = np.array([0.8, 1.2])
 AGE_BIAS = np.array([0.6, 0.9, 1.2, 1.4])
 
 
-def _answers(
+def demo_answers(
     rng: np.random.Generator,
     street_code: str,
     community_code: str,
@@ -51,6 +51,9 @@ def _answers(
     sex: int,
     age: int,
 ) -> dict[str, Any]:
+    """One simulated interview's answers (the combined instrument's item ids → codes) for a
+    resident of ``community_code``: safe with probability ``p_safe``, aware with ``p_aware``;
+    ``sex`` and ``age`` are indices into SEXES and AGE_GROUPS."""
     answers: dict[str, Any] = {"s_age": 1, "s_resident": 1}
     answers["street"] = street_code
     answers["community"] = community_code
@@ -148,7 +151,9 @@ async def extend_demo(context: DemoContext) -> list[str]:
                 p_aware = AWARE_LOW.get(street_name, AWARE_BASE)
                 sex = int(rng.choice(2, p=sex_p))
                 age = int(rng.choice(4, p=age_p))
-                answers = _answers(rng, street_code, codes[community_id], p_safe, p_aware, sex, age)
+                answers = demo_answers(
+                    rng, street_code, codes[community_id], p_safe, p_aware, sex, age
+                )
                 phone = rng.random() < 0.75 and bool(pollsters)
                 duration = int(rng.lognormal(np.log(240), 0.3))
                 began = start + datetime.timedelta(minutes=7 * i)

@@ -34,21 +34,19 @@ import datetime
 import hashlib
 import json
 import math
-import sqlite3
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import numpy as np
 
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from questionnaires.conditions import referenced_items
 from questionnaires.demographics import demographic_answer
 from survey.collection.tables import Response
-from survey.db import is_postgres, write_transaction
+from survey.db import UNIQUE_VIOLATION, is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
 from survey.results.compute import ComputeError, Registry, load_registry, wave_by_id
 from survey.tabular import ImportRejected, Problem, Table, read_upload
@@ -630,7 +628,7 @@ async def import_responses(
                     ),
                 )
             )
-    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
+    except UNIQUE_VIOLATION as exc:
         # A concurrent import stored one of these respondent ids first: the unique index on
         # (wave, source_respondent_id) rolled this whole file back.
         raise ImportRejected(

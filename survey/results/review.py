@@ -11,7 +11,7 @@ uncertain (``survey.ranking.ladder``, "Review"). Here:
   re-applies every decision (:func:`decisions_for`), and the ladder of later waves does not count
   a withdrawn sanction toward the next step.
 * :func:`held_sanctions` — what still waits; publishing the wave is refused while any is left
-  (``survey.waves.set_status``).
+  (``survey.results.publishing.set_status``).
 """
 
 from __future__ import annotations

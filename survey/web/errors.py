@@ -6,12 +6,12 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from survey.db import DATABASE_UNAVAILABLE, UNSTORABLE_TEXT, is_out_of_range
 from survey.web.auth import PASSWORD_PATH, PasswordChangeRequired
 
 log = logging.getLogger("survey.web")
@@ -40,27 +40,7 @@ def _is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
 
-# Database connection failures (server restarting, pool connection dropped): the request may be
-# retried, so the client gets 503 with Retry-After instead of a 500.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InterfaceError,
-    # Seen only while PostgreSQL restarts: a pooled connection left mid-operation.
-    asyncpg.exceptions.InternalClientError,
-)
 RETRY_AFTER_S = 5
-# Text PostgreSQL cannot store (a NUL byte in a form field): the request's fault, not ours.
-_BAD_TEXT = (
-    asyncpg.exceptions.CharacterNotInRepertoireError,
-    asyncpg.exceptions.UntranslatableCharacterError,
-    # Text longer than its column (PostgreSQL; SQLite stores it). Services check their own
-    # lengths with a message naming the field; this is the net for one that does not.
-    asyncpg.exceptions.StringDataRightTruncationError,
-)
 
 
 def _client_fault(exc: Exception) -> int | None:
@@ -69,13 +49,11 @@ def _client_fault(exc: Exception) -> int | None:
     longer than its column (PostgreSQL), a NUL in a file path, a path id beyond any column's range
     (SQLite: OverflowError; PostgreSQL: int4 out of range) — and 503 when the database is
     unreachable."""
-    if isinstance(exc, (UnicodeDecodeError, *_BAD_TEXT)):
+    if isinstance(exc, (UnicodeDecodeError, *UNSTORABLE_TEXT)):
         return 400
     if isinstance(exc, ValueError) and "null byte" in str(exc):
         return 404  # a NUL in a static file's path (os.stat: "embedded null byte")
-    if isinstance(exc, OverflowError) or (
-        isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
-    ):
+    if is_out_of_range(exc):
         return 404
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return 503

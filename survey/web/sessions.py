@@ -15,8 +15,8 @@ from litestar.middleware.session.server_side import (
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 
-from survey.db.tables import WebSession
-from survey.web.errors import DATABASE_UNAVAILABLE
+from survey import accounts
+from survey.db import DATABASE_UNAVAILABLE
 
 log = logging.getLogger("survey.web")
 # Scope key set by :func:`renew_session`: the session is saved under a fresh id this response.
@@ -25,10 +25,6 @@ RENEW_SCOPE_KEY = "pingan.renew_session"
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _seconds(value: int | dt.timedelta | None, default: int) -> int:
@@ -48,47 +44,38 @@ class DatabaseSessionStore(Store):
     ) -> None:
         data = value.decode("utf-8") if isinstance(value, bytes) else value
         expires = _now() + dt.timedelta(seconds=_seconds(expires_in, self.default_max_age))
-        updated = (
-            await WebSession.update({WebSession.data: data, WebSession.expires_at: expires})
-            .where(WebSession.key == key)
-            .returning(WebSession.id)
-        )
-        if not updated:
-            await WebSession.insert(WebSession(key=key, data=data, expires_at=expires))
+        await accounts.save_session(key, data, expires)
 
     async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
-        row = (
-            await WebSession.select(WebSession.data, WebSession.expires_at)
-            .where(WebSession.key == key)
-            .first()
-        )
-        if row is None:
+        stored = await accounts.read_session(key)
+        if stored is None:
             return None
-        if _aware(row["expires_at"]) <= _now():
+        data, expires_at = stored
+        if expires_at <= _now():
             await self.delete(key)
             return None
         if renew_for:
             expires = _now() + dt.timedelta(seconds=_seconds(renew_for, self.default_max_age))
-            await WebSession.update({WebSession.expires_at: expires}).where(WebSession.key == key)
-        return str(row["data"]).encode("utf-8")
+            await accounts.extend_session(key, expires)
+        return data.encode("utf-8")
 
     async def delete(self, key: str) -> None:
-        await WebSession.delete().where(WebSession.key == key)
+        await accounts.delete_session(key)
 
     async def delete_all(self) -> None:
-        await WebSession.delete(force=True)
+        await accounts.delete_sessions()
 
     async def delete_expired(self) -> None:
-        await WebSession.delete().where(WebSession.expires_at <= _now())
+        await accounts.delete_sessions(expired_before=_now())
 
     async def exists(self, key: str) -> bool:
         return await self.get(key) is not None
 
     async def expires_in(self, key: str) -> int | None:
-        row = await WebSession.select(WebSession.expires_at).where(WebSession.key == key).first()
-        if row is None:
+        stored = await accounts.read_session(key)
+        if stored is None:
             return None
-        return max(0, int((_aware(row["expires_at"]) - _now()).total_seconds()))
+        return max(0, int((stored[1] - _now()).total_seconds()))
 
 
 def renew_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:

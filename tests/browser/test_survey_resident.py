@@ -18,13 +18,12 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture()
-def new_link(db: None, live_server: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+def new_link(db: None, live_server: str) -> Callable[[str], str]:
     """The demo city with the collection step only; returns a maker of fresh survey links."""
     from survey.demo import build_demo
     from tests.collection._support import invite
 
-    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
-    run_async(build_demo)
+    run_async(lambda: build_demo(steps=COLLECTION_ONLY))
 
     def make(instrument_id: str) -> str:
         start = next(_numbers)

@@ -17,7 +17,7 @@ from survey.cati.queue import next_case
 from survey.cati.supervisor import list_campaigns
 from survey.cati.tables import CallAttempt, Case
 from survey.collection.tables import Response
-from survey.waves import set_status
+from survey.results.publishing import set_status
 from tests.cati._setup import make_world
 from tests.helpers import csrf_token, login
 

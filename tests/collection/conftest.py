@@ -3,12 +3,16 @@ demo data), so they test this area alone and stay fast."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 
-COLLECTION_ONLY = ("survey.collection.demo",)
+import survey.collection.demo
+
+COLLECTION_ONLY = (survey.collection.demo,)
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
+def demo_modules() -> tuple[ModuleType, ...]:
     """The demo city with the collection step only (demo invitations)."""
     return COLLECTION_ONLY

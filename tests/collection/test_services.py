@@ -217,13 +217,12 @@ async def test_demo_prints_ten_working_links_twice(
 
 
 def test_cli_create_and_export(
-    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.collection.conftest import COLLECTION_ONLY
     from tests.conftest import run_async
 
-    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
-    run_async(build_demo)
+    run_async(lambda: build_demo(steps=COLLECTION_ONLY))
     phones = tmp_path / "phones.txt"
     phones.write_text("13900007777\n13900008888\n", encoding="utf-8")
     assert (
@@ -279,14 +278,11 @@ async def test_phone_and_web_interviews_of_a_wave_share_the_instrument_identity(
     assert {r["mode"]: r["sex"] for r in rows} == {"phone": "F", "web": "M"}
 
 
-def test_cli_open_link(
-    db: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_open_link(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.collection.conftest import COLLECTION_ONLY
     from tests.conftest import run_async
 
-    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
-    run_async(build_demo)
+    run_async(lambda: build_demo(steps=COLLECTION_ONLY))
     args = ["invitations", "open-link", "nancheng-lsyd/2026-11", "--base-url", "https://x.cn"]
     assert cli_main(args) == 0
     out = capsys.readouterr().out

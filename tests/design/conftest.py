@@ -8,9 +8,11 @@ plus an earlier wave (``2026-10``) for the exclusion of recently used numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import pytest
 
+import survey.design.demo
 from survey.db.tables import Programme, Unit, Wave
 from survey.registry.service import import_registry_file
 
@@ -87,6 +89,6 @@ def frame_csv(counts: dict[str, int], *, start: int = 0, header: str = "unit,pho
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
+def demo_modules() -> tuple[ModuleType, ...]:
     """``demo_city`` runs this area's demo step only."""
-    return ("survey.design.demo",)
+    return (survey.design.demo,)

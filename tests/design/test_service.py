@@ -18,10 +18,10 @@ from survey.design.service import (
     DesignSpec,
     draw_sample,
     plan_design,
-    release_batches,
     verify_sample,
 )
 from survey.design.tables import FrameRow, Sample, SampledElement, StratumTarget
+from survey.release import release_batches
 from tests.design.conftest import Region, frame_csv
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,9 @@ import pytest
 
 from survey.cli import main
 from survey.db.tables import AuditLog, Programme, Unit, Wave
+from survey.results.publishing import set_status
 from survey.results.tables import ResultRun
-from survey.waves import WaveError, create_wave, resolve_wave, set_status
+from survey.waves import WaveError, create_wave, resolve_wave
 from tests.helpers import csrf_token, login
 
 pytestmark = pytest.mark.anyio

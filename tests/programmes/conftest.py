@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
+
+import survey.collection.demo
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
-    return ("survey.collection.demo",)
+def demo_modules() -> tuple[ModuleType, ...]:
+    return (survey.collection.demo,)

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import survey.collection.demo
 from survey.collection.invitations import InvitationError, create_invitations
 from survey.collection.tables import Invitation
 from survey.db.tables import PolicyVersion, Programme, Unit, Wave
@@ -179,6 +180,6 @@ async def test_a_second_demo_run_moves_old_links_off_the_telephone_script(demo_c
         Invitation.instrument_id == "liangshuaiyidu_web"
     )
     assert await Invitation.count().where(Invitation.instrument_id == "liangshuaiyidu") == 7
-    await build_test_demo(("survey.collection.demo",))
+    await build_test_demo((survey.collection.demo,))
     assert await Invitation.count().where(Invitation.instrument_id == "liangshuaiyidu") == 0
     assert await Invitation.count().where(Invitation.instrument_id == "liangshuaiyidu_web") == 7

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from questionnaires import InstrumentError, shipped_instrument_paths
 from questionnaires.loader import build_instrument
-from survey.cli import CommandError
+from survey.cli_errors import CommandError
 from survey.design.frames import check_blocks, check_frame
 from survey.design.regions import DesignError, Region, RegionUnit
 from survey.ranking import PolicyError, load_policy_text, policies_dir

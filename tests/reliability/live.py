@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import re
@@ -286,9 +287,9 @@ async def _prepare_db(
     engine = engine_finder()
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=1, max_size=4)
-    if areas is not None:
-        survey.demo._DEMO_MODULES = tuple(areas)
-    await survey.demo.build_demo()
+    # ``areas`` crossed a process boundary as module names (``prepare``): the modules themselves.
+    steps = None if areas is None else tuple(importlib.import_module(name) for name in areas)
+    await survey.demo.build_demo(steps=steps)
     wave = await Wave.select(Wave.id).where(Wave.status == "collecting").first()
     assert wave is not None
     tokens: list[str] = []

@@ -82,19 +82,17 @@ def test_kill_9_during_submits_loses_no_acknowledged_response(
     assert time.monotonic() - started < 60
 
 
-async def test_a_start_interrupted_between_its_two_writes_can_be_continued(
-    db: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_start_interrupted_between_its_two_writes_can_be_continued(db: None) -> None:
     import httpx
 
+    import survey.collection.demo
     from questionnaires import default_instruments
     from survey.collection import responses
     from survey.demo import build_demo
     from survey.web.app import create_app
     from tests.collection._support import invite, walk
 
-    monkeypatch.setattr("survey.demo._DEMO_MODULES", ("survey.collection.demo",))
-    await build_demo()
+    await build_demo(steps=(survey.collection.demo,))
     (token,) = await invite("liangshuaiyidu_web", 1, start=150)
     link = await responses.find_link(token)
     assert link is not None

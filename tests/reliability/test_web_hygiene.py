@@ -13,6 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+import survey.collection.demo
 from survey.accounts import create_user
 from survey.collection import responses as collection_responses
 from survey.collection.invitations import TOKEN_BYTES, new_token
@@ -26,7 +27,7 @@ from tests.helpers import csrf_token, login
 
 pytestmark = pytest.mark.anyio
 
-COLLECTION_ONLY = ("survey.collection.demo",)
+COLLECTION_ONLY = (survey.collection.demo,)
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 PUBLIC_POSTS = ("/login", "/logout", "/s/")
 LIMITS_ENV = {
@@ -40,12 +41,11 @@ GUARDED_BEYOND_ROLES: frozenset[str] = frozenset()
 
 
 @pytest.fixture()
-async def small_demo(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+async def small_demo(db: None) -> None:
     """The demo city with only its collection step (registry, users, wave, invitations)."""
     from survey.demo import build_demo
 
-    monkeypatch.setattr("survey.demo._DEMO_MODULES", COLLECTION_ONLY)
-    await build_demo()
+    await build_demo(steps=COLLECTION_ONLY)
 
 
 def _state_changing_routes() -> list[tuple[str, str]]:

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 
+import survey.results.demo
 from survey.db.tables import Programme, Unit
 from survey.demo import DISTRICT, registry_csv
 from survey.registry.service import import_registry_table
@@ -34,6 +37,6 @@ async def small_city(db: None) -> None:
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
+def demo_modules() -> tuple[ModuleType, ...]:
     """``demo_city`` runs this area's demo step only."""
-    return ("survey.results.demo",)
+    return (survey.results.demo,)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+import survey.results.demo
 from survey.audit import AuditLog
 from survey.db.tables import Wave
 from survey.results.appeals import add_appeal, decide_appeal, list_appeals
@@ -84,7 +85,7 @@ def test_appeal_and_review_commands(db: None, capsys: pytest.CaptureFixture[str]
     from survey.cli import main
     from tests.conftest import build_test_demo, run_async
 
-    run_async(lambda: build_test_demo(("survey.results.demo",)))
+    run_async(lambda: build_test_demo((survey.results.demo,)))
     assert main(["appeal", "list"]) == 0
     assert "没有申诉" in capsys.readouterr().out
     assert main(["appeal", "add", "2026-10", JIEFANG, "--grounds", " "]) == 1

@@ -29,10 +29,10 @@ from survey.registry.service import import_registry_table
 from survey.results.compute import compute_wave, load_responses
 from survey.results.dashboard import wave_view
 from survey.results.importing import import_responses
+from survey.results.publishing import set_status
 from survey.results.queries import results_for_wave, waves_for_user
 from survey.results.tables import IndexResult, ResultRun
 from survey.tabular import read_table
-from survey.waves import set_status
 
 pytestmark = pytest.mark.anyio
 

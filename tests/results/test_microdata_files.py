@@ -14,6 +14,7 @@ import pyreadstat
 import pytest
 from openpyxl import load_workbook
 
+import survey.results.demo
 from questionnaires import default_instruments
 from survey.cli import main
 from survey.collection.tables import Response
@@ -167,7 +168,7 @@ async def test_readable_tables(demo_city: None) -> None:
 def sync_demo_city(db: None) -> None:
     """The demo city with this area's waves, for tests that run the command line (its own
     event loop)."""
-    run_async(lambda: build_test_demo(("survey.results.demo",)))
+    run_async(lambda: build_test_demo((survey.results.demo,)))
 
 
 def test_command_line_sav_with_r_script(sync_demo_city: None, tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ from survey.programmes.service import read_policy_source, set_policy
 from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
 from survey.results.export import export_results
+from survey.results.publishing import set_status
 from survey.results.review import decide, held_sanctions, reviews_for_wave
 from survey.results.tables import SanctionDecision
-from survey.waves import WaveError, set_status
+from survey.waves import WaveError
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,9 @@ from survey.cli import main
 from survey.collection.tables import Response
 from survey.db.tables import Wave
 from survey.results.compute import ComputeError, compute_wave
+from survey.results.publishing import set_status
 from survey.results.queries import results_for_wave
 from survey.results.revisions import revise_wave, revision_view, revisions_for_wave
-from survey.waves import set_status
 from tests.helpers import csrf_token, login
 
 pytestmark = pytest.mark.anyio

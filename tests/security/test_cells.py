@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+from types import ModuleType
 
 import httpx
 import pytest
 from openpyxl import load_workbook
 
+import survey.design.demo
+import survey.results.demo
 from survey.cells import safe_cell
 from survey.collection.tables import Response
 from survey.db.tables import Programme, Wave
@@ -37,8 +40,8 @@ def test_numbers_and_plain_text_are_unchanged(value: object) -> None:
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
-    return ("survey.design.demo", "survey.results.demo")
+def demo_modules() -> tuple[ModuleType, ...]:
+    return (survey.design.demo, survey.results.demo)
 
 
 async def _wave(month: str) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from types import ModuleType
 
 import httpx
 import pytest
 from litestar import Litestar
 
+import survey.collection.demo
 from survey.collection.invitations import new_token
 from survey.web.app import create_app
 from tests.collection._support import invite
@@ -20,8 +22,8 @@ DELAY_MS = 400
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
-    return ("survey.collection.demo",)
+def demo_modules() -> tuple[ModuleType, ...]:
+    return (survey.collection.demo,)
 
 
 @pytest.fixture()

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import ModuleType
 
 import httpx
 import pytest
 
+import survey.results.demo
 from survey.db.tables import Programme, Wave
 from survey.settings import get_settings
 from survey.web.app import create_app
@@ -17,8 +19,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
-    return ("survey.results.demo",)
+def demo_modules() -> tuple[ModuleType, ...]:
+    return (survey.results.demo,)
 
 
 async def _wave_id() -> int:

@@ -3,9 +3,12 @@ with the reason, not a 500 from the uncaught estimation error."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import httpx
 import pytest
 
+import survey.results.demo
 from survey.collection.tables import Response
 from survey.db.tables import Programme, Wave
 from tests.helpers import login
@@ -14,9 +17,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
+def demo_modules() -> tuple[ModuleType, ...]:
     """The results area's demo: three computed waves of interviews."""
-    return ("survey.results.demo",)
+    return (survey.results.demo,)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])

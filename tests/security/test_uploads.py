@@ -8,11 +8,13 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from types import ModuleType
 
 import anyio.to_thread
 import httpx
 import pytest
 
+import survey.collection.demo
 from survey.collection.tables import Contact
 from survey.tabular import ImportRejected, UploadLimits, read_table
 from tests.helpers import CSRF_INPUT
@@ -81,8 +83,8 @@ def test_an_xlsx_claiming_a_huge_dimension_is_read_by_its_cells() -> None:
 
 
 @pytest.fixture()
-def demo_modules() -> tuple[str, ...]:
-    return ("survey.collection.demo",)
+def demo_modules() -> tuple[ModuleType, ...]:
+    return (survey.collection.demo,)
 
 
 async def _curl_upload(

@@ -17,9 +17,8 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from survey import accounts
-from survey.accounts import ROLE_NAMES, AccountError, CurrentUser
-from survey.db.tables import ROLES, Unit
-from survey.registry.queries import registry_counts
+from survey.accounts import ROLE_NAMES, ROLES, AccountError, CurrentUser
+from survey.registry.queries import regions_at, registry_counts
 from survey.registry.service import import_registry_file
 from survey.tabular import ImportRejected
 from survey.web import flash
@@ -43,10 +42,7 @@ class RegistryUpload:
 
 
 async def _districts(user: CurrentUser) -> list[dict[str, Any]]:
-    query = Unit.select(Unit.id, Unit.code, Unit.name).where(Unit.level == "district")
-    if user.district_id is not None:
-        query = query.where(Unit.id == user.district_id)
-    return list(await query.order_by(Unit.code))
+    return await regions_at(["district"], user.district_id)
 
 
 def _one(form: Any, name: str) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from piccolo.engine import engine_finder
 
+from survey.db import ping
 from survey.registry import queries
 from survey.web.auth import PUBLIC_OPT, current_user, requires
 from survey.web.controllers.api_v1 import ApiV1Controller
@@ -49,12 +49,8 @@ class ApiController(Controller):
 @get("/health", opt={PUBLIC_OPT: True})
 async def health() -> Response[HealthOut]:
     """200 when the database answers, 503 otherwise."""
-    engine = engine_finder()
-    name = type(engine).__name__.removesuffix("Engine").lower() if engine else "none"
-    try:
-        assert engine is not None
-        await engine.run_ddl("SELECT 1")
-    except Exception:
+    name, answers = await ping()
+    if not answers:
         return Response(HealthOut("unavailable", name), status_code=503)
     return Response(HealthOut("ok", name))
 

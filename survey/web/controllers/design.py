@@ -29,10 +29,10 @@ from survey.design.service import (
     DesignSpec,
     draw_sample,
     plan_design,
-    release_batches,
     save_targets,
     verify_sample,
 )
+from survey.release import release_batches
 from survey.tabular import ImportRejected
 from survey.web.auth import current_user, requires
 

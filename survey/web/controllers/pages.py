@@ -14,8 +14,9 @@ from litestar.response import Redirect, Template
 from survey.accounts import ROLE_NAMES, CurrentUser
 from survey.registry import queries
 from survey.results.home import home_digests
+from survey.results.publishing import set_status
 from survey.results.revisions import pending_revisions
-from survey.waves import STATUS_NAMES, TRANSITIONS, WaveError, create_wave, set_status
+from survey.waves import STATUS_NAMES, TRANSITIONS, WaveError, create_wave
 from survey.web import flash
 from survey.web.auth import current_user, requires
 from survey.web.confirm import Confirmation, confirmation_page

@@ -16,9 +16,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from survey.db.tables import Unit
 from survey.programmes import service
 from survey.ranking.policy import PolicyError, installation_policies
+from survey.registry.queries import regions_at
+from survey.results.policies import with_computed_policies
 from survey.waves import STATUS_NAMES
 from survey.web.auth import current_user, requires
 
@@ -71,12 +72,7 @@ def _offered_policies() -> tuple[list[tuple[str, str]], list[str]]:
 
 
 async def _regions(limit_to: int | None) -> list[dict[str, Any]]:
-    query = Unit.select(Unit.id, Unit.code, Unit.name, Unit.level).where(
-        Unit.level.is_in(["district", "city"])
-    )
-    if limit_to is not None:
-        query = query.where(Unit.id == limit_to)
-    return list(await query.order_by(Unit.code))
+    return await regions_at(["district", "city"], limit_to)
 
 
 def _instrument_options() -> dict[str, list[tuple[str, str]]]:
@@ -163,7 +159,9 @@ class ProgrammesController(Controller):
     ) -> Template:
         user = current_user(request)
         try:
-            detail = await service.programme_detail(code, user.district_id)
+            detail = await with_computed_policies(
+                await service.programme_detail(code, user.district_id)
+            )
         except service.ProgrammeError as exc:
             raise NotFoundException(str(exc)) from exc
         return Template(

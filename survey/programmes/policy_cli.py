@@ -51,7 +51,7 @@ def _known_codes(region: str | None) -> KnownCodes:
         return asyncio.run(known_threshold_codes(None))  # the instruments' departments only
 
     async def go() -> KnownCodes:
-        from survey.cli import CommandError
+        from survey.cli_errors import CommandError
         from survey.db.migrate import migrate_forwards
         from survey.db.tables import Unit
 
@@ -73,7 +73,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     del args
-    from survey.cli import CommandError
+    from survey.cli_errors import CommandError
     from survey.ranking.policy import PolicyError, installation_policies
 
     try:
