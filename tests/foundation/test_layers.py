@@ -48,29 +48,6 @@ COMPOSITION_ROOTS = ("survey.cli", "survey.commands", "survey.demo", "survey.pic
 # merging their branches): (importing module, imported module, imported name or None).
 ALLOWLIST: frozenset[tuple[str, str, str | None]] = frozenset(
     {
-        # engine: survey/cati/interview.py stores through collection/responses.py
-        ("survey.cati.interview", "survey.cati.attempts", "_record"),
-        # engine: respondent.py stops using responses._Unchanged
-        ("survey.collection.respondent", "survey.collection.responses", "_Unchanged"),
-        # loader: one public TOML checker in questionnaires that ranking/policy.py reuses
-        *(
-            ("survey.ranking.policy", "questionnaires.loader", name)
-            for name in (
-                "_Ctx",
-                "_Lines",
-                "_get_bool",
-                "_get_id",
-                "_get_number",
-                "_get_str",
-                "_get_table",
-                "_get_tables",
-                "_is_int",
-                "_is_number",
-                "_sorted",
-                "_toml_problem",
-                "_unknown_keys",
-            )
-        ),
         # readers: the wave read models of results/queries.py
         ("survey.results.revisions", "survey.results.queries", "_order_key"),
         ("survey.results.revisions", "survey.results.queries", "_row"),
