@@ -20,7 +20,7 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from questionnaires import Instrument, default_instruments
@@ -29,6 +29,7 @@ from survey.collection import dispositions as d
 from survey.collection.respondent import INTRO, UNIT_PREFIX, screen_ids
 from survey.collection.tables import Invitation, InvitationEvent, Response
 from survey.db.tables import Unit, Wave
+from survey.waves import WaveRef, waves_for
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -92,14 +93,10 @@ class StratumFieldwork:
         return self.completed / self.target if self.target else None
 
 
-@dataclass(frozen=True, slots=True)
-class WaveChoice:
+@dataclass(frozen=True, kw_only=True)
+class WaveChoice(WaveRef):
     """A wave that has web invitations, for the wave list."""
 
-    id: int
-    month: str
-    status: str
-    region_name: str
     invitations: int
 
 
@@ -129,25 +126,19 @@ def _utc(value: Any) -> dt.datetime | None:
 
 
 async def web_waves(district_id: int | None) -> list[WaveChoice]:
-    """Waves with web invitations visible to a user limited to ``district_id`` (None: all)."""
-    rows = await Invitation.raw(
-        "SELECT w.id, w.month, w.status, p.region, u.name AS region_name, COUNT(i.id) AS n"
-        " FROM wave w JOIN programme p ON p.id = w.programme JOIN region_unit u ON u.id = p.region"
-        " JOIN invitation i ON i.wave = w.id AND i.open_link = {}"
-        " GROUP BY w.id, w.month, w.status, p.region, u.name ORDER BY w.month DESC, w.id",
-        False,
-    )
+    """Waves with web invitations visible to a user limited to ``district_id`` (None: all;
+    ``survey.waves.waves_for``), newest first."""
+    counts = {
+        int(r["wave"]): int(r["n"])
+        for r in await Invitation.raw(
+            "SELECT wave, COUNT(id) AS n FROM invitation WHERE open_link = {} GROUP BY wave", False
+        )
+    }
     return [
-        WaveChoice(int(r["id"]), r["month"], r["status"], r["region_name"], int(r["n"]))
-        for r in rows
-        if district_id is None or int(r["region"]) == district_id
+        WaveChoice(**asdict(w), invitations=counts[w.id])
+        for w in await waves_for(district_id)
+        if w.id in counts
     ]
-
-
-async def wave_region(wave_id: int) -> int | None:
-    """The district (region unit id) of a wave, or None if there is no such wave."""
-    row = await Wave.select(Wave.programme._.region).where(Wave.id == wave_id).first()
-    return None if row is None else int(row["programme.region"])
 
 
 def _row(

@@ -28,13 +28,13 @@ from survey.design.regions import (
     STRATIFY_BY,
     DesignError,
     Region,
-    WaveInfo,
     load_region,
     load_wave,
     require_open,
 )
 from survey.design.tables import Frame, FrameRow
 from survey.tabular import ImportRejected, Problem, Table, read_upload, require_columns
+from survey.waves import WaveRef
 
 FRAME_KINDS: dict[str, str] = {"household": "住户名单", "phone": "电话号码名单"}
 FRAME_HEADER = ("unit", "stratum", "household_id", "phone")
@@ -244,7 +244,7 @@ def _canonical(kind: str, rows: Sequence[_Row]) -> tuple[tuple[str, ...], list[l
 
 
 async def _store(
-    wave: WaveInfo, kind: str, stratify_by: str, name: str, rows: list[_Row], username: str
+    wave: WaveRef, kind: str, stratify_by: str, name: str, rows: list[_Row], username: str
 ) -> FrameSummary:
     header, canonical = _canonical(kind, rows)
     fingerprint = frame_fingerprint(header, canonical)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from survey.cells import safe_cell
-from survey.db.tables import Wave
 from survey.design.regions import STRATIFY_BY, DesignError, load_region, load_wave
 from survey.design.service import ALLOCATIONS, METHODS, MODES, released_batches
 from survey.design.tables import Frame, Sample, SampledElement, StratumTarget
-from survey.waves import STATUS_NAMES
+from survey.waves import WaveRef, visible_wave, waves_for
 
 KIND_NAMES = {"household": "住户名单", "phone": "电话号码名单", "blocks": "号段表"}
 
@@ -56,51 +55,29 @@ async def latest_frame_id(wave_id: int) -> int:
     return int(row["id"])
 
 
-@dataclass(frozen=True, slots=True)
-class WaveRow:
-    id: int
-    programme: str
-    month: str
-    status: str
-    region: str
+@dataclass(frozen=True, kw_only=True)
+class DesignWave(WaveRef):
+    """A wave of the design list, with how many frames and samples it has."""
+
     frames: int
     samples: int
 
 
-async def waves_for(limit_to: int | None) -> list[WaveRow]:
-    """The waves a user may design for (their district's, or all), newest first."""
-    query = Wave.select(
-        Wave.id,
-        Wave.programme.name,
-        Wave.month,
-        Wave.status,
-        Wave.programme.region.name,  # type: ignore[union-attr]
-    ).order_by(Wave.month, ascending=False)
-    if limit_to is not None:
-        query = query.where(Wave.programme.region == limit_to)
-    rows = await query
-    out = []
-    for r in rows:
-        out.append(
-            WaveRow(
-                id=int(r["id"]),
-                programme=r["programme.name"],
-                month=r["month"],
-                status=STATUS_NAMES.get(r["status"], r["status"]),
-                region=r["programme.region.name"],
-                frames=await Frame.count().where(Frame.wave == r["id"]),
-                samples=await Sample.count().where(Sample.wave == r["id"]),
-            )
+async def design_waves(limit_to: int | None) -> list[DesignWave]:
+    """The waves a user may design for (``survey.waves.waves_for``), newest first."""
+    return [
+        DesignWave(
+            **asdict(wave),
+            frames=await Frame.count().where(Frame.wave == wave.id),
+            samples=await Sample.count().where(Sample.wave == wave.id),
         )
-    return out
+        for wave in await waves_for(limit_to)
+    ]
 
 
 async def may_see_wave(wave_id: int, limit_to: int | None) -> bool:
-    """True when the wave exists and lies in the user's district (or the user is not limited)."""
-    row = await Wave.select(Wave.programme.region).where(Wave.id == wave_id).first()
-    if row is None:
-        return False
-    return limit_to is None or int(row["programme.region"]) == limit_to
+    """True when the wave exists and the user sees it (``survey.waves.visible_wave``)."""
+    return await visible_wave(wave_id, limit_to) is not None
 
 
 async def wave_of_sample(sample_id: int) -> int | None:
@@ -242,7 +219,7 @@ async def wave_design(wave_id: int) -> WaveDesignView:
     return WaveDesignView(
         id=wave.id,
         label=wave.label,
-        status=STATUS_NAMES.get(wave.status, wave.status),
+        status=wave.status_name,
         region=wave.region_name,
         frames=frames,
         samples=tuple(samples),

@@ -47,12 +47,12 @@ from survey.design.frames import BLOCK_HEADER, FRAME_HEADER
 from survey.design.regions import (
     DesignError,
     Region,
-    WaveInfo,
     load_region,
     load_wave,
     require_open,
 )
 from survey.design.tables import Frame, FrameRow, Sample, SampledElement, StratumTarget
+from survey.waves import WaveRef
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class StratumPlan:
 class DesignPlan:
     """The sizes a design gives, per stratum, before anything is drawn."""
 
-    wave: WaveInfo
+    wave: WaveRef
     spec: DesignSpec
     frame_kind: str
     stratify_by: str
@@ -351,7 +351,7 @@ async def plan_design(wave_id: int, spec: DesignSpec) -> DesignPlan:
 
 
 async def _plan_frame(
-    wave: WaveInfo, spec: DesignSpec, frame: dict[str, Any], region: Region
+    wave: WaveRef, spec: DesignSpec, frame: dict[str, Any], region: Region
 ) -> DesignPlan:
     if spec.method not in ("srswor", "systematic"):
         raise DesignRejected([f"抽样框只能用 srswor 或 systematic 方法，收到 {spec.method}"])
@@ -454,16 +454,14 @@ async def _adults(district_codes: Iterable[str]) -> dict[str, int]:
     return out
 
 
-async def _exclusions(
-    wave: WaveInfo, spec: DesignSpec, before_sample: int | None
-) -> frozenset[str]:
+async def _exclusions(wave: WaveRef, spec: DesignSpec, before_sample: int | None) -> frozenset[str]:
     """Numbers not to draw: do-not-call, numbers of the last N earlier waves of the programme,
     and numbers already drawn in this wave (by samples older than ``before_sample``)."""
     return (await _exclusions_checked(wave, spec, before_sample))[0]
 
 
 async def _exclusions_checked(
-    wave: WaveInfo, spec: DesignSpec, before_sample: int | None
+    wave: WaveRef, spec: DesignSpec, before_sample: int | None
 ) -> tuple[frozenset[str], int]:
     """``_exclusions`` and how many of the numbers it should hold were deleted (retention)."""
     earlier = []
@@ -514,7 +512,7 @@ def _eligible(blocks: list[dict[str, Any]], exclusions: frozenset[str]) -> int:
 
 
 async def _plan_blocks(
-    wave: WaveInfo,
+    wave: WaveRef,
     spec: DesignSpec,
     frame: dict[str, Any],
     region: Region,

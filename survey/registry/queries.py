@@ -7,16 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from survey.db.tables import (
-    Department,
-    PopulationCount,
-    Programme,
-    Station,
-    StationCommunity,
-    Unit,
-    Wave,
-)
-from survey.waves import STATUS_NAMES, next_steps
+from survey.db.tables import Department, Programme, Station, Unit
+from survey.registry.tree import load_tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,111 +65,38 @@ async def district_ids(limit_to: int | None) -> list[int]:
 
 
 async def district_view(district_id: int) -> DistrictView | None:
-    district = (
-        await Unit.select(Unit.id, Unit.code, Unit.name)
-        .where((Unit.id == district_id) & (Unit.level == "district"))
-        .first()
-    )
-    if district is None:
+    tree = await load_tree(district_id, population=True)
+    if tree is None or tree.root.level != "district":
         return None
-    streets = (
-        await Unit.select(Unit.id, Unit.code, Unit.name)
-        .where(Unit.parent == district_id)
-        .order_by(Unit.code)
-    )
-    street_ids = [s["id"] for s in streets]
-    communities = (
-        await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
-        .where(Unit.parent.is_in(street_ids))
-        .order_by(Unit.code)
-        if street_ids
-        else []
-    )
-    community_ids = [c["id"] for c in communities]
-    adults: dict[int, int] = defaultdict(int)
-    station_of: dict[int, tuple[str, str]] = {}
-    if community_ids:
-        for row in await PopulationCount.select(
-            PopulationCount.unit, PopulationCount.persons
-        ).where(PopulationCount.unit.is_in(community_ids)):
-            adults[row["unit"]] += row["persons"]
-        for row in await StationCommunity.select(
-            StationCommunity.community, StationCommunity.station.code, StationCommunity.station.name
-        ).where(StationCommunity.community.is_in(community_ids)):
-            station_of[row["community"]] = (row["station.code"], row["station.name"])
-    by_street: dict[int, list[CommunityView]] = defaultdict(list)
-    for c in communities:
-        by_street[c["parent"]].append(
-            CommunityView(
-                c["code"], c["name"], station_of.get(c["id"], ("", "—"))[1], adults[c["id"]]
-            )
-        )
-    station_rows = (
-        await Station.select(Station.code, Station.name)
-        .where(Station.district == district_id)
-        .order_by(Station.code)
-    )
+    station_names = {s.code: s.name for s in tree.stations}
+    communities = tree.at_level("community")
     station_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c in communities:
-        code = station_of.get(c["id"], ("", ""))[0]
-        station_stats[code][0] += 1
-        station_stats[code][1] += adults[c["id"]]
-    departments = (
-        await Department.select(Department.name)
-        .where(Department.district == district_id)
-        .order_by(Department.sort_order)
-    )
+        station_stats[c.station_code][0] += 1
+        station_stats[c.station_code][1] += tree.adults(c.id)
     return DistrictView(
-        id=district["id"],
-        code=district["code"],
-        name=district["name"],
-        streets=tuple(StreetView(s["code"], s["name"], tuple(by_street[s["id"]])) for s in streets),
-        stations=tuple(
-            StationView(
-                s["code"], s["name"], station_stats[s["code"]][0], station_stats[s["code"]][1]
+        id=tree.root.id,
+        code=tree.root.code,
+        name=tree.root.name,
+        streets=tuple(
+            StreetView(
+                s.code,
+                s.name,
+                tuple(
+                    CommunityView(
+                        c.code, c.name, station_names.get(c.station_code, "—"), tree.adults(c.id)
+                    )
+                    for c in tree.children(s.id)
+                ),
             )
-            for s in station_rows
+            for s in tree.at_level("street")
         ),
-        departments=tuple(d["name"] for d in departments),
+        stations=tuple(
+            StationView(s.code, s.name, station_stats[s.code][0], station_stats[s.code][1])
+            for s in tree.stations
+        ),
+        departments=tuple(d.name for d in tree.departments_of(tree.root.code)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class WaveView:
-    id: int
-    programme: str
-    programme_code: str
-    month: str
-    status: str  # shown name (设计 / 采集 / 结束 / 发布)
-    status_code: str
-    district: str
-    steps: tuple[tuple[str, str], ...]  # (next status, name of the step)
-
-
-async def waves_for(limit_to: int | None) -> list[WaveView]:
-    query = Wave.select(
-        Wave.id,
-        Wave.programme.name,
-        Wave.programme.code,
-        Wave.month,
-        Wave.status,
-        Wave.programme.region.name,  # type: ignore[union-attr]
-    ).order_by(Wave.month, ascending=False)
-    if limit_to is not None:
-        query = query.where(Wave.programme.region == limit_to)
-    return [
-        WaveView(
-            r["id"],
-            r["programme.name"],
-            r["programme.code"],
-            r["month"],
-            STATUS_NAMES.get(r["status"], r["status"]),
-            r["status"],
-            r["programme.region.name"],
-            tuple(next_steps(r["status"])),
-        )
-        for r in await query
-    ]
 
 
 async def programmes_for(limit_to: int | None) -> list[dict[str, str]]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from survey.db.tables import Programme, Unit, Wave
+from survey.db.tables import Programme, Unit
 from survey.results.records import ResultRow as ResultRow
 from survey.results.tables import IndexResult, ResultRun
 from survey.settings import local_time
+from survey.waves import WaveRef, visible_regions, waves_for
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,10 @@ class RunInfo:
     method: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class WaveSummary:
-    """A wave of a programme for lists and navigation."""
+@dataclass(frozen=True, kw_only=True)
+class WaveSummary(WaveRef):
+    """A wave (``survey.waves.WaveRef``) for lists and navigation, with whether it has results."""
 
-    id: int
-    month: str
-    status: str
-    programme_id: int
-    programme_code: str
-    programme_name: str
-    region_code: str
-    region_name: str
     has_results: bool
 
 
@@ -156,18 +149,6 @@ def run_info(wave_id: int, row: dict[str, Any]) -> RunInfo:
     )
 
 
-async def _allowed_regions(district_id: int | None) -> set[int] | None:
-    """Regions whose programmes a user may read: every one (None) for an unlimited user; a
-    district-limited user those of their district or of the city above it."""
-    if district_id is None:
-        return None
-    allowed = {district_id}
-    parent = await Unit.select(Unit.parent).where(Unit.id == district_id).first()
-    if parent is not None and parent["parent"] is not None:
-        allowed.add(parent["parent"])
-    return allowed
-
-
 async def programmes_for_user(district_id: int | None) -> list[ProgrammeSummary]:
     """Programmes a user may read results of (same rule as ``waves_for_user``), by code."""
     rows = await Programme.select(
@@ -180,7 +161,7 @@ async def programmes_for_user(district_id: int | None) -> list[ProgrammeSummary]
         Programme.instruments,
         Programme.policy,
     ).order_by(Programme.code)
-    allowed = await _allowed_regions(district_id)
+    allowed = await visible_regions(district_id, city_above=True)
     return [
         ProgrammeSummary(
             id=r["id"],
@@ -197,40 +178,13 @@ async def programmes_for_user(district_id: int | None) -> list[ProgrammeSummary]
 
 
 async def waves_for_user(district_id: int | None) -> list[WaveSummary]:
-    """Waves visible to a user (all, or those of programmes covering their district), newest
-    first, with whether results exist."""
-    query = Wave.select(
-        Wave.id,
-        Wave.month,
-        Wave.status,
-        Wave.programme.id.as_alias("programme_id"),
-        Wave.programme.code.as_alias("programme_code"),
-        Wave.programme.name.as_alias("programme_name"),
-        Wave.programme.region.code.as_alias("region_code"),  # type: ignore[union-attr]
-        Wave.programme.region.name.as_alias("region_name"),  # type: ignore[union-attr]
-        Wave.programme.region.id.as_alias("region_id"),  # type: ignore[union-attr]
-    )
-    rows = await query.order_by(Wave.month, ascending=False)
+    """Waves whose results a user may read (``survey.waves.waves_for`` with the city above their
+    district), newest first, with whether results exist."""
     with_results = {r["wave"] for r in await ResultRun.select(ResultRun.wave)}
-    allowed = await _allowed_regions(district_id)
-    out = []
-    for r in rows:
-        if allowed is not None and r["region_id"] not in allowed:
-            continue
-        out.append(
-            WaveSummary(
-                id=r["id"],
-                month=r["month"],
-                status=r["status"],
-                programme_id=r["programme_id"],
-                programme_code=r["programme_code"],
-                programme_name=r["programme_name"],
-                region_code=r["region_code"],
-                region_name=r["region_name"],
-                has_results=r["id"] in with_results,
-            )
-        )
-    return out
+    return [
+        WaveSummary(**asdict(w), has_results=w.id in with_results)
+        for w in await waves_for(district_id, city_above=True)
+    ]
 
 
 async def district_code_of(district_id: int | None) -> str | None:

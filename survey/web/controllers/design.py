@@ -193,7 +193,7 @@ class DesignController(Controller):
         user = current_user(request)
         return Template(
             "design/index.html",
-            context={"user": user, "waves": await queries.waves_for(user.district_id)},
+            context={"user": user, "waves": await queries.design_waves(user.district_id)},
         )
 
     @get("/waves/{wave_id:int}", name="design-wave")

@@ -21,6 +21,7 @@ from survey.cati.mixed_mode import to_phone
 from survey.collection import fieldwork
 from survey.collection.reminders import MemoryGateway, ReminderError, send_reminders
 from survey.estimation.aapor import RATE_NAMES
+from survey.waves import visible_wave
 from survey.web.auth import current_user, requires
 
 READERS = ("admin", "analyst", "supervisor")
@@ -55,8 +56,7 @@ class FieldworkController(Controller):
 
     async def _check(self, request: Request[Any, Any, Any], wave_id: int) -> None:
         user = current_user(request)
-        region = await fieldwork.wave_region(wave_id)
-        if region is None or (user.district_id is not None and region != user.district_id):
+        if await visible_wave(wave_id, user.district_id) is None:
             raise NotFoundException("没有找到该测评期")
 
     async def _page(

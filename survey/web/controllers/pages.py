@@ -16,7 +16,7 @@ from survey.registry import queries
 from survey.results.home import home_digests
 from survey.results.publishing import set_status
 from survey.results.revisions import pending_revisions
-from survey.waves import STATUS_NAMES, TRANSITIONS, WaveError, create_wave
+from survey.waves import TRANSITIONS, WaveError, create_wave, waves_for
 from survey.web import flash
 from survey.web.auth import current_user, requires
 from survey.web.confirm import Confirmation, confirmation_page
@@ -58,7 +58,7 @@ STEP_TEXTS: dict[tuple[str, str], str] = {
 async def _waves_page(
     user: CurrentUser, *, error: str = "", message: str = "", status_code: int = 200
 ) -> Template:
-    waves = await queries.waves_for(user.district_id)
+    waves = await waves_for(user.district_id)
     return Template(
         "waves.html",
         context={
@@ -80,9 +80,7 @@ class PagesController(Controller):
     @get("/", name="home")
     async def home(self, request: Request[Any, Any, Any]) -> Template:
         user = current_user(request)
-        waves = (
-            await queries.waves_for(user.district_id) if user.has_any(set(READ_REGISTRY)) else []
-        )
+        waves = await waves_for(user.district_id) if user.has_any(set(READ_REGISTRY)) else []
         counts = await queries.registry_counts() if "admin" in user.roles else {}
         return Template(
             "home.html",
@@ -140,23 +138,21 @@ class PagesController(Controller):
         self, request: Request[Any, Any, Any], wave_id: FromPath[int], status: FromPath[str]
     ) -> Template:
         user = current_user(request)
-        wave = next((w for w in await queries.waves_for(user.district_id) if w.id == wave_id), None)
+        wave = next((w for w in await waves_for(user.district_id) if w.id == wave_id), None)
         if wave is None:
             raise NotFoundException("没有找到该测评期，或您无权管理")
-        old = wave.status_code
+        old = wave.status
         step = (old, status)
         if step not in TRANSITIONS and not (
             step == ("published", "published") and wave_id in await pending_revisions([wave_id])
         ):
-            raise NotFoundException(
-                f"测评期 {wave.month} 当前为「{STATUS_NAMES.get(old, old)}」，没有这一步"
-            )
+            raise NotFoundException(f"测评期 {wave.month} 当前为「{wave.status_name}」，没有这一步")
         title = "发布更正版本" if old == status else TRANSITIONS[step][1]
         return confirmation_page(
             user,
             Confirmation(
                 title=f"确认{title}？",
-                subject=f"测评期 {wave.month}（{wave.programme}，{wave.district}）",
+                subject=f"测评期 {wave.month}（{wave.programme_name}，{wave.region_name}）",
                 text=STEP_TEXTS[step],
                 action=f"/waves/{wave_id}/status",
                 fields=(("status", status),),

@@ -35,7 +35,6 @@ from survey.results.revisions import (
     revisions_for_wave,
 )
 from survey.tabular import ImportRejected
-from survey.waves import STATUS_NAMES
 from survey.web import flash
 from survey.web.auth import current_user, requires
 from survey.web.caching import revalidated
@@ -89,7 +88,7 @@ class ResultsController(Controller):
         waves = await _waves(user)
         return Template(
             "results/index.html",
-            context={"user": user, "waves": waves, "status_names": STATUS_NAMES},
+            context={"user": user, "waves": waves},
         )
 
     @get("/{wave_id:int}", guards=[requires(*VIEWERS)], name="results-wave")
@@ -117,7 +116,6 @@ class ResultsController(Controller):
                 "can_compute": analyst,
                 "message": request.query_params.get("msg", ""),
                 "error": error,
-                "status_names": STATUS_NAMES,
                 "correction": current_correction(revisions),
                 # Drafts (corrections awaiting publication) only for analysts.
                 "revisions": [r for r in revisions if analyst or not r.is_draft],
