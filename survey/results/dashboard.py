@@ -24,7 +24,7 @@ from survey.results.queries import (
     results_for_wave,
     run_for_wave,
 )
-from survey.results.tables import ResultRun
+from survey.results.tables import ResultRun, SanctionDecision
 from survey.results.waves import WaveRef, wave_by_id
 
 # The ranked indices in report order, with the level they rank and the words for the unit.
@@ -261,7 +261,16 @@ async def _run_stamps(programme_id: int) -> tuple[tuple[int, str], ...]:
     rows = await ResultRun.select(ResultRun.wave, ResultRun.computed_at, ResultRun.id).where(
         ResultRun.wave.programme == programme_id
     )
-    return tuple(sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows))
+    # Decisions on sanctions (review, appeal lodged or decided) change the stored results in
+    # place, without a new run: the latest decision is part of the stamp.
+    decision = (
+        await SanctionDecision.select(SanctionDecision.id)
+        .where(SanctionDecision.wave.programme == programme_id)
+        .order_by(SanctionDecision.id, ascending=False)
+        .first()
+    )
+    stamps = sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows)
+    return (*stamps, (0, f"decision {decision['id'] if decision else 0}"))
 
 
 def _ranked_indices(rows: Sequence[ResultRow]) -> list[tuple[str, str, str]]:
