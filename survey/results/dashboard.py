@@ -67,6 +67,8 @@ class TableRow:
     warnings: list[dict[str, str]]
     change: Change | None = None
     year_ago: Change | None = None
+    # ``charts.tone``: the colour meaning the forest and funnel plots give this unit too
+    tone: str = "neutral"
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,10 @@ def _axis(rows: list[ResultRow], scale: str) -> tuple[float, float]:
 
 
 def _table_rows(
-    rows: list[ResultRow], scale: str, changes: dict[Key, RowChanges]
+    rows: list[ResultRow],
+    scale: str,
+    changes: dict[Key, RowChanges],
+    reference: float | None = None,
 ) -> tuple[list[TableRow], float, float]:
     lo, hi = _axis(rows, scale)
     span = hi - lo
@@ -233,6 +238,7 @@ def _table_rows(
                 _warnings(r),
                 ch.previous,
                 ch.year_ago,
+                charts.tone(_point(r), reference) if r.estimate is not None else "neutral",
             )
         )
     return out, lo, hi
@@ -340,12 +346,12 @@ async def _build_view(
         scale = members[0].scale
         unit = "%" if scale == "%" else "分"
         target = next((r.target for r in members if r.target is not None), None)
-        table, lo, hi = _table_rows(members, scale, changes)
         ranked = [r for r in members if r.estimate is not None]
+        # The funnel's centre, and the colour reference when there is no target.
+        mean = sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1)
+        table, lo, hi = _table_rows(members, scale, changes, target if target is not None else mean)
         k = int(next((r.evidence.get("k") for r in members if r.evidence.get("k")), 2) or 2)
         name = members[0].index_name
-        # The funnel's centre, and the forest's colour reference when there is no target.
-        mean = sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1)
         forest_svg = charts.forest(
             [_point(r) for r in ranked],
             target=target,
