@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -129,20 +130,64 @@ def test_held_sanctions_reviewed_on_the_page_then_published(
     context.close()
 
 
+def _hasty_november() -> tuple[int, list[int]]:
+    """November (collecting): six interviews by one new pollster in 15 s each, computed — a
+    short-interview flag naming those six."""
+    from survey.accounts import create_user
+    from survey.collection.tables import Response
+    from survey.db.tables import Wave
+    from survey.results.compute import compute_wave
+    from tests.conftest import run_async
+
+    async def go() -> tuple[int, list[int]]:
+        row = await Wave.select(Wave.id).where(Wave.month == "2026-11").first()
+        assert row is not None
+        wave_id = int(row["id"])
+        pollster = await create_user("hasty", "pingan2026-hasty", frozenset({"pollster"}))
+        rows = await Response.select(Response.id, Response.stratum).where(
+            (Response.wave == wave_id) & (Response.status == "completed")
+        )
+        # from the largest stratum, so that the wave can still be computed without them
+        sizes = Counter(r["stratum"] for r in rows)
+        largest = max(sizes, key=lambda k: sizes[k])
+        ids = sorted(int(r["id"]) for r in rows if r["stratum"] == largest)[:6]
+        await Response.update(
+            {Response.interviewer: pollster, Response.duration_seconds: 15}
+        ).where(Response.id.is_in(ids))
+        await compute_wave(wave_id, username="analyst")
+        return wave_id, ids
+
+    return run_async(go)  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("size", sorted(VIEWPORTS))
-def test_integrity_page_from_the_dashboard(
+def test_integrity_page_excludes_a_flagged_batch(
     live_server: str, demo_db: None, browser: Any, size: str
 ) -> None:
     from playwright.sync_api import expect
 
+    wave_id, _ids = _hasty_november()
     context = browser.new_context(locale="zh-CN", **VIEWPORTS[size])
     page = context.new_page()
-    _login(page, live_server, "analyst", "/results")
-    page.locator("tr", has_text="2026-10").get_by_role("link").first.click()
+    external = watch_external(page, live_server)
+    _login(page, live_server, "analyst", f"/results/{wave_id}")
     page.get_by_role("link", name="核查并排除问卷").click()
-    expect(page.get_by_role("heading", name="数据质量核查 · 2026-10")).to_be_visible()
-    page.get_by_role("button", name="排除所选问卷并重新计算").click()  # no reason: refused
-    expect(page.get_by_role("heading", name="数据质量核查 · 2026-10")).to_be_visible()
+    expect(page.get_by_role("heading", name="数据质量核查 · 2026-11")).to_be_visible()
+    card = page.locator(".flag-card", has_text="访问过短")
+    card.get_by_label("排除这条提示涉及的全部 6 份问卷").check()
     _fits(page, size)
-    page.screenshot(path=str(screenshot_path(f"integrity-{size}")), full_page=True)
+    page.screenshot(path=str(screenshot_path(f"integrity-flags-{size}")), full_page=True)
+    page.get_by_label("排除理由（必填：核实了什么、发现了什么）").fill(
+        "回访核实：该访员 6 次访问均不足 20 秒，受访者称未完整作答"
+    )
+    page.get_by_role("button", name="排除所选问卷并重新计算").click()
+    expect(page.get_by_role("status")).to_contain_text("已排除 6 份问卷，并重新计算本期结果")
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(6)
+    expect(rows.first).to_contain_text("15 秒")
+    _fits(page, size)
+    page.screenshot(path=str(screenshot_path(f"integrity-excluded-{size}")), full_page=True)
+    page.get_by_role("link", name="← 2026-11 测评结果").click()
+    expect(page.locator("dl.method")).to_contain_text("排除的问卷")
+    assert external == [], f"page loaded external resources: {external}"
     context.close()
