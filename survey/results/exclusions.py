@@ -65,6 +65,28 @@ class ExclusionInfo:
 
 
 @dataclass(frozen=True)
+class ExclusionBatch:
+    """Interviews excluded together (one reason, one analyst, one moment), as the page lists
+    them."""
+
+    reason: str
+    excluded_by: str
+    when: str
+    response_ids: tuple[int, ...]
+
+
+def batches(exclusions: Sequence[ExclusionInfo]) -> list[ExclusionBatch]:
+    """``exclusions`` grouped by (reason, who, when), newest first."""
+    grouped: dict[tuple[str, str, str], list[int]] = {}
+    for e in exclusions:
+        grouped.setdefault((e.reason, e.excluded_by, e.when), []).append(e.response_id)
+    return [
+        ExclusionBatch(reason, by, when, tuple(sorted(ids)))
+        for (reason, by, when), ids in grouped.items()
+    ]
+
+
+@dataclass(frozen=True)
 class FlagView:
     """A stored integrity flag as the review page shows it: kind in words, message, and the
     interviews it names that are still counted (``open_ids``; empty: nothing to exclude)."""
