@@ -94,6 +94,21 @@ def _tone_legend(svg: _Svg, x: float, y: float, what: str, *, stacked: bool = Fa
             x += 11 + text_width(text, SMALL) + 12
 
 
+def _covers(
+    markers: Sequence[tuple[float, float]],
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    own: tuple[float, float],
+) -> bool:
+    """Whether the box [x0, x1] × [y0, y1] touches a marker (radius 4.5) other than ``own``."""
+    return any(
+        (mx, my) != own and x0 - 4.5 <= mx <= x1 + 4.5 and y0 - 4.5 <= my <= y1 + 4.5
+        for mx, my in markers
+    )
+
+
 def spread_labels(ys: Sequence[float], gap: float, lo: float, hi: float) -> list[float]:
     """Label positions for points at ``ys`` (pixels), moved apart to at least ``gap`` and kept
     within [lo, hi], each as close to its point as the others allow (order kept)."""
@@ -352,12 +367,20 @@ def funnel(
         if p.flagged or p.praised or abs(p.estimate - target) > 1.96 * spread:
             named.append((px, py, p.label))
     label_ys = spread_labels([py - 3 for _px, py, _l in named], SMALL + 3, top + SMALL, bottom - 4)
+    markers = [(x(p.n_eff), y(p.estimate)) for p in points]
     for (px, py, label), ly in zip(named, label_ys, strict=True):
-        if abs(ly - (py - 3)) > 2:  # moved away from its point: a leader line back to it
-            svg.line(px + 4, py, px + 14, ly - 3, GREY, 0.6)
-            svg.text(px + 16, ly, label, size=SMALL)
-        else:
-            svg.text(px + 6, py - 3, label, size=SMALL)
+        moved = abs(ly - (py - 3)) > 2  # moved away from its point: a leader line back to it
+        gap = 16 if moved else 6
+        width = text_width(label, SMALL)
+        # Right of the point unless that covers another unit's marker (or leaves the plot).
+        left_side = px + gap + width > WIDTH - 4 or _covers(
+            markers, px + gap, px + gap + width, ly - SMALL, ly + 2, (px, py)
+        )
+        sign = -1 if left_side else 1
+        if moved:
+            svg.line(px + 4 * sign, py, px + 14 * sign, ly - 3, GREY, 0.6)
+        anchor = "end" if left_side else "start"
+        svg.text(px + gap * sign, ly, label, size=SMALL, anchor=anchor)
     svg.text((left + right) / 2, bottom + 36, "有效样本量", anchor="middle")
     svg.text(16, (top + bottom) / 2, unit, anchor="middle", rotate=True)
     _legend(

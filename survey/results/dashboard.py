@@ -24,7 +24,7 @@ from survey.results.queries import (
     results_for_wave,
     run_for_wave,
 )
-from survey.results.tables import ResultRun
+from survey.results.tables import ResultRun, SanctionDecision
 from survey.results.waves import WaveRef, wave_by_id
 
 # The words for the units a ranked index ranks, by level.
@@ -62,6 +62,8 @@ class TableRow:
     warnings: list[dict[str, str]]
     change: Change | None = None
     year_ago: Change | None = None
+    # ``charts.tone``: the colour meaning the forest and funnel plots give this unit too
+    tone: str = "neutral"
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,10 @@ def _axis(rows: list[ResultRow], scale: str) -> tuple[float, float]:
 
 
 def _table_rows(
-    rows: list[ResultRow], scale: str, changes: dict[Key, RowChanges]
+    rows: list[ResultRow],
+    scale: str,
+    changes: dict[Key, RowChanges],
+    reference: float | None = None,
 ) -> tuple[list[TableRow], float, float]:
     lo, hi = _axis(rows, scale)
     span = hi - lo
@@ -228,6 +233,7 @@ def _table_rows(
                 _warnings(r),
                 ch.previous,
                 ch.year_ago,
+                charts.tone(_point(r), reference) if r.estimate is not None else "neutral",
             )
         )
     return out, lo, hi
@@ -256,7 +262,16 @@ async def _run_stamps(programme_id: int) -> tuple[tuple[int, str], ...]:
     rows = await ResultRun.select(ResultRun.wave, ResultRun.computed_at, ResultRun.id).where(
         ResultRun.wave.programme == programme_id
     )
-    return tuple(sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows))
+    # Decisions on sanctions (review, appeal lodged or decided) change the stored results in
+    # place, without a new run: the latest decision is part of the stamp.
+    decision = (
+        await SanctionDecision.select(SanctionDecision.id)
+        .where(SanctionDecision.wave.programme == programme_id)
+        .order_by(SanctionDecision.id, ascending=False)
+        .first()
+    )
+    stamps = sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows)
+    return (*stamps, (0, f"decision {decision['id'] if decision else 0}"))
 
 
 async def _ranked_indices(
@@ -343,12 +358,12 @@ async def _build_view(
         scale = members[0].scale
         unit = "%" if scale == "%" else "分"
         target = next((r.target for r in members if r.target is not None), None)
-        table, lo, hi = _table_rows(members, scale, changes)
         ranked = [r for r in members if r.estimate is not None]
+        # The funnel's centre, and the colour reference when there is no target.
+        mean = sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1)
+        table, lo, hi = _table_rows(members, scale, changes, target if target is not None else mean)
         k = int(next((r.evidence.get("k") for r in members if r.evidence.get("k")), 2) or 2)
         name = members[0].index_name
-        # The funnel's centre, and the forest's colour reference when there is no target.
-        mean = sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1)
         forest_svg = charts.forest(
             [_point(r) for r in ranked],
             target=target,

@@ -65,6 +65,28 @@ class ExclusionInfo:
 
 
 @dataclass(frozen=True)
+class ExclusionBatch:
+    """Interviews excluded together (one reason, one analyst, one moment), as the page lists
+    them."""
+
+    reason: str
+    excluded_by: str
+    when: str
+    response_ids: tuple[int, ...]
+
+
+def batches(exclusions: Sequence[ExclusionInfo]) -> list[ExclusionBatch]:
+    """``exclusions`` grouped by (reason, who, when), newest first."""
+    grouped: dict[tuple[str, str, str], list[int]] = {}
+    for e in exclusions:
+        grouped.setdefault((e.reason, e.excluded_by, e.when), []).append(e.response_id)
+    return [
+        ExclusionBatch(reason, by, when, tuple(sorted(ids)))
+        for (reason, by, when), ids in grouped.items()
+    ]
+
+
+@dataclass(frozen=True)
 class FlagView:
     """A stored integrity flag as the review page shows it: kind in words, message, and the
     interviews it names that are still counted (``open_ids``; empty: nothing to exclude)."""
@@ -251,9 +273,24 @@ async def exclude_responses(
             f"wave={wave.id} {wave.month} n={len(new)} responses={','.join(map(str, new))} "
             f"reason={reason}",
         )
-    revision = await _recompute(
-        wave.id, reason=f"排除 {len(new)} 份问卷：{reason}", username=username
-    )
+    try:
+        revision = await _recompute(
+            wave.id, reason=f"排除 {len(new)} 份问卷：{reason}", username=username
+        )
+    except ComputeError as exc:
+        # Without them the wave cannot be computed (e.g. a stratum left with one interview):
+        # the exclusion does not take effect, and the audit log says so.
+        async with write_transaction():
+            await ResponseExclusion.delete().where(
+                (ResponseExclusion.wave == wave.id) & ResponseExclusion.response.is_in(new)
+            )
+            await record(
+                username,
+                "results.include",
+                f"wave={wave.id} {wave.month} n={len(new)} responses={','.join(map(str, new))} "
+                f"reason=排除后无法计算，排除未生效：{exc}",
+            )
+        raise ComputeError(f"排除这些问卷后无法计算，排除未生效：{exc}") from exc
     return ExclusionOutcome(wave.id, wave.month, len(new), revision)
 
 

@@ -19,6 +19,8 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/results/{wave_id:int}/charts/{name:str}"): VIEWERS,
     ("GET", "/results/{wave_id:int}/review"): VIEWERS,
     ("POST", "/results/{wave_id:int}/review"): VIEWERS,
+    ("GET", "/results/{wave_id:int}/integrity"): ANALYSTS,
+    ("POST", "/results/{wave_id:int}/integrity"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/export/{fmt:str}"): ANALYSTS,
     ("GET", "/results/{wave_id:int}/microdata/{fmt:str}"): ANALYSTS,
 }

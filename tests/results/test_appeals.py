@@ -150,7 +150,7 @@ async def test_an_undecided_appeal_exports_review_appealed(demo_city: None) -> N
     appeal = await add_appeal(october, JIEFANG, grounds="样本偏少", username="analyst")
     assert await _exported_review(october) == ["appealed"]
     view = await wave_view(october)
-    row, sanction = next((r, s) for r, s in view.sanctions if r.unit_code == JIEFANG)
+    _row, sanction = next((r, s) for r, s in view.sanctions if r.unit_code == JIEFANG)
     assert (sanction["level"], REVIEW_NAMES[sanction["review"]]) == ("veto", "申诉中")
     # A correction of the wave while the appeal is open keeps it 申诉中 (the stored decision).
     await revise_wave(october, reason="更正录入错误", username="analyst")

@@ -81,3 +81,19 @@ def test_funnel_names_only_units_that_stand_out_without_overlap() -> None:
 def test_forest_without_target_colours_against_the_reference(target: float | None) -> None:
     svg = charts.forest(POINTS[:3], target=target, unit="%", title="森林图", reference=90.0)
     assert _point_colours(svg) == sorted([charts.RED, charts.GREEN, charts.NEUTRAL])
+
+
+def test_funnel_label_goes_left_of_its_point_rather_than_over_another_unit() -> None:
+    # 乙's marker sits just right of 甲's (both far below the target, both named): 甲's name
+    # goes to the left of its point (text-anchor end) so it does not cover 乙's marker.
+    points = [
+        charts.Point("甲所", 60.0, 50.0, 70.0, 100),
+        charts.Point("乙所", 60.5, 55.0, 66.0, 104),
+    ]
+    svg = charts.funnel(points, target=90, unit="%", title="漏斗图")
+    named = {
+        t.text: t.attrib["text-anchor"]
+        for t in ET.fromstring(svg).iter(f"{SVG}text")
+        if (t.text or "").endswith("所")
+    }
+    assert named["甲所"] == "end"

@@ -145,6 +145,16 @@ async def test_before_publication_an_exclusion_recomputes_the_wave(small_city: N
     rows = await results_for_wave(wave_id)
     assert _figures(rows) == pytest.approx((100.0, 24, 87.5, 64, 75.0), rel=1e-12)
     assert await revisions_for_wave(wave_id) == []
+    # An exclusion the wave cannot be computed without does not take effect.
+    everyone = [
+        int(r["id"]) for r in await Response.select(Response.id).where(Response.wave == wave_id)
+    ]
+    with pytest.raises(ComputeError, match="排除未生效"):
+        await exclude_responses(wave_id, everyone, reason="全部排除", username="analyst")
+    assert {e.response_id for e in await exclusions_for_wave(wave_id)} == set(hasty)
+    assert _figures(await results_for_wave(wave_id)) == pytest.approx(
+        (100.0, 24, 87.5, 64, 75.0), rel=1e-12
+    )
 
 
 def test_interview_numbers_are_read_from_a_form() -> None:
@@ -228,7 +238,8 @@ async def test_integrity_page_excludes_a_flagged_batch_with_a_reason(
     assert done.status_code == 303
     shown = await client.get(done.headers["location"])
     assert "已排除 8 份问卷，并重新计算本期结果" in shown.text
-    assert shown.text.count(REASON) == 8  # one row per excluded interview
+    assert shown.text.count(REASON) == 1  # one card for the batch, naming its interviews
+    assert "、".join(str(i) for i in sorted(hasty)) in shown.text
     rows = await results_for_wave(wave_id)
     assert _figures(rows) == pytest.approx((100.0, 24, 87.5, 64, 75.0), rel=1e-12)
     dashboard = await client.get(f"/results/{wave_id}")

@@ -336,7 +336,7 @@ class ResultsController(Controller):
     ) -> Template:
         """数据质量核查: the wave's integrity flags with the interviews each names, the
         exclusion form (a written reason is required) and the interviews excluded so far."""
-        from survey.results.exclusions import exclusions_for_wave, flags_for_wave
+        from survey.results.exclusions import batches, exclusions_for_wave, flags_for_wave
 
         user = current_user(request)
         summary = await _visible_wave(request, wave_id)
@@ -350,8 +350,9 @@ class ResultsController(Controller):
                 "error": error,
                 "message": str(flashed.get("message", "")),
                 "reason": str(flashed.get("reason", "")),
-                "flags": await flags_for_wave(wave_id),
-                "exclusions": await exclusions_for_wave(wave_id),
+                # flags naming interviews still counted first: those are the ones to act on
+                "flags": sorted(await flags_for_wave(wave_id), key=lambda fl: not fl.open_ids),
+                "batches": batches(await exclusions_for_wave(wave_id)),
             },
             status_code=422 if error else 200,
             headers={"Cache-Control": "no-store"},
