@@ -141,9 +141,9 @@ async def test_an_undecided_appeal_exports_review_appealed(demo_city: None) -> N
     """The issue's review states: lodged and undecided → ``appealed`` (申诉中; the sanction
     still stands and counts); 维持 → ``confirmed``; a recomputation keeps the state."""
     from survey.results.dashboard import REVIEW_NAMES, wave_view
+    from survey.results.publishing import set_status
     from survey.results.revisions import revise_wave
     from survey.results.tables import SanctionDecision
-    from survey.waves import set_status
 
     october = (await _waves())["2026-10"]
     assert await _exported_review(october) == ["none"]  # the district's rule: review = "off"

@@ -36,9 +36,9 @@ from survey.results.exclusions import (
     parse_ids,
 )
 from survey.results.export import export_results
+from survey.results.publishing import set_status
 from survey.results.queries import results_for_wave, run_for_wave
 from survey.results.revisions import revision_view, revisions_for_wave
-from survey.waves import set_status
 from tests.results.test_compute import _by, _fixture_wave
 
 pytestmark = pytest.mark.anyio
