@@ -8,10 +8,7 @@ import json
 from dataclasses import dataclass
 
 from survey.db.tables import Wave
-
-
-class ComputeError(Exception):
-    """A wave could not be computed; the message says why in Chinese."""
+from survey.results.errors import ComputeError as ComputeError  # where it lived before
 
 
 @dataclass(frozen=True)

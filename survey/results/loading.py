@@ -1,0 +1,274 @@
+"""Loading what a wave's computation reads from the database: the registry below the
+programme's region, the wave's completed responses (``load_responses``: the one place where the
+responses of a wave are read; a city wave reads its districts' waves of the month too), the
+earlier waves' stored results (ladder history, previous estimates), the invitations' response
+rate and the policy. The pure steps that use them are in ``preparation`` and ``evaluation``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from survey.collection.tables import Invitation, Response
+from survey.db.tables import (
+    AGE_GROUPS,
+    SEXES,
+    Department,
+    PopulationCount,
+    Station,
+    StationCommunity,
+    Unit,
+    Wave,
+)
+from survey.results import ranking_adapter as ranking
+from survey.results.errors import ComputeError
+from survey.results.preparation import Registry
+from survey.results.tables import IndexResult, ResultRun
+from survey.results.waves import WaveRef
+
+
+async def load_registry(region_id: int) -> Registry:
+    """Districts, streets, communities, stations, departments and populations of a region."""
+    region = await Unit.select(Unit.id, Unit.code, Unit.name, Unit.level).where(
+        Unit.id == region_id
+    )
+    if not region:
+        raise ComputeError("测评方案的区域不存在")
+    if region[0]["level"] == "district":
+        district_rows = region
+    else:
+        district_rows = (
+            await Unit.select(Unit.id, Unit.code, Unit.name)
+            .where((Unit.parent == region_id) & (Unit.level == "district"))
+            .order_by(Unit.code)
+        )
+    districts = tuple((r["id"], r["code"], r["name"]) for r in district_rows)
+    district_index = {d[0]: i for i, d in enumerate(districts)}
+    street_rows = (
+        await Unit.select(Unit.id, Unit.code, Unit.name, Unit.parent)
+        .where((Unit.level == "street") & Unit.parent.is_in(list(district_index) or [-1]))
+        .order_by(Unit.code)
+    )
+    streets = {r["id"]: (r["code"], r["name"], district_index[r["parent"]]) for r in street_rows}
+    community_rows = await Unit.select(Unit.id, Unit.parent).where(
+        (Unit.level == "community") & Unit.parent.is_in(list(streets) or [-1])
+    )
+    station_of: dict[int, str] = {
+        r["community"]: r["station.code"]
+        for r in await StationCommunity.select(
+            StationCommunity.community, StationCommunity.station.code
+        ).where(StationCommunity.community.is_in([r["id"] for r in community_rows] or [-1]))
+    }
+    communities = {r["id"]: (r["parent"], station_of.get(r["id"], "")) for r in community_rows}
+    station_rows = (
+        await Station.select(Station.code, Station.name, Station.district.code)
+        .where(Station.district.is_in(list(district_index) or [-1]))
+        .order_by(Station.code)
+    )
+    stations = tuple((r["code"], r["name"], r["district.code"]) for r in station_rows)
+    dept_rows = (
+        await Department.select(Department.code, Department.name, Department.district.name)
+        .where(Department.district.is_in(list(district_index) or [-1]))
+        .order_by(Department.sort_order, Department.code)
+    )
+    departments: dict[str, str] = {}
+    for r in dept_rows:
+        name = r["name"]
+        prefix = r["district.name"]
+        departments.setdefault(r["code"], name[len(prefix) :] if name.startswith(prefix) else name)
+    population = np.zeros((len(districts), 2, 4))
+    pop_rows = await PopulationCount.select(
+        PopulationCount.unit,
+        PopulationCount.sex,
+        PopulationCount.age_group,
+        PopulationCount.persons,
+    ).where(PopulationCount.unit.is_in(list(communities) or [-1]))
+    for r in pop_rows:
+        street_id = communities[r["unit"]][0]
+        d = streets[street_id][2]
+        if r["sex"] in SEXES and r["age_group"] in AGE_GROUPS:
+            population[d, SEXES.index(r["sex"]), AGE_GROUPS.index(r["age_group"])] += r["persons"]
+    return Registry(
+        districts, streets, communities, stations, tuple(departments.items()), population
+    )
+
+
+async def source_wave_ids(wave_id: int) -> list[int]:
+    """The waves whose completed responses a wave's computation reads: the wave itself and,
+    when its programme's region is a city, every wave of the same month of a programme whose
+    region is one of the city's districts (their interviews are not entered twice)."""
+    wave = (
+        await Wave.select(Wave.month, Wave.programme.region.as_alias("region"))
+        .where(Wave.id == wave_id)
+        .first()
+    )
+    if wave is None:
+        return [wave_id]
+    region = await Unit.select(Unit.level).where(Unit.id == wave["region"]).first()
+    if region is None or region["level"] != "city":
+        return [wave_id]
+    districts = await Unit.select(Unit.id).where(
+        (Unit.parent == wave["region"]) & (Unit.level == "district")
+    )
+    rows = await Wave.select(Wave.id).where(
+        (Wave.month == wave["month"])
+        & Wave.programme.region.is_in([r["id"] for r in districts] or [-1])
+    )
+    return [wave_id, *sorted(int(r["id"]) for r in rows)]
+
+
+async def load_responses(wave_id: int, *, include_non_probability: bool) -> list[dict[str, Any]]:
+    """The completed responses the wave's computation reads (``source_wave_ids``: a city wave
+    reads its districts' waves of the month too), only the columns the computation reads."""
+    query = Response.select(
+        Response.id,
+        Response.instrument_id,
+        Response.instrument_version,
+        Response.instrument_hash,
+        Response.mode,
+        Response.community,
+        Response.sex,
+        Response.age_group,
+        Response.answers,
+        Response.design_weight,
+        Response.stratum,
+        Response.interviewer,
+        Response.duration_seconds,
+        Response.non_probability,
+    ).where(Response.wave.is_in(await source_wave_ids(wave_id)) & (Response.status == "completed"))
+    if not include_non_probability:
+        query = query.where(Response.non_probability == False)  # noqa: E712
+    return list(await query.order_by(Response.id))
+
+
+async def load_history(wave: WaveRef, levels: Mapping[str, str]) -> list[ranking.UnitResult]:
+    """Stored results of the programme's earlier waves at each policy index's ranked level."""
+    rows = await IndexResult.select(
+        IndexResult.wave.month.as_alias("month"),
+        IndexResult.index_id,
+        IndexResult.level,
+        IndexResult.unit_code,
+        IndexResult.unit_name,
+        IndexResult.estimate,
+        IndexResult.se,
+        IndexResult.n,
+        IndexResult.n_eff,
+        IndexResult.n_kish,
+    ).where(
+        (IndexResult.wave.programme == wave.programme_id) & (IndexResult.wave.month < wave.month)
+    )
+    out: list[ranking.UnitResult] = []
+    for r in rows:
+        if levels.get(r["index_id"]) != r["level"]:
+            continue
+        out.append(
+            ranking.UnitResult(
+                wave=r["month"],
+                index=r["index_id"],
+                unit_code=r["unit_code"],
+                estimate=r["estimate"],
+                se=r["se"],
+                n=r["n"],
+                n_eff=r["n_eff"],
+                status=ranking.RANKED if r["estimate"] is not None else ranking.INSUFFICIENT,
+                unit_name=r["unit_name"],
+                n_kish=r["n_kish"],
+            )
+        )
+    return out
+
+
+async def load_previous_wave(
+    wave: WaveRef,
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], tuple[int, int]]]:
+    """Estimates and (don't-know, answered) counts by (index, unit) of the programme's latest
+    earlier wave with results (empty before the first)."""
+    earlier = (
+        await IndexResult.select(IndexResult.wave.month.as_alias("month"))
+        .where(
+            (IndexResult.wave.programme == wave.programme_id)
+            & (IndexResult.wave.month < wave.month)
+        )
+        .order_by(IndexResult.wave.month, ascending=False)
+        .first()
+    )
+    if earlier is None:
+        return {}, {}
+    rows = await IndexResult.select(
+        IndexResult.index_id, IndexResult.unit_code, IndexResult.estimate, IndexResult.evidence
+    ).where(
+        (IndexResult.wave.programme == wave.programme_id)
+        & (IndexResult.wave.month == earlier["month"])
+    )
+    estimates: dict[tuple[str, str], float] = {}
+    dk: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in rows:
+        key = (r["index_id"], r["unit_code"])
+        if r["estimate"] is not None:
+            estimates[key] = r["estimate"]
+        counts = json.loads(r["evidence"] or "{}").get("dk_counts")
+        if counts:
+            dk[key] = (int(counts[0]), int(counts[1]))
+    return estimates, dk
+
+
+async def uncomputed_earlier_waves(wave: WaveRef) -> str:
+    """A warning naming earlier closed/published waves without results: the ladder counts
+    consecutive waves from stored results, so a missing computation shortens the streaks."""
+    earlier = await Wave.select(Wave.id, Wave.month).where(
+        (Wave.programme == wave.programme_id)
+        & (Wave.month < wave.month)
+        & Wave.status.is_in(["closed", "published"])
+    )
+    computed = {
+        r["wave"]
+        for r in await ResultRun.select(ResultRun.wave).where(
+            ResultRun.wave.is_in([r["id"] for r in earlier] or [-1])
+        )
+    }
+    missing = sorted(r["month"] for r in earlier if r["id"] not in computed)
+    if not missing:
+        return ""
+    return f"较早的测评期 {'、'.join(missing)} 尚未计算结果，连续期数可能少算：请先计算这些测评期"
+
+
+async def invitation_response_rate(wave_id: int) -> float | None:
+    """Completed interviews per invitation sent (web links; open links excluded), or None when
+    the wave sent no invitations. Telephone response rates (AAPOR) belong to the CATI reports."""
+    sent = await Invitation.count().where(
+        (Invitation.wave == wave_id) & (Invitation.open_link == False)  # noqa: E712
+    )
+    if not sent:
+        return None
+    done = await Response.count().where(
+        (Response.wave == wave_id)
+        & (Response.status == "completed")
+        & Response.invitation.is_not_null()
+        & (Response.non_probability == False)  # noqa: E712
+    )
+    return done / sent
+
+
+async def wave_policy(wave: WaveRef, *, recorded: bool) -> ranking.Policy:
+    """The policy for computing ``wave``: with ``recorded``, the version its latest computation
+    used (so a published wave's revision, and its microdata, keep their rules), else the
+    programme's current version (``survey.programmes``)."""
+    from survey.programmes.service import ProgrammeError, policy_for_wave
+
+    recorded_hash = None
+    if recorded:
+        run = (
+            await ResultRun.select(ResultRun.policy_hash)
+            .where(ResultRun.wave == wave.id)
+            .order_by(ResultRun.id, ascending=False)
+            .first()
+        )
+        recorded_hash = str(run["policy_hash"]) if run else None
+    try:
+        return await policy_for_wave(wave.programme_id, recorded_hash)
+    except (ProgrammeError, ranking.PolicyError) as exc:
+        raise ComputeError(f"测评结果运用办法无法读取：{exc}") from exc

@@ -1,0 +1,320 @@
+"""Preparing a wave (pure: no database imports): the registry below a programme's region and
+the wave's completed responses, as loaded by ``survey.results.loading``, become the statistics'
+input — every response attributed to its units, every index scored with its instrument's
+definitions (``questionnaires.scoring``), with what was left out and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from questionnaires import Instrument, default_instruments, score_departments, score_responses
+from questionnaires.scoring import composite_weights
+from survey.results.errors import ComputeError
+from survey.results.statistics import AGE_LABELS as AGE_GROUPS
+from survey.results.statistics import SEX_LABELS as SEXES
+from survey.results.statistics import IndexValues, LevelUnits, WaveInput
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The registry below a programme's region, as plain lookups."""
+
+    districts: tuple[tuple[int, str, str], ...]  # (id, code, name)
+    streets: Mapping[int, tuple[str, str, int]]  # id → (code, name, district index)
+    communities: Mapping[int, tuple[int, str]]  # id → (street id, station code)
+    stations: tuple[tuple[str, str, str], ...]  # (code, name, district code)
+    departments: tuple[tuple[str, str], ...]  # (code, name without the district prefix)
+    population: np.ndarray  # (D, 2, 4)
+
+
+@dataclass(frozen=True)
+class PreparedWave:
+    """Responses turned into the statistics' input, with what was left out and why."""
+
+    data: WaveInput
+    response_ids: tuple[int, ...]
+    excluded: Mapping[str, int]
+    instruments: tuple[dict[str, Any], ...]
+    index_levels: Mapping[str, str]
+    index_targets: Mapping[str, float | None]
+    modes: tuple[str, ...]
+    interviewers: tuple[int | None, ...]
+    durations: tuple[int | None, ...]
+    answers: tuple[tuple[Any, ...], ...]
+
+
+def _instrument_for(
+    instrument_id: str, registry: Registry, cache: dict[str, Instrument]
+) -> Instrument:
+    if instrument_id not in cache:
+        known = default_instruments()
+        if instrument_id not in known:
+            raise ComputeError(f"回答使用的问卷 {instrument_id} 不存在")
+        instrument = known[instrument_id]
+        if registry.departments and any(ind.departments for ind in instrument.indices):
+            instrument = instrument.with_departments(list(registry.departments))
+        cache[instrument_id] = instrument
+    return cache[instrument_id]
+
+
+def prepare_wave(
+    registry: Registry,
+    responses: Sequence[Mapping[str, Any]],
+    *,
+    collapse_age_groups: bool = False,
+) -> PreparedWave:
+    """Attribute each response to its units, score every index, build the statistics' input
+    (``collapse_age_groups``: the policy's setting for empty age cells, see ``build_weights``).
+
+    Responses without a community of the region, or without sex / age group (needed for the
+    raking), are left out and counted in ``excluded``; so are interviews voided by an index's
+    ``dk_policy = "void_interview"``.
+    """
+    excluded: Counter[str] = Counter()
+    kept: list[Mapping[str, Any]] = []
+    for r in responses:
+        if r["community"] not in registry.communities:
+            excluded["居住社区不在本方案区域"] += 1
+        elif r["sex"] not in SEXES or r["age_group"] not in AGE_GROUPS:
+            excluded["缺少性别或年龄段"] += 1
+        else:
+            kept.append(r)
+    if not kept:
+        raise ComputeError("该测评期没有可用于计算的已完成问卷")
+    n = len(kept)
+    answers = [json.loads(r["answers"] or "{}") for r in kept]
+    instruments: dict[str, Instrument] = {}
+    by_instrument: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(kept):
+        _instrument_for(r["instrument_id"], registry, instruments)
+        by_instrument[r["instrument_id"]].append(i)
+
+    # Each index id across instruments: values over all rows (NaN where another instrument).
+    specs: dict[str, dict[str, Any]] = {}
+    void = np.zeros(n, dtype=bool)
+    for instrument_id, rows in by_instrument.items():
+        instrument = instruments[instrument_id]
+        idx = np.asarray(rows)
+        subset = [answers[i] for i in rows]
+        for definition in instrument.indices:
+            if definition.kind == "composite":
+                continue
+            spec = specs.setdefault(
+                definition.id,
+                {
+                    "definition": definition,
+                    "kind": "share" if definition.kind == "top_box_share" else "score",
+                    "values": {},
+                    "dk": {},
+                    "answered": {},
+                    "composite": None,
+                },
+            )
+            if definition.departments:
+                scored = score_departments(instrument, definition.id, subset)
+                for dept, scores in scored.items():
+                    _put(spec, dept, n, idx, scores.values, scores.dk_mask)
+                    void[idx] |= scores.void_mask
+                composite = next(
+                    (
+                        c
+                        for c in instrument.indices
+                        if c.kind == "composite" and c.component == definition.id
+                    ),
+                    None,
+                )
+                if composite is not None:
+                    spec["composite"] = (
+                        composite,
+                        composite_weights(instrument, composite.id),
+                    )
+            else:
+                scores = score_responses(instrument, definition.id, subset)
+                _put(spec, "", n, idx, scores.values, scores.dk_mask)
+                void[idx] |= scores.void_mask
+    if void.any():
+        excluded["按不知道处理规则作废"] += int(void.sum())
+
+    # Units per row.
+    street_codes = {sid: s[0] for sid, s in registry.streets.items()}
+    street_list = sorted(registry.streets.items(), key=lambda kv: kv[1][0])
+    street_pos = {sid: i for i, (sid, _s) in enumerate(street_list)}
+    station_pos = {s[0]: i for i, s in enumerate(registry.stations)}
+    # Community → (district, street, station) positions once per community, then gathered.
+    community_list = list(registry.communities)
+    community_pos = {cid: k for k, cid in enumerate(community_list)}
+    by_community = np.array(
+        [
+            (
+                registry.streets[registry.communities[cid][0]][2],
+                street_pos[registry.communities[cid][0]],
+                station_pos.get(registry.communities[cid][1], -1),
+            )
+            for cid in community_list
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 3)
+    row_community = np.fromiter(
+        map(community_pos.__getitem__, (r["community"] for r in kept)), dtype=np.intp, count=n
+    )
+    district_of_row = by_community[row_community, 0]
+    street_of_row = by_community[row_community, 1]
+    station_of_row = by_community[row_community, 2]
+    keep_rows = ~void
+    district_codes = tuple(d[1] for d in registry.districts)
+    levels = {
+        "district": LevelUnits(
+            "district",
+            district_codes,
+            tuple(d[2] for d in registry.districts),
+            district_codes,
+            district_of_row,
+        ),
+        "street": LevelUnits(
+            "street",
+            tuple(street_codes[sid] for sid, _s in street_list),
+            tuple(s[1] for _sid, s in street_list),
+            tuple(district_codes[s[2]] for _sid, s in street_list),
+            street_of_row,
+        ),
+        "station": LevelUnits(
+            "station",
+            tuple(s[0] for s in registry.stations),
+            tuple(s[1] for s in registry.stations),
+            tuple(s[2] for s in registry.stations),
+            station_of_row,
+        ),
+    }
+    index_values: list[IndexValues] = []
+    index_levels: dict[str, str] = {}
+    index_targets: dict[str, float | None] = {}
+    for index_id, spec in specs.items():
+        definition = spec["definition"]
+        index_levels[index_id] = definition.unit_level
+        index_targets[index_id] = definition.target
+        values = {k: np.where(keep_rows, v, np.nan) for k, v in spec["values"].items()}
+        if definition.departments:
+            composite = spec["composite"]
+            dept_names = dict(registry.departments)
+            index_values.append(
+                IndexValues(
+                    id=index_id,
+                    name=definition.name,
+                    kind=spec["kind"],
+                    unit_level="department",
+                    departments=tuple((d, dept_names.get(d, d)) for d in values),
+                    department_values=values,
+                    department_dk=spec["dk"],
+                    department_answered=spec["answered"],
+                    composite_id=composite[0].id if composite else None,
+                    composite_name=composite[0].name if composite else "",
+                    composite_weights=composite[1] if composite else {},
+                    pass_score=definition.pass_score,
+                )
+            )
+            if composite:
+                index_levels[composite[0].id] = "district"
+        else:
+            index_values.append(
+                IndexValues(
+                    id=index_id,
+                    name=definition.name,
+                    kind=spec["kind"],
+                    unit_level=definition.unit_level,
+                    values=values[""],
+                    dk=spec["dk"][""],
+                    answered=spec["answered"][""],
+                    target=definition.target,
+                    pass_score=definition.pass_score,
+                )
+            )
+    # A stratum is the file's label within its district: two districts' (a city wave's) "A"
+    # are two strata, since the districts are sampled independently.
+    strata_labels = [
+        (int(d), r["stratum"] or "") for d, r in zip(district_of_row, kept, strict=True)
+    ]
+    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in strata_labels if s[1]}))}
+    data = WaveInput(
+        districts=district_codes,
+        district_names=tuple(d[2] for d in registry.districts),
+        district=district_of_row,
+        sex=np.fromiter(
+            map({s: k for k, s in enumerate(SEXES)}.__getitem__, (r["sex"] for r in kept)),
+            dtype=np.int64,
+            count=n,
+        ),
+        age=np.fromiter(
+            map(
+                {a: k for k, a in enumerate(AGE_GROUPS)}.__getitem__,
+                (r["age_group"] for r in kept),
+            ),
+            dtype=np.int64,
+            count=n,
+        ),
+        base_weight=np.array(
+            [np.nan if r["design_weight"] is None else float(r["design_weight"]) for r in kept]
+        ),
+        stratum=np.array([stratum_codes.get(s, -1) for s in strata_labels], dtype=np.int64),
+        population=registry.population,
+        levels=levels,
+        indices=tuple(index_values),
+        collapse_age_groups=collapse_age_groups,
+    )
+    versions = Counter(
+        (r["instrument_id"], r["instrument_version"], r["instrument_hash"]) for r in kept
+    )
+    instrument_info = tuple(
+        {
+            "id": iid,
+            "version": version,
+            "hash": h,
+            "responses": count,
+            "current_version": instruments[iid].version,
+            "current_hash": instruments[iid].content_hash,
+        }
+        for (iid, version, h), count in sorted(versions.items())
+    )
+    keys = sorted({k for a in answers for k in a if k not in ("street", "community")})
+    # One answer vector per response (the integrity checks), built column by column.
+    columns: list[list[Any]] = []
+    for key in keys:
+        column = [a.get(key) for a in answers]
+        if list in set(map(type, column)):
+            column = [tuple(v) if isinstance(v, list) else v for v in column]
+        columns.append(column)
+    vectors = tuple(zip(*columns, strict=True)) if columns else tuple(() for _a in answers)
+    return PreparedWave(
+        data=data,
+        response_ids=tuple(r["id"] for r in kept),
+        excluded=dict(excluded),
+        instruments=instrument_info,
+        index_levels=index_levels,
+        index_targets=index_targets,
+        modes=tuple(r["mode"] for r in kept),
+        interviewers=tuple(r["interviewer"] for r in kept),
+        durations=tuple(r["duration_seconds"] for r in kept),
+        answers=vectors,
+    )
+
+
+def _put(
+    spec: dict[str, Any],
+    key: str,
+    n: int,
+    rows: np.ndarray,
+    values: np.ndarray,
+    dk: np.ndarray,
+) -> None:
+    full = spec["values"].setdefault(key, np.full(n, np.nan))
+    dk_full = spec["dk"].setdefault(key, np.zeros(n, dtype=bool))
+    answered = spec["answered"].setdefault(key, np.zeros(n, dtype=bool))
+    full[rows] = values
+    dk_full[rows] = dk
+    answered[rows] = np.isfinite(values) | dk
