@@ -209,9 +209,19 @@ def flag_identical_answers(
             if who is not None:
                 who.append(ident)
     flags = []
-    for pattern, who in tested.items():
-        expected = n * float(np.prod([marginals[j][v] / n for j, v in enumerate(pattern)]))
-        p = float(stats.poisson.sf(len(who) - 1, expected))
+    expectations = [
+        n * float(np.prod([marginals[j][v] / n for j, v in enumerate(pattern)]))
+        for pattern in tested
+    ]
+    # One vectorised call for every tested pattern (elementwise the same as one call each).
+    p_values = stats.poisson.sf(
+        np.array([len(who) - 1 for who in tested.values()], dtype=float),
+        np.array(expectations, dtype=float),
+    )
+    for (pattern, who), expected, p_value in zip(
+        tested.items(), expectations, np.atleast_1d(p_values).tolist(), strict=True
+    ):
+        p = float(p_value)
         if p < alpha / len(tested):
             shown = "、".join(who[:5]) + ("等" if len(who) > 5 else "")
             flags.append(

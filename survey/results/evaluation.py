@@ -221,7 +221,8 @@ def mode_method(prepared: PreparedWave, weights: Any) -> dict[str, Any]:
     data = prepared.data
     mix: dict[str, list[dict[str, Any]]] = {}
     for level_name, level in data.levels.items():
-        units = [level.codes[u] if u >= 0 else "" for u in np.asarray(level.row_unit, dtype=int)]
+        codes = np.array([*level.codes, ""], dtype=object)  # −1 (no unit) → ""
+        units = codes[np.asarray(level.row_unit, dtype=int)].tolist()
         counts = modes.mode_mix(units, prepared.modes)
         names = dict(zip(level.codes, level.names, strict=True))
         mix[level_name] = [

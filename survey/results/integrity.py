@@ -10,8 +10,9 @@ threshold is configurable (``FlagSettings``). A flag asks a person to look; it i
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -91,6 +92,12 @@ def dk_counts(
     return out
 
 
+def _labels(values: Sequence[Hashable], label: Callable[[Any], str]) -> np.ndarray:
+    """``label(value)`` per interview as an object array, computed once per distinct value."""
+    by_value = {v: label(v) for v in set(values)}
+    return np.array([by_value[v] for v in values], dtype=object)
+
+
 def _interviewer_label(interviewer: int | None) -> str:
     return f"访员 #{interviewer}"
 
@@ -151,25 +158,25 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
                 f"另有 {len(identical) - MAX_IDENTICAL_FLAGS} 组完全相同的答案超出偶然所能解释",
             )
         )
+    # Labels per interview once (by distinct value), gathered per index with numpy.
+    has_interviewer = np.array([i is not None for i in data.interviewers], dtype=bool)
+    interviewer_labels = _labels(data.interviewers, _interviewer_label)
+    mode_labels = _labels(data.modes, lambda m: MODE_NAMES.get(m, m))
     for index in data.indices:
         if index.values is None:
             continue
         valid = np.isfinite(index.values)
-        rows = [i for i in range(len(valid)) if valid[i]]
-        with_interviewer = [i for i in rows if data.interviewers[i] is not None]
-        groupings: list[tuple[str, list[int], list[str]]] = [
-            (
-                "interviewer",
-                with_interviewer,
-                [_interviewer_label(data.interviewers[i]) for i in with_interviewer],
-            ),
-            ("mode", rows, [MODE_NAMES.get(data.modes[i], data.modes[i]) for i in rows]),
+        rows = np.flatnonzero(valid)
+        with_interviewer = np.flatnonzero(valid & has_interviewer)
+        groupings: list[tuple[str, np.ndarray, np.ndarray]] = [
+            ("interviewer", with_interviewer, interviewer_labels),
+            ("mode", rows, mode_labels),
         ]
         for kind, chosen, labels in groupings:
-            if not chosen:
+            if not chosen.size:
                 continue
             for f in flag_group_outliers(
-                [float(index.values[i]) for i in chosen], labels, kind=kind
+                index.values[chosen].astype(float).tolist(), labels[chosen].tolist(), kind=kind
             ):
                 flags.append(
                     Flag(f.kind, index.id, f.subject, f.subject, f"{index.name}：{f.message}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from operator import itemgetter
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from survey.db.tables import (
 )
 from survey.results import ranking_adapter as ranking
 from survey.results.errors import ComputeError
-from survey.results.preparation import Registry
+from survey.results.preparation import Registry, ResponseColumns
 from survey.results.tables import IndexResult, ResultRun
 from survey.results.waves import WaveRef
 
@@ -121,28 +121,38 @@ async def source_wave_ids(wave_id: int) -> list[int]:
     return [wave_id, *sorted(int(r["id"]) for r in rows)]
 
 
-async def load_responses(wave_id: int, *, include_non_probability: bool) -> list[dict[str, Any]]:
+#: The fields of a response the computation reads (``ResponseColumns``).
+RESPONSE_FIELDS: tuple[str, ...] = (
+    "id",
+    "instrument_id",
+    "instrument_version",
+    "instrument_hash",
+    "mode",
+    "community",
+    "sex",
+    "age_group",
+    "answers",
+    "design_weight",
+    "stratum",
+    "interviewer",
+    "duration_seconds",
+    "non_probability",
+)
+
+
+async def load_responses(wave_id: int, *, include_non_probability: bool) -> ResponseColumns:
     """The completed responses the wave's computation reads (``source_wave_ids``: a city wave
-    reads its districts' waves of the month too), only the columns the computation reads."""
-    query = Response.select(
-        Response.id,
-        Response.instrument_id,
-        Response.instrument_version,
-        Response.instrument_hash,
-        Response.mode,
-        Response.community,
-        Response.sex,
-        Response.age_group,
-        Response.answers,
-        Response.design_weight,
-        Response.stratum,
-        Response.interviewer,
-        Response.duration_seconds,
-        Response.non_probability,
-    ).where(Response.wave.is_in(await source_wave_ids(wave_id)) & (Response.status == "completed"))
+    reads its districts' waves of the month too), only the columns the computation reads, in
+    response-id order. The driver's rows are read column by column (no mapping per response:
+    a million of them cost seconds)."""
+    query = Response.select(*(getattr(Response, name) for name in RESPONSE_FIELDS)).where(
+        Response.wave.is_in(await source_wave_ids(wave_id)) & (Response.status == "completed")
+    )
     if not include_non_probability:
         query = query.where(Response.non_probability == False)  # noqa: E712
-    return list(await query.order_by(Response.id))
+    query = query.order_by(Response.id)
+    rows = await Response._meta.db.run_querystring(query.querystrings[0])
+    return ResponseColumns({name: tuple(map(itemgetter(name), rows)) for name in RESPONSE_FIELDS})
 
 
 async def load_history(wave: WaveRef, levels: Mapping[str, str]) -> list[ranking.UnitResult]:

@@ -7,15 +7,16 @@ definitions (``questionnaires.scoring``), with what was left out and why.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
 from questionnaires import Instrument, default_instruments, score_departments, score_responses
-from questionnaires.scoring import composite_weights
+from questionnaires.scoring import AnswerColumns, composite_weights
 from survey.results.errors import ComputeError
 from survey.results.statistics import AGE_LABELS as AGE_GROUPS
 from survey.results.statistics import SEX_LABELS as SEXES
@@ -32,6 +33,33 @@ class Registry:
     stations: tuple[tuple[str, str, str], ...]  # (code, name, district code)
     departments: tuple[tuple[str, str], ...]  # (code, name without the district prefix)
     population: np.ndarray  # (D, 2, 4)
+
+
+@dataclass(frozen=True)
+class ResponseColumns:
+    """Completed responses column by column, in response-id order: field (``id``,
+    ``instrument_id``, ``community``, ``sex``, ``answers`` — the stored JSON text —, …) → one
+    value per response. What ``loading.load_responses`` reads and ``prepare_wave`` takes."""
+
+    columns: Mapping[str, Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+    def __getitem__(self, field: str) -> Sequence[Any]:
+        return self.columns[field]
+
+    def take(self, rows: Sequence[int]) -> ResponseColumns:
+        """The responses at positions ``rows`` (in that order), every field."""
+        return ResponseColumns({k: [v[i] for i in rows] for k, v in self.columns.items()})
+
+    def records(self) -> list[dict[str, Any]]:
+        """One mapping per response (field → value)."""
+        names = list(self.columns)
+        return [
+            dict(zip(names, values, strict=True))
+            for values in zip(*self.columns.values(), strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -66,7 +94,7 @@ def _instrument_for(
 
 def prepare_wave(
     registry: Registry,
-    responses: Sequence[Mapping[str, Any]],
+    responses: ResponseColumns,
     *,
     collapse_age_groups: bool = False,
 ) -> PreparedWave:
@@ -78,31 +106,47 @@ def prepare_wave(
     ``dk_policy = "void_interview"``.
     """
     excluded: Counter[str] = Counter()
-    kept: list[Mapping[str, Any]] = []
-    for r in responses:
-        if r["community"] not in registry.communities:
-            excluded["居住社区不在本方案区域"] += 1
-        elif r["sex"] not in SEXES or r["age_group"] not in AGE_GROUPS:
-            excluded["缺少性别或年龄段"] += 1
-        else:
-            kept.append(r)
-    if not kept:
+    # Column by column (each field read once per response, in C), rows chosen with numpy.
+    in_region = _lookup(
+        responses["community"], {c: True for c in registry.communities}, False, bool
+    )
+    with_demography = _lookup(responses["sex"], {s: True for s in SEXES}, False, bool) & _lookup(
+        responses["age_group"], {a: True for a in AGE_GROUPS}, False, bool
+    )
+    reasons = (
+        ("居住社区不在本方案区域", ~in_region),
+        ("缺少性别或年龄段", in_region & ~with_demography),
+    )
+    for reason, rows in sorted(reasons, key=lambda x: int(np.argmax(x[1]))):  # as first met
+        if rows.any():
+            excluded[reason] += int(rows.sum())
+    chosen = np.flatnonzero(in_region & with_demography)
+    if not chosen.size:
         raise ComputeError("该测评期没有可用于计算的已完成问卷")
-    n = len(kept)
-    answers = [json.loads(r["answers"] or "{}") for r in kept]
+    n = int(chosen.size)
+    kept = responses if n == len(responses) else responses.take(chosen.tolist())
+    columns = answer_columns(decode_answers(kept["answers"]))
+    instrument_of_row = kept["instrument_id"]
     instruments: dict[str, Instrument] = {}
-    by_instrument: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(kept):
-        _instrument_for(r["instrument_id"], registry, instruments)
-        by_instrument[r["instrument_id"]].append(i)
+    for instrument_id in dict.fromkeys(instrument_of_row):
+        _instrument_for(instrument_id, registry, instruments)
+    instrument_codes = _lookup(
+        instrument_of_row, {iid: k for k, iid in enumerate(instruments)}, -1, np.int64
+    )
 
     # Each index id across instruments: values over all rows (NaN where another instrument).
     specs: dict[str, dict[str, Any]] = {}
     void = np.zeros(n, dtype=bool)
-    for instrument_id, rows in by_instrument.items():
-        instrument = instruments[instrument_id]
-        idx = np.asarray(rows)
-        subset = [answers[i] for i in rows]
+    for k, (_instrument_id, instrument) in enumerate(instruments.items()):
+        if len(instruments) == 1:
+            idx = np.arange(n)
+            subset = AnswerColumns(n, columns)
+        else:
+            idx = np.flatnonzero(instrument_codes == k)
+            rows = idx.tolist()
+            subset = AnswerColumns(
+                len(rows), {key: [col[i] for i in rows] for key, col in columns.items()}
+            )
         for definition in instrument.indices:
             if definition.kind == "composite":
                 continue
@@ -161,9 +205,7 @@ def prepare_wave(
         ],
         dtype=np.int64,
     ).reshape(-1, 3)
-    row_community = np.fromiter(
-        map(community_pos.__getitem__, (r["community"] for r in kept)), dtype=np.intp, count=n
-    )
+    row_community = _lookup(kept["community"], community_pos, -1, np.intp)
     district_of_row = by_community[row_community, 0]
     street_of_row = by_community[row_community, 1]
     station_of_row = by_community[row_community, 2]
@@ -237,38 +279,30 @@ def prepare_wave(
             )
     # A stratum is the file's label within its district: two districts' (a city wave's) "A"
     # are two strata, since the districts are sampled independently.
-    strata_labels = [
-        (int(d), r["stratum"] or "") for d, r in zip(district_of_row, kept, strict=True)
-    ]
-    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in strata_labels if s[1]}))}
+    strata_labels = list(
+        zip(district_of_row.tolist(), [s or "" for s in kept["stratum"]], strict=True)
+    )
+    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in set(strata_labels) if s[1]}))}
     data = WaveInput(
         districts=district_codes,
         district_names=tuple(d[2] for d in registry.districts),
         district=district_of_row,
-        sex=np.fromiter(
-            map({s: k for k, s in enumerate(SEXES)}.__getitem__, (r["sex"] for r in kept)),
-            dtype=np.int64,
-            count=n,
-        ),
-        age=np.fromiter(
-            map(
-                {a: k for k, a in enumerate(AGE_GROUPS)}.__getitem__,
-                (r["age_group"] for r in kept),
-            ),
-            dtype=np.int64,
-            count=n,
-        ),
-        base_weight=np.array(
-            [np.nan if r["design_weight"] is None else float(r["design_weight"]) for r in kept]
-        ),
-        stratum=np.array([stratum_codes.get(s, -1) for s in strata_labels], dtype=np.int64),
+        sex=_lookup(kept["sex"], {s: k for k, s in enumerate(SEXES)}, -1, np.int64),
+        age=_lookup(kept["age_group"], {a: k for k, a in enumerate(AGE_GROUPS)}, -1, np.int64),
+        base_weight=np.array([np.nan if w is None else float(w) for w in kept["design_weight"]]),
+        stratum=_lookup(strata_labels, stratum_codes, -1, np.int64),
         population=registry.population,
         levels=levels,
         indices=tuple(index_values),
         collapse_age_groups=collapse_age_groups,
     )
     versions = Counter(
-        (r["instrument_id"], r["instrument_version"], r["instrument_hash"]) for r in kept
+        zip(
+            instrument_of_row,
+            kept["instrument_version"],
+            kept["instrument_hash"],
+            strict=True,
+        )
     )
     instrument_info = tuple(
         {
@@ -281,27 +315,53 @@ def prepare_wave(
         }
         for (iid, version, h), count in sorted(versions.items())
     )
-    keys = sorted({k for a in answers for k in a if k not in ("street", "community")})
-    # One answer vector per response (the integrity checks), built column by column.
-    columns: list[list[Any]] = []
-    for key in keys:
-        column = [a.get(key) for a in answers]
+    # One answer vector per response (the integrity checks), from the columns.
+    vector_columns: list[Sequence[Any]] = []
+    for key, column in columns.items():
+        if key in ("street", "community"):
+            continue
         if list in set(map(type, column)):
             column = [tuple(v) if isinstance(v, list) else v for v in column]
-        columns.append(column)
-    vectors = tuple(zip(*columns, strict=True)) if columns else tuple(() for _a in answers)
+        vector_columns.append(column)
+    vectors = tuple(zip(*vector_columns, strict=True)) if vector_columns else ((),) * n
     return PreparedWave(
         data=data,
-        response_ids=tuple(r["id"] for r in kept),
+        response_ids=tuple(kept["id"]),
         excluded=dict(excluded),
         instruments=instrument_info,
         index_levels=index_levels,
         index_targets=index_targets,
-        modes=tuple(r["mode"] for r in kept),
-        interviewers=tuple(r["interviewer"] for r in kept),
-        durations=tuple(r["duration_seconds"] for r in kept),
+        modes=tuple(kept["mode"]),
+        interviewers=tuple(kept["interviewer"]),
+        durations=tuple(kept["duration_seconds"]),
         answers=vectors,
     )
+
+
+def _lookup(
+    values: Sequence[Any], table: Mapping[Any, Any], missing: Any, dtype: Any
+) -> np.ndarray:
+    """``table[value]`` for every value (``missing`` when absent) as a numpy array."""
+    return np.fromiter(map(table.get, values, repeat(missing)), dtype=dtype, count=len(values))
+
+
+def decode_answers(texts: Sequence[str | None]) -> list[dict[str, Any]]:
+    """The stored answers (a JSON object per response, ``None`` or empty: no answers) of many
+    responses in one ``json.loads`` of a JSON array — one call per response cost more than
+    the parsing. ``ValueError`` when a text is not one JSON object."""
+    if not texts:
+        return []
+    decoded = json.loads("[" + ",".join([t or "{}" for t in texts]) + "]")
+    if len(decoded) != len(texts) or not set(map(type, decoded)) <= {dict}:
+        raise ValueError("保存的答案不是 JSON 对象")
+    return list(decoded)
+
+
+def answer_columns(answers: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The answers as columns: every key any response has (sorted) → its value per response
+    (``None`` where a response lacks it)."""
+    keys = sorted(set().union(*answers)) if answers else []
+    return {key: list(map(dict.get, answers, repeat(key))) for key in keys}
 
 
 def _put(
