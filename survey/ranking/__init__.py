@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         flag_dk_collapse,
         flag_group_outliers,
         flag_identical_answers,
+        flag_identical_columns,
         flag_jumps,
         flag_short_interviews,
     )
@@ -109,6 +110,7 @@ _LAZY: dict[str, str] = {
     "flag_dk_collapse": "survey.ranking.integrity",
     "flag_group_outliers": "survey.ranking.integrity",
     "flag_identical_answers": "survey.ranking.integrity",
+    "flag_identical_columns": "survey.ranking.integrity",
     "flag_jumps": "survey.ranking.integrity",
     "flag_short_interviews": "survey.ranking.integrity",
     "competition_ranks": "survey.ranking.ladder",
@@ -185,6 +187,7 @@ __all__ = [
     "flag_dk_collapse",
     "flag_group_outliers",
     "flag_identical_answers",
+    "flag_identical_columns",
     "flag_jumps",
     "flag_short_interviews",
     "in_extreme_k",

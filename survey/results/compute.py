@@ -183,7 +183,7 @@ async def computed_results(
             modes=prepared.modes,
             interviewers=prepared.interviewers,
             durations=prepared.durations,
-            answers=prepared.answers,
+            answer_columns=prepared.answer_columns,
             indices=prepared.data.indices,
             levels=prepared.data.levels,
         )

@@ -19,7 +19,7 @@ import numpy as np
 from survey.ranking import (
     flag_dk_collapse,
     flag_group_outliers,
-    flag_identical_answers,
+    flag_identical_columns,
     flag_jumps,
     flag_short_interviews,
 )
@@ -54,7 +54,7 @@ class Flag:
 @dataclass(frozen=True)
 class FlagInput:
     """This wave's estimates; the previous wave's estimates and (don't-know, answered) counts by
-    (index, unit); and per interview: id, mode, interviewer id, duration (s), answer vector."""
+    (index, unit); and per interview: id, mode, interviewer id, duration (s), and the answers column by column (one sequence per item)."""
 
     estimates: Sequence[UnitEstimate]
     previous: Mapping[tuple[str, str], float]
@@ -63,7 +63,7 @@ class FlagInput:
     modes: Sequence[str]
     interviewers: Sequence[int | None]
     durations: Sequence[int | None]
-    answers: Sequence[Sequence[Hashable]]
+    answer_columns: Sequence[Sequence[Hashable]]
     indices: Sequence[IndexValues]
     levels: Mapping[str, LevelUnits]
 
@@ -145,7 +145,7 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
         ):
             if f.kind == "short_group":  # single short interviews are listed in the export
                 flags.append(Flag(f.kind, "", f.subject, f.subject, f.message))
-    identical = flag_identical_answers(data.answers, [str(i) for i in data.response_ids])
+    identical = flag_identical_columns(data.answer_columns, data.response_ids)
     for f in identical[:MAX_IDENTICAL_FLAGS]:
         flags.append(Flag(f.kind, "", "", "答案雷同", f.message))
     if len(identical) > MAX_IDENTICAL_FLAGS:

@@ -75,7 +75,7 @@ class PreparedWave:
     modes: tuple[str, ...]
     interviewers: tuple[int | None, ...]
     durations: tuple[int | None, ...]
-    answers: tuple[tuple[Any, ...], ...]
+    answer_columns: tuple[Sequence[Any], ...]  # per answer key (sorted, no unit keys)
 
 
 def _instrument_for(
@@ -315,7 +315,7 @@ def prepare_wave(
         }
         for (iid, version, h), count in sorted(versions.items())
     )
-    # One answer vector per response (the integrity checks), from the columns.
+    # The answer columns the integrity checks compare (lists as tuples: hashable).
     vector_columns: list[Sequence[Any]] = []
     for key, column in columns.items():
         if key in ("street", "community"):
@@ -323,7 +323,6 @@ def prepare_wave(
         if list in set(map(type, column)):
             column = [tuple(v) if isinstance(v, list) else v for v in column]
         vector_columns.append(column)
-    vectors = tuple(zip(*vector_columns, strict=True)) if vector_columns else ((),) * n
     return PreparedWave(
         data=data,
         response_ids=tuple(kept["id"]),
@@ -334,7 +333,7 @@ def prepare_wave(
         modes=tuple(kept["mode"]),
         interviewers=tuple(kept["interviewer"]),
         durations=tuple(kept["duration_seconds"]),
-        answers=vectors,
+        answer_columns=tuple(vector_columns),
     )
 
 
