@@ -107,12 +107,15 @@ def prepare_wave(
     """
     excluded: Counter[str] = Counter()
     # Column by column (each field read once per response, in C), rows chosen with numpy.
-    in_region = _lookup(
-        responses["community"], {c: True for c in registry.communities}, False, bool
+    community_list = list(registry.communities)
+    community_pos = {cid: k for k, cid in enumerate(community_list)}
+    community_all = _lookup(responses["community"], community_pos, -1, np.intp)
+    sex_all = _lookup(responses["sex"], {s: k for k, s in enumerate(SEXES)}, -1, np.int64)
+    age_all = _lookup(
+        responses["age_group"], {a: k for k, a in enumerate(AGE_GROUPS)}, -1, np.int64
     )
-    with_demography = _lookup(responses["sex"], {s: True for s in SEXES}, False, bool) & _lookup(
-        responses["age_group"], {a: True for a in AGE_GROUPS}, False, bool
-    )
+    in_region = community_all >= 0
+    with_demography = (sex_all >= 0) & (age_all >= 0)
     reasons = (
         ("居住社区不在本方案区域", ~in_region),
         ("缺少性别或年龄段", in_region & ~with_demography),
@@ -124,7 +127,8 @@ def prepare_wave(
     if not chosen.size:
         raise ComputeError("该测评期没有可用于计算的已完成问卷")
     n = int(chosen.size)
-    kept = responses if n == len(responses) else responses.take(chosen.tolist())
+    everyone = n == len(responses)
+    kept = responses if everyone else responses.take(chosen.tolist())
     columns = answer_columns(decode_answers(kept["answers"]))
     instrument_of_row = kept["instrument_id"]
     instruments: dict[str, Instrument] = {}
@@ -143,9 +147,9 @@ def prepare_wave(
             subset = AnswerColumns(n, columns)
         else:
             idx = np.flatnonzero(instrument_codes == k)
-            rows = idx.tolist()
+            positions = idx.tolist()
             subset = AnswerColumns(
-                len(rows), {key: [col[i] for i in rows] for key, col in columns.items()}
+                len(positions), {key: [col[i] for i in positions] for key, col in columns.items()}
             )
         for definition in instrument.indices:
             if definition.kind == "composite":
@@ -192,8 +196,6 @@ def prepare_wave(
     street_pos = {sid: i for i, (sid, _s) in enumerate(street_list)}
     station_pos = {s[0]: i for i, s in enumerate(registry.stations)}
     # Community → (district, street, station) positions once per community, then gathered.
-    community_list = list(registry.communities)
-    community_pos = {cid: k for k, cid in enumerate(community_list)}
     by_community = np.array(
         [
             (
@@ -205,7 +207,7 @@ def prepare_wave(
         ],
         dtype=np.int64,
     ).reshape(-1, 3)
-    row_community = _lookup(kept["community"], community_pos, -1, np.intp)
+    row_community = community_all if everyone else community_all[chosen]
     district_of_row = by_community[row_community, 0]
     street_of_row = by_community[row_community, 1]
     station_of_row = by_community[row_community, 2]
@@ -279,18 +281,22 @@ def prepare_wave(
             )
     # A stratum is the file's label within its district: two districts' (a city wave's) "A"
     # are two strata, since the districts are sampled independently.
-    strata_labels = list(
-        zip(district_of_row.tolist(), [s or "" for s in kept["stratum"]], strict=True)
+    texts = list(dict.fromkeys(kept["stratum"]))
+    text_of_row = _lookup(kept["stratum"], {s: k for k, s in enumerate(texts)}, -1, np.int64)
+    pairs, pair_of_row = np.unique(
+        district_of_row.astype(np.int64) * len(texts) + text_of_row, return_inverse=True
     )
-    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in set(strata_labels) if s[1]}))}
+    labels = [(int(p) // len(texts), texts[int(p) % len(texts)] or "") for p in pairs]
+    stratum_codes = {s: i for i, s in enumerate(sorted({s for s in labels if s[1]}))}
+    stratum_of_pair = np.array([stratum_codes.get(s, -1) for s in labels], dtype=np.int64)
     data = WaveInput(
         districts=district_codes,
         district_names=tuple(d[2] for d in registry.districts),
         district=district_of_row,
-        sex=_lookup(kept["sex"], {s: k for k, s in enumerate(SEXES)}, -1, np.int64),
-        age=_lookup(kept["age_group"], {a: k for k, a in enumerate(AGE_GROUPS)}, -1, np.int64),
+        sex=sex_all if everyone else sex_all[chosen],
+        age=age_all if everyone else age_all[chosen],
         base_weight=np.array([np.nan if w is None else float(w) for w in kept["design_weight"]]),
-        stratum=_lookup(strata_labels, stratum_codes, -1, np.int64),
+        stratum=stratum_of_pair[pair_of_row.reshape(-1)],
         population=registry.population,
         levels=levels,
         indices=tuple(index_values),
