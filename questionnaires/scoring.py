@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +32,33 @@ class Scores(NamedTuple):
     values: NDArray[np.float64]
     dk_mask: NDArray[np.bool_]
     void_mask: NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class AnswerColumns:
+    """The answers of ``n`` responses column by column: item id → one value per response
+    (``None``: not answered). What the scoring functions read instead of one mapping per
+    response when the caller already holds columns (a wave's computation); an item without a
+    column is unanswered everywhere."""
+
+    n: int
+    columns: Mapping[str, Sequence[object]]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def column(self, item_id: str) -> Sequence[object]:
+        found = self.columns.get(item_id)
+        return [None] * self.n if found is None else found
+
+
+Answers = Sequence[Mapping[str, object]] | AnswerColumns
+
+
+def _column(answers_list: Answers, item_id: str) -> Sequence[object]:
+    if isinstance(answers_list, AnswerColumns):
+        return answers_list.column(item_id)
+    return [answers.get(item_id) for answers in answers_list]
 
 
 def _definition(instrument: Instrument, index_id: str) -> IndexDefinition:
@@ -121,7 +149,7 @@ def _score_items(
     instrument: Instrument,
     definition: IndexDefinition,
     item_ids: Sequence[str],
-    answers_list: Sequence[Mapping[str, object]],
+    answers_list: Answers,
 ) -> dict[str, Scores]:
     all_items = {it.id: it for it in instrument.iter_items()}
     n = len(answers_list)
@@ -130,7 +158,7 @@ def _score_items(
     values_by_item: dict[str, NDArray[np.float64]] = {}
     for item_id in definition.items:
         item = all_items[item_id]
-        column = [answers.get(item_id) for answers in answers_list]
+        column = _column(answers_list, item_id)
         scored = _score_column(item, definition, positive, column)
         if scored is None:  # a value that is not an integer code: the row-by-row path names it
             scored = _score_rows(item, definition, positive, column)
@@ -150,11 +178,12 @@ def _score_items(
 def score_responses(
     instrument: Instrument,
     index_id: str,
-    answers_list: Sequence[Mapping[str, object]],
+    answers_list: Answers,
     *,
     department: str | None = None,
 ) -> Scores:
-    """Values of index ``index_id`` for each response (one mapping of answers per respondent).
+    """Values of index ``index_id`` for each response (one mapping of answers per respondent,
+    or ``AnswerColumns``).
 
     For a department index (``definition.departments`` non-empty) give ``department`` (registry
     code). Score with the instrument the answers were collected with (same ``content_hash``,
@@ -183,7 +212,7 @@ def score_responses(
 
 
 def score_departments(
-    instrument: Instrument, index_id: str, answers_list: Sequence[Mapping[str, object]]
+    instrument: Instrument, index_id: str, answers_list: Answers
 ) -> dict[str, Scores]:
     """Department code → ``Scores`` for a department index, or for the component of a composite."""
     definition = _definition(instrument, index_id)

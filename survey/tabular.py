@@ -19,13 +19,16 @@ import multiprocessing
 import os
 import signal
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from survey.settings import UploadLimits
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,18 @@ class Table:
     rows: tuple[tuple[int, dict[str, str]], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnTable:
+    """A parsed file column by column (:func:`read_columns`): header names, each data row's
+    number, and each named column's stripped cells in row order — what a large import reads
+    (one list per column crosses from the reading process, not one dict per row)."""
+
+    source: str
+    header: tuple[str, ...]
+    numbers: tuple[int, ...]
+    columns: dict[str, list[str]]
+
+
 def _cell_text(value: object) -> str:
     if value is None:
         return ""
@@ -81,11 +96,27 @@ async def read_upload(
     uses, so parsing a large or hostile file never stalls the event loop. A process, not a
     thread: openpyxl and the row loop are Python code holding the GIL, and a thread running
     them made ``/health`` wait up to 0.5 s (measured; docs/reliability.md)."""
+    return await _in_worker(read_table, path, data, limits)
+
+
+async def read_upload_columns(
+    path: str | Path, data: bytes | None = None, limits: UploadLimits | None = None
+) -> ColumnTable:
+    """:func:`read_columns` in a worker process, like :func:`read_upload`."""
+    return await _in_worker(read_columns, path, data, limits)
+
+
+async def _in_worker(
+    read: Callable[[str, bytes | None, UploadLimits], _T],
+    path: str | Path,
+    data: bytes | None,
+    limits: UploadLimits | None,
+) -> _T:
     limits = limits or UploadLimits.from_env()
     loop = asyncio.get_running_loop()
     for attempt in (1, 2):
         try:
-            return await loop.run_in_executor(_pool(), read_table, str(path), data, limits)
+            return await loop.run_in_executor(_pool(), read, str(path), data, limits)
         except BrokenProcessPool:  # a worker was killed (out of memory…): a fresh pool, once
             _reset_pool()
             if attempt == 2:
@@ -143,6 +174,36 @@ def read_table(
     its format. ``limits`` default to :meth:`UploadLimits.from_env`. Raises ``ImportRejected``
     for unreadable files and for files over a limit (at once, naming the limit).
     """
+    name, header, rows = _data_rows(path, data, limits)
+    return Table(
+        source=name,
+        header=header,
+        rows=tuple(
+            (number, {h: cells[i].strip() for i, h in enumerate(header) if h})
+            for number, cells in rows
+        ),
+    )
+
+
+def read_columns(
+    path: str | Path, data: bytes | None = None, limits: UploadLimits | None = None
+) -> ColumnTable:
+    """The file as :func:`read_table` reads it (same checks, problems and limits), column by
+    column: a ``ColumnTable``."""
+    name, header, rows = _data_rows(path, data, limits)
+    columns = list(zip(*(cells for _n, cells in rows), strict=True)) or [()] * len(header)
+    return ColumnTable(
+        source=name,
+        header=header,
+        numbers=tuple(number for number, _cells in rows),
+        columns={h: list(map(str.strip, columns[i])) for i, h in enumerate(header) if h},
+    )
+
+
+def _data_rows(
+    path: str | Path, data: bytes | None, limits: UploadLimits | None
+) -> tuple[str, tuple[str, ...], list[tuple[int, list[str]]]]:
+    """The file's name, header and data rows (number, cells padded to the header's width)."""
     limits = limits or UploadLimits.from_env()
     name = str(path)
     suffix = Path(name).suffix.lower()
@@ -169,20 +230,19 @@ def read_table(
         seen.add(h)
     if problems:
         raise ImportRejected(name, problems)
-    rows: list[tuple[int, dict[str, str]]] = []
+    rows: list[tuple[int, list[str]]] = []
     for number, cells in enumerate(matrix[1:], start=2):
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue  # blank lines are not data
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             problems.append(
                 Problem(number, "", f"本行有 {len(cells)} 列，多于表头的 {len(header)} 列")
             )
             continue
-        padded = list(cells) + [""] * (len(header) - len(cells))
-        rows.append((number, {h: padded[i].strip() for i, h in enumerate(header) if h}))
+        rows.append((number, (list(cells) + [""] * (len(header) - len(cells)))[: len(header)]))
     if problems:
         raise ImportRejected(name, problems)
-    return Table(source=name, header=header, rows=tuple(rows))
+    return name, header, rows
 
 
 def _over(name: str, row: int, what: str, setting: str) -> ImportRejected:
@@ -209,7 +269,7 @@ def _capped(name: str, rows: Iterable[list[str]], limits: UploadLimits) -> list[
             raise _over(
                 name, number, f"最多 {limits.max_cells:,} 个单元格", "PINGAN_UPLOAD_MAX_CELLS"
             )
-        if any(len(cell) > limits.max_cell_chars for cell in row):
+        if row and max(map(len, row)) > limits.max_cell_chars:
             raise _over(
                 name,
                 number,

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         flag_dk_collapse,
         flag_group_outliers,
         flag_identical_answers,
+        flag_identical_columns,
         flag_jumps,
         flag_short_interviews,
     )
@@ -112,6 +113,7 @@ __getattr__ = lazy_exports(
             "flag_dk_collapse",
             "flag_group_outliers",
             "flag_identical_answers",
+            "flag_identical_columns",
             "flag_jumps",
             "flag_short_interviews",
         ),
@@ -187,6 +189,7 @@ __all__ = [
     "flag_dk_collapse",
     "flag_group_outliers",
     "flag_identical_answers",
+    "flag_identical_columns",
     "flag_jumps",
     "flag_short_interviews",
     "in_extreme_k",

@@ -190,37 +190,90 @@ def flag_identical_answers(
     often than the items' marginal frequencies make likely (module docstring)."""
     if len(answers) != len(ids):
         raise ValueError("答案和编号的个数必须相同")
-    n = len(answers)
-    if n == 0:
+    if not answers:
         return []
     if len(set(map(len, answers))) != 1:
         raise ValueError("每份答案的题目数必须相同")
-    rows = list(map(tuple, answers))
-    # Counting runs in C (columns by zip, patterns by Counter); the ids are gathered only for
-    # the patterns seen at least ``min_count`` times, in order of first occurrence.
-    marginals = [Counter(column) for column in zip(*rows, strict=True)]
-    counts = Counter(rows)
-    tested: dict[tuple[Hashable, ...], list[str]] = {
-        p: [] for p, c in counts.items() if c >= min_count
-    }
-    if tested:
-        for answer, ident in zip(rows, ids, strict=True):
-            who = tested.get(answer)
-            if who is not None:
-                who.append(ident)
+    columns = list(zip(*answers, strict=True))
+    return flag_identical_columns(columns, ids, alpha=alpha, min_count=min_count)
+
+
+def flag_identical_columns(
+    columns: Sequence[Sequence[Hashable]],
+    ids: Sequence[Hashable],
+    *,
+    alpha: float = 0.001,
+    min_count: int = 3,
+) -> list[IntegrityFlag]:
+    """``flag_identical_answers`` over the answers given column by column (one sequence per
+    item, one value per interview; ``ids`` name the interviews, shown as text). Counting is
+    numpy over each column's codes: marginals by ``bincount``, patterns by ``unique``."""
+    n = len(ids)
+    if any(len(column) != n for column in columns):
+        raise ValueError("每份答案的题目数必须相同")
+    if n == 0:
+        return []
+    codes: list[np.ndarray] = []
+    distinct: list[list[Hashable]] = []
+    for column in columns:
+        values = list(dict.fromkeys(column))  # first appearance
+        position = {v: k for k, v in enumerate(values)}
+        codes.append(np.fromiter(map(position.__getitem__, column), dtype=np.int64, count=n))
+        distinct.append(values)
+    marginals = [np.bincount(c, minlength=len(d)) for c, d in zip(codes, distinct, strict=True)]
+    sizes = [len(d) for d in distinct]
+    if float(np.prod(np.array(sizes, dtype=float))) < 2.0**62:  # one int64 per pattern
+        key = np.zeros(n, dtype=np.int64)
+        for c, size in zip(codes, sizes, strict=True):
+            key = key * size + c
+        _u, first, inverse, counts = np.unique(
+            key, return_index=True, return_inverse=True, return_counts=True
+        )
+    else:
+        _m, first, inverse, counts = np.unique(
+            np.stack(codes, axis=1),
+            axis=0,
+            return_index=True,
+            return_inverse=True,
+            return_counts=True,
+        )
+    inverse = inverse.reshape(-1)
+    # Patterns seen at least ``min_count`` times, in order of first occurrence.
+    tested = np.flatnonzero(counts >= min_count)
+    tested = tested[np.argsort(first[tested], kind="stable")]
+    if not tested.size:
+        return []
+    rows_of = np.argsort(inverse, kind="stable")  # rows grouped by pattern, in row order
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    pattern_codes = (
+        np.stack(codes, axis=1)[first[tested]] if codes else np.zeros((tested.size, 0), int)
+    )
+    shares = np.array(
+        [[marginals[j][c] / n for j, c in enumerate(row)] for row in pattern_codes.tolist()],
+        dtype=float,
+    ).reshape(tested.size, len(codes))
+    expectations = (n * np.prod(shares, axis=1)).tolist()
+    p_values = stats.poisson.sf(counts[tested] - 1, np.array(expectations, dtype=float))
     flags = []
-    for pattern, who in tested.items():
-        expected = n * float(np.prod([marginals[j][v] / n for j, v in enumerate(pattern)]))
-        p = float(stats.poisson.sf(len(who) - 1, expected))
-        if p < alpha / len(tested):
-            shown = "、".join(who[:5]) + ("等" if len(who) > 5 else "")
+    for g, expected, p_value, row in zip(
+        tested.tolist(),
+        expectations,
+        np.atleast_1d(p_values).tolist(),
+        pattern_codes.tolist(),
+        strict=True,
+    ):
+        p = float(p_value)
+        if p < alpha / tested.size:
+            count = int(counts[g])
+            shown_rows = rows_of[starts[g] : starts[g] + min(count, 5)].tolist()
+            shown = "、".join(str(ids[i]) for i in shown_rows) + ("等" if count > 5 else "")
             flags.append(
                 IntegrityFlag(
                     "identical_answers",
-                    "|".join(str(v) for v in pattern),
-                    f"{len(who)} 份问卷答案完全相同（{shown}），按各题答案比例预计约 "
+                    "|".join(str(distinct[j][c]) for j, c in enumerate(row)),
+                    f"{count} 份问卷答案完全相同（{shown}），按各题答案比例预计约 "
                     f"{expected:.1f} 份（p = {p:.2g}）",
-                    float(len(who)),
+                    float(count),
                     expected,
                 )
             )

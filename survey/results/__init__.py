@@ -5,7 +5,10 @@ Modules (``docs/results.md`` describes the method and the file formats):
 - ``statistics`` — pure: weights (scale, rake, trim) and every index per unit over arrays;
 - ``compute`` — a wave from the database: responses → scoring → ``statistics`` → the ranking
   core (ranks, P(bottom k), rank intervals, ladder, Fay–Herriot) → stored ``IndexResult`` rows,
-  in one locked write transaction; ``resolve_wave`` for CLI wave references;
+  in one locked write transaction; ``resolve_wave`` for CLI wave references. It orchestrates
+  ``loading`` (the database reads: registry, the wave's responses column by column, history),
+  ``preparation`` (pure: responses → the statistics' input, scoring over answer columns) and
+  ``evaluation`` (pure: ranking outcomes and result rows); ``errors`` holds ``ComputeError``;
 - ``ranking_adapter`` / ``integrity`` — the uses of ``survey.ranking`` (policy, evidence,
   small-area estimates, integrity flags) in one place each;
 - ``importing`` — delivered interview files (CSV/XLSX, TOML column mapping), all rows or none;

@@ -37,6 +37,7 @@ import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ from survey.collection.tables import Response
 from survey.db import UNIQUE_VIOLATION, is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
 from survey.results.compute import ComputeError, Registry, load_registry, wave_by_id
-from survey.tabular import ImportRejected, Problem, Table, read_upload
+from survey.tabular import ColumnTable, ImportRejected, Problem, read_upload_columns
 
 FIELDS: tuple[str, ...] = (
     "respondent_id",
@@ -206,25 +207,30 @@ def _by_distinct(
 
 
 def _validate(
-    table: Table,
+    table: ColumnTable,
     instrument: Instrument,
     mapping: ColumnMapping,
     registry: Registry,
     community_ids: Mapping[str, int],
     street_ids: Mapping[str, int],
     existing: set[str],
-) -> tuple[list[dict[str, Any]], list[Problem]]:
+) -> tuple[Accepted | None, list[Problem]]:
     """Every row of ``table`` checked column by column (each distinct cell once), then the
     answers of the rows without a problem checked as a whole (skip logic, required items; once
-    per distinct combination of answers). Returns the records and every problem."""
-    numbers = [number for number, _row in table.rows]
+    per distinct combination of answers). Returns every problem or, when there is none, the
+    rows to store."""
+    numbers = list(table.numbers)
     n = len(numbers)
     checked = _Checked(numbers)
     header = set(table.header)
 
+    def column_cells(column: str) -> list[str]:
+        found = table.columns.get(column)
+        return [""] * n if found is None else found
+
     def cells(field_name: str) -> tuple[str, list[str]]:
         column = mapping.columns[field_name]
-        return column, [row.get(column, "").strip() for _n, row in table.rows]
+        return column, column_cells(column)
 
     def report(field_name: str, column: str, by_problem: Mapping[str, np.ndarray]) -> None:
         for message, rows in by_problem.items():
@@ -319,72 +325,97 @@ def _validate(
     duration, problems = _by_distinct(duration_cells, duration_check)
     report("duration_seconds", column, problems)
 
-    # Items, column by column; _MISSING: no answer in the file.
+    # Items, column by column; _MISSING: no answer in the file. Each answer column is kept
+    # factorised: its distinct cells' values and one code per row.
     item_columns: dict[str, str] = {}
-    item_values: list[tuple[str, list[Any]]] = []
-    for k, item in enumerate(instrument.iter_items()):
-        column = mapping.items.get(item.id, item.id)
-        item_columns[item.id] = column
-        if column not in header:
-            continue
-        item_cells = [row.get(column, "").strip() for _n, row in table.rows]
-        values, problems = _by_distinct(item_cells, _item_check(item, mapping))
-        for message, rows in problems.items():
-            checked.add(rows, _ITEMS_ORDER + k, column, message)
-        item_values.append((item.id, values))
-
-    # Demographic items the file has no column for: the same fact in the item's codes.
-    demographic_fill = [
-        (d.item, d.variable) for d in instrument.demographics if item_columns[d.item] not in header
-    ]
+    answer_parts: list[tuple[str, list[Any], np.ndarray, bool]] = []  # key, values, codes, exact
     screening = {it.id for it in instrument.screening.items}
-    levels = [(lv.id, lv.level == "community") for lv in instrument.unit.levels]
-    unit_ids = frozenset(instrument.unit.ids)
+    conditioned = {
+        ref
+        for other in instrument.iter_items()
+        if other.condition is not None
+        for ref in referenced_items(other.condition)
+    }
     # The answers' checks depend on which items are answered and, for these, on the value
     # (skip logic, screening, selections and texts); a single or 0–10 code was already checked
     # against its item above, so its value does not change the verdict.
     exact = screening | {
         it.id
         for it in instrument.iter_items()
-        if it.type not in ("single", "rating_0_10")
-        or any(
-            it.id in referenced_items(other.condition)
-            for other in instrument.iter_items()
-            if other.condition is not None
-        )
+        if it.type not in ("single", "rating_0_10") or it.id in conditioned
     }
-    demographic_codes = {
-        (item_id, value): demographic_answer(instrument, item_id, variable, value)
-        for item_id, variable in demographic_fill
-        for value in (SEXES if variable == "sex" else AGE_GROUPS)
-    }
-    verdicts: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
-    records: list[dict[str, Any]] = []
-    for i in range(n):
-        answers: dict[str, Any] = {}
-        cid = community[i]
-        if cid is not None:
-            code = community_cells[i]
-            street_code = registry.streets[registry.communities[cid][0]][0]
-            for level_id, is_community in levels:
-                answers[level_id] = code if is_community else street_code
-        for item_id, values in item_values:
-            value = values[i]
-            if value is not _MISSING:
-                answers[item_id] = value
-        for item_id, variable in demographic_fill:
-            if item_id not in answers:
-                filled = demographic_codes.get((item_id, sex[i] if variable == "sex" else age[i]))
-                if filled is not None:
-                    answers[item_id] = filled
-        if checked.bad[i]:
+    for k, item in enumerate(instrument.iter_items()):
+        column = mapping.items.get(item.id, item.id)
+        item_columns[item.id] = column
+        if column not in header:
             continue
-        key = tuple(
-            (k, (tuple(v) if isinstance(v, list) else v) if k in exact else True)
-            for k, v in answers.items()
-            if k not in unit_ids
-        )
-        if key not in verdicts:
+        distinct, codes = _factorise(column_cells(column))
+        check = _item_check(item, mapping)
+        results = [check(cell) for cell in distinct]
+        for message, rows in _rows_by_problem(results, codes).items():
+            checked.add(rows, _ITEMS_ORDER + k, column, message)
+        answer_parts.append((item.id, [v for v, _m in results], codes, item.id in exact))
+
+    # Demographic items the file has no column for: the same fact in the item's codes.
+    for d in instrument.demographics:
+        if item_columns[d.item] in header:
+            continue
+        labels = SEXES if d.variable == "sex" else AGE_GROUPS
+        known = sex if d.variable == "sex" else age
+        filled: list[Any] = [
+            demographic_answer(instrument, d.item, d.variable, value) for value in labels
+        ]
+        position = {value: k for k, value in enumerate(labels)}
+        codes = _codes_of(known, position, len(labels))
+        values = [_MISSING if v is None else v for v in filled] + [_MISSING]
+        answer_parts.append((d.item, values, codes, d.item in exact))
+
+    # The unit identification: the community's code and its street's, per distinct community.
+    levels = [(lv.id, lv.level == "community") for lv in instrument.unit.levels]
+    unit_ids = frozenset(instrument.unit.ids)
+    community_distinct, community_codes = _factorise(community_cells)
+    unit_values: list[tuple[str, list[Any]]] = []
+    for level_id, is_community in levels:
+        level_values: list[Any] = []
+        for code in community_distinct:
+            cid = community_ids.get(code)
+            if cid is None:
+                level_values.append(_MISSING)
+            else:
+                level_values.append(
+                    code if is_community else registry.streets[registry.communities[cid][0]][0]
+                )
+        unit_values.append((level_id, level_values))
+
+    def answers_of(i: int) -> dict[str, Any]:
+        """Row ``i``'s answers as a web or phone interview's (units, items, demographics)."""
+        out: dict[str, Any] = {}
+        for level_id, level_values in unit_values:
+            value = level_values[community_codes[i]]
+            if value is not _MISSING:
+                out[level_id] = value
+        for key, values, codes, _exact in answer_parts:
+            value = values[codes[i]]
+            if value is not _MISSING:
+                out[key] = value
+        return out
+
+    # The rows without a problem so far, grouped by what the answers' checks depend on: per
+    # answer column, the distinct cell (exact items) or whether it is answered; each group is
+    # checked once, on its first row.
+    good = np.flatnonzero(~checked.bad)
+    keys = [k for k, _v, _c, _e in answer_parts]
+    if good.size:
+        components = []
+        for key, values, codes, is_exact in answer_parts:
+            answered = np.array([v is not _MISSING for v in values], dtype=np.int64)
+            components.append(
+                codes[good] if is_exact and key not in unit_ids else answered[codes[good]]
+            )
+        group, first = _groups(components, good.size)
+        keep_rows = np.zeros((len(first), len(keys)), dtype=bool)
+        for g, row in enumerate(good[first].tolist()):
+            answers = answers_of(row)
             errors = [
                 (item_columns.get(e.item, e.item), e.message_zh)
                 for e in validate_answers(instrument, answers, partial=False)
@@ -392,27 +423,12 @@ def _validate(
                 # screening answers is not incomplete (screening answers it carries are checked).
                 if not (e.item in screening and e.item not in answers)
             ]
-            verdicts[key] = (errors, frozenset(drop_hidden(instrument, answers)))
-        errors, keep = verdicts[key]
-        for column, message in errors:
-            checked.add((i,), _ANSWERS_ORDER, column, message)
-        if errors:
-            continue
-        # Stored like a web or phone interview: answers to items the skip logic hides dropped.
-        records.append(
-            {
-                "row": i,
-                "respondent_id": rids[i],
-                "community": cid,
-                "sex": sex[i],
-                "age_group": age[i],
-                "design_weight": weight[i],
-                "mode": mode[i],
-                "stratum": stratum[i],
-                "duration_seconds": duration[i],
-                "answers": {k: v for k, v in answers.items() if k in keep},
-            }
-        )
+            if errors:
+                rows = good[group == g]
+                for column, message in errors:
+                    checked.add(rows, _ANSWERS_ORDER, column, message)
+            kept = drop_hidden(instrument, answers)
+            keep_rows[g] = [key in kept for key in keys]
     seen: dict[str, int] = {}
     for i, rid in enumerate(rids):
         if not rid:
@@ -426,7 +442,100 @@ def _validate(
                 (i,), _DUPLICATE_ORDER, id_column, f"受访者编号 {rid} 已在本测评期中（另一批导入）"
             )
         seen.setdefault(rid, numbers[i])
-    return [r for r in records if not checked.bad[r["row"]]], checked.problems()
+    problems_found = checked.problems()
+    if problems_found or not n:
+        return None, problems_found
+    # Every row is good (good = all rows): the stored answers as JSON text, built from one
+    # fragment per distinct value of each column — the text json.dumps gives the row's dict
+    # (units, items, demographics, answers to hidden items dropped).
+    fragments: list[list[str]] = []
+    for level_id, level_values in unit_values:
+        fragments.append(_fragments(level_id, level_values, community_codes, None))
+    for j, (key, values, codes, _exact) in enumerate(answer_parts):
+        fragments.append(_fragments(key, values, codes, keep_rows[group, j]))
+    texts = ["{" + s[2:] + "}" for s in map("".join, zip(*fragments, strict=True))]
+    return (
+        Accepted(
+            respondent_id=rids,
+            community=community,
+            sex=sex,
+            age_group=age,
+            design_weight=weight,
+            mode=mode,
+            stratum=stratum,
+            duration_seconds=duration,
+            answers=texts,
+        ),
+        [],
+    )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The validated rows of a file, column by column, ready to store (``answers``: JSON)."""
+
+    respondent_id: Sequence[str]
+    community: Sequence[int | None]
+    sex: Sequence[str]
+    age_group: Sequence[str]
+    design_weight: Sequence[float | None]
+    mode: Sequence[str]
+    stratum: Sequence[str]
+    duration_seconds: Sequence[int | None]
+    answers: Sequence[str]
+
+
+def _factorise(cells: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct cells in order of first appearance and each row's index into them."""
+    distinct = list(dict.fromkeys(cells))
+    position = {cell: k for k, cell in enumerate(distinct)}
+    return distinct, np.fromiter(map(position.__getitem__, cells), dtype=np.intp, count=len(cells))
+
+
+def _codes_of(values: Sequence[Any], position: Mapping[Any, int], missing: int) -> np.ndarray:
+    """``position[value]`` per row, ``missing`` for a value not in ``position``."""
+    return np.fromiter(map(position.get, values, repeat(missing)), dtype=np.intp, count=len(values))
+
+
+def _rows_by_problem(
+    results: Sequence[tuple[Any, str | None]], codes: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Rows by problem message, from the check of each distinct cell."""
+    messages = sorted({m for _v, m in results if m is not None})
+    if not messages:
+        return {}
+    slot = {m: k for k, m in enumerate(messages)}
+    of_distinct = np.array([-1 if m is None else slot[m] for _v, m in results], dtype=np.intp)
+    per_row = of_distinct[codes]
+    return {m: np.flatnonzero(per_row == slot[m]) for m in messages}
+
+
+def _groups(components: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with equal components in every column share a group: (group per row, first row
+    of each group), groups numbered in order of their first row."""
+    if not components:
+        return np.zeros(n, dtype=np.intp), np.zeros(1, dtype=np.intp)
+    matrix = np.stack([np.asarray(c, dtype=np.int64) for c in components], axis=1)
+    _unique, first, inverse = np.unique(matrix, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # renumber by first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.reshape(-1)], first[order]
+
+
+def _fragments(
+    key: str, values: Sequence[Any], codes: np.ndarray, kept: np.ndarray | None
+) -> list[str]:
+    """Per row, ``, "key": value`` as json.dumps writes it (empty when the row has no value
+    for ``key`` or ``kept`` drops it)."""
+    name = json.dumps(key, ensure_ascii=False)
+    table = np.array(
+        ["" if v is _MISSING else f", {name}: {json.dumps(v, ensure_ascii=False)}" for v in values]
+        + [""],
+        dtype=object,
+    )
+    slots = codes if kept is None else np.where(kept, codes, len(values))
+    return list(table[slots].tolist())
 
 
 _MISSING = object()
@@ -541,7 +650,7 @@ async def import_responses(
     if registry.departments and any(ind.departments for ind in instrument.indices):
         instrument = instrument.with_departments(list(registry.departments))
     raw = data if data is not None else Path(path).read_bytes() if Path(path).exists() else None
-    table: Table = await read_upload(path, raw)
+    table = await read_upload_columns(path, raw)
     mapping = load_mapping(mapping_path, instrument, content=mapping_data)
     batch = hashlib.sha256(
         b"\n".join([raw or b"", instrument.content_hash.encode(), mapping.text.encode("utf-8")])
@@ -577,40 +686,41 @@ async def import_responses(
             (Response.wave == wave.id) & Response.source_respondent_id.is_not_null()
         )
     }
-    records, problems = _validate(
+    accepted, problems = _validate(
         table, instrument, mapping, registry, community_ids, street_ids, existing
     )
     id_column = mapping.columns["respondent_id"]
-    if not table.rows:
+    if not table.numbers:
         problems.append(Problem(2, "", "文件没有数据行"))
-    if problems:
+    if problems or accepted is None:
         raise ImportRejected(table.source, problems)
     now = datetime.datetime.now(tz=datetime.UTC)
-    rows = [
-        (
-            wave.id,
-            instrument.id,
-            str(instrument.version),
-            instrument.content_hash,
-            r["mode"],
-            r["respondent_id"],
-            batch,
-            "completed",
-            r["community"],
-            r["sex"],
-            r["age_group"],
-            json.dumps(r["answers"], ensure_ascii=False),
-            0,
-            r["design_weight"],
-            r["stratum"],
-            False,
-            now,
-            now,
-            r["duration_seconds"],
-            now,
+    a = accepted
+    # BULK_COLUMNS' order; the columns of the file zipped with the constants (in C).
+    rows = list(
+        zip(
+            repeat(wave.id),
+            repeat(instrument.id),
+            repeat(str(instrument.version)),
+            repeat(instrument.content_hash),
+            a.mode,
+            a.respondent_id,
+            repeat(batch),
+            repeat("completed"),
+            a.community,
+            a.sex,
+            a.age_group,
+            a.answers,
+            repeat(0),
+            a.design_weight,
+            a.stratum,
+            repeat(False),
+            repeat(now),
+            repeat(now),
+            a.duration_seconds,
+            repeat(now),
         )
-        for r in records
-    ]
+    )
     try:
         async with write_transaction():
             if await Response.exists().where(

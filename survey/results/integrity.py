@@ -10,15 +10,16 @@ threshold is configurable (``FlagSettings``). A flag asks a person to look; it i
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from survey.ranking import (
     flag_dk_collapse,
     flag_group_outliers,
-    flag_identical_answers,
+    flag_identical_columns,
     flag_jumps,
     flag_short_interviews,
 )
@@ -57,7 +58,7 @@ class Flag:
 @dataclass(frozen=True)
 class FlagInput:
     """This wave's estimates; the previous wave's estimates and (don't-know, answered) counts by
-    (index, unit); and per interview: id, mode, interviewer id, duration (s), answer vector."""
+    (index, unit); and per interview: id, mode, interviewer id, duration (s), and the answers column by column (one sequence per item)."""
 
     estimates: Sequence[UnitEstimate]
     previous: Mapping[tuple[str, str], float]
@@ -66,7 +67,7 @@ class FlagInput:
     modes: Sequence[str]
     interviewers: Sequence[int | None]
     durations: Sequence[int | None]
-    answers: Sequence[Sequence[Hashable]]
+    answer_columns: Sequence[Sequence[Hashable]]
     indices: Sequence[IndexValues]
     levels: Mapping[str, LevelUnits]
 
@@ -93,6 +94,12 @@ def dk_counts(
             for g, code in enumerate(level.codes):
                 out[(index.id, code)] = (int(dk[g]), int(answered[g]))
     return out
+
+
+def _labels(values: Sequence[Hashable], label: Callable[[Any], str]) -> np.ndarray:
+    """``label(value)`` per interview as an object array, computed once per distinct value."""
+    by_value = {v: label(v) for v in set(values)}
+    return np.array([by_value[v] for v in values], dtype=object)
 
 
 def _interviewer_label(interviewer: int | None) -> str:
@@ -149,13 +156,15 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
                     if g == f.subject and str(data.response_ids[i]) in short
                 )
                 flags.append(Flag(f.kind, "", f.subject, f.subject, f.message, batch))
-    identical = flag_identical_answers(data.answers, [str(i) for i in data.response_ids])
+    identical = flag_identical_columns(data.answer_columns, data.response_ids)
+    # Each interview's answer pattern as the flags name it, only when some pattern is flagged.
+    patterns = (
+        ["|".join(map(str, row)) for row in zip(*data.answer_columns, strict=True)]
+        if identical and data.answer_columns
+        else []
+    )
     for f in identical[:MAX_IDENTICAL_FLAGS]:
-        same = tuple(
-            int(data.response_ids[i])
-            for i, a in enumerate(data.answers)
-            if "|".join(str(v) for v in a) == f.subject
-        )
+        same = tuple(int(data.response_ids[i]) for i, p in enumerate(patterns) if p == f.subject)
         flags.append(Flag(f.kind, "", "", "答案雷同", f.message, same))
     if len(identical) > MAX_IDENTICAL_FLAGS:
         flags.append(
@@ -167,32 +176,30 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
                 f"另有 {len(identical) - MAX_IDENTICAL_FLAGS} 组完全相同的答案超出偶然所能解释",
             )
         )
+    # Labels per interview once (by distinct value), gathered per index with numpy.
+    has_interviewer = np.array([i is not None for i in data.interviewers], dtype=bool)
+    interviewer_labels = _labels(data.interviewers, _interviewer_label)
+    mode_labels = _labels(data.modes, lambda m: MODE_NAMES.get(m, m))
     for index in data.indices:
         if index.values is None:
             continue
         valid = np.isfinite(index.values)
-        rows = [i for i in range(len(valid)) if valid[i]]
-        with_interviewer = [i for i in rows if data.interviewers[i] is not None]
-        groupings: list[tuple[str, list[int], list[str]]] = [
-            (
-                "interviewer",
-                with_interviewer,
-                [_interviewer_label(data.interviewers[i]) for i in with_interviewer],
-            ),
-            ("mode", rows, [MODE_NAMES.get(data.modes[i], data.modes[i]) for i in rows]),
+        rows = np.flatnonzero(valid)
+        with_interviewer = np.flatnonzero(valid & has_interviewer)
+        groupings: list[tuple[str, np.ndarray, np.ndarray]] = [
+            ("interviewer", with_interviewer, interviewer_labels),
+            ("mode", rows, mode_labels),
         ]
         for kind, chosen, labels in groupings:
-            if not chosen:
+            if not chosen.size:
                 continue
             for f in flag_group_outliers(
-                [float(index.values[i]) for i in chosen], labels, kind=kind
+                index.values[chosen].astype(float).tolist(), labels[chosen].tolist(), kind=kind
             ):
                 # An interviewer's interviews are a batch to look at; a mode's are not.
                 batch = (
                     tuple(
-                        int(data.response_ids[i])
-                        for i, label in zip(chosen, labels, strict=True)
-                        if label == f.subject
+                        int(data.response_ids[i]) for i in chosen.tolist() if labels[i] == f.subject
                     )
                     if kind == "interviewer"
                     else ()

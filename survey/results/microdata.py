@@ -287,8 +287,8 @@ async def load_microdata(
     except ValueError as exc:  # EstimationError (an empty weighting cell…) or a bad stored code
         raise ComputeError(f"加权失败，无法导出微观数据：{exc}") from exc
     levels = data.levels
-    by_id = {r["id"]: r for r in responses}
-    communities = await community_units(sorted({r["community"] for r in responses}))
+    by_id = {r["id"]: r for r in responses.records()}
+    communities = await community_units(sorted(set(responses["community"])))
 
     known = default_instruments()
     instruments: list[Instrument] = []

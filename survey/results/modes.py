@@ -15,8 +15,10 @@ free of the modes' different samples — and nothing is adjusted for it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -45,9 +47,8 @@ class ModeDifference:
 def mode_mix(units: Sequence[str], modes: Sequence[str]) -> dict[str, dict[str, int]]:
     """Interviews per unit and mode: ``{unit: {mode: n}}`` (units and modes in sorted order)."""
     out: dict[str, dict[str, int]] = {}
-    for unit, mode in zip(units, modes, strict=True):
-        counts = out.setdefault(unit, {})
-        counts[mode] = counts.get(mode, 0) + 1
+    for (unit, mode), count in Counter(zip(units, modes, strict=True)).items():
+        out.setdefault(unit, {})[mode] = count
     return {u: dict(sorted(out[u].items())) for u in sorted(out)}
 
 
@@ -61,7 +62,9 @@ def mode_difference(
     """Web and phone weighted means of ``values`` (NaN = not in the base) and their
     difference with a normal ``level`` interval (see module doc)."""
     y = np.asarray(values, dtype=np.float64)
-    groups = np.array([0 if m == "web" else 1 if m == "phone" else -1 for m in modes])
+    groups = np.fromiter(
+        map({"web": 0, "phone": 1}.get, modes, repeat(-1)), dtype=np.int64, count=len(modes)
+    )
     valid = np.isfinite(y)
     n_web = int(np.sum(valid & (groups == 0)))
     n_phone = int(np.sum(valid & (groups == 1)))

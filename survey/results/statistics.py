@@ -47,6 +47,8 @@ IntArray = NDArray[np.int64]
 #: Age groups in ``WaveInput.age`` order — the registry's ``survey.db.tables.AGE_GROUPS`` (kept
 #: here so that this module needs no database import; a test checks they agree).
 AGE_LABELS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
+#: Sexes in ``WaveInput.sex`` order — ``survey.db.tables.SEXES``, likewise.
+SEX_LABELS: tuple[str, ...] = ("M", "F")
 BoolArray = NDArray[np.bool_]
 
 

@@ -4,14 +4,11 @@ command line load it without the computation's numpy/scipy."""
 
 from __future__ import annotations
 
+from survey.results.errors import ComputeError
 from survey.waves import WaveError, WaveRef, wave_ref
 from survey.waves import resolve_wave as resolve
 
 __all__ = ["ComputeError", "WaveRef", "resolve_wave", "wave_by_id"]
-
-
-class ComputeError(Exception):
-    """A wave could not be computed; the message says why in Chinese."""
 
 
 async def resolve_wave(ref: str) -> WaveRef:

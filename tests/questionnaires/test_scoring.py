@@ -229,3 +229,19 @@ def test_scoring_errors_name_row_and_item(shipped: dict[str, Instrument]) -> Non
     with pytest.raises(ValueError, match="composite_weights"):
         score_responses(manyidu, "manyidu", [])
     assert score_responses(inst, "anquangan", []).values.shape == (0,)
+
+
+def test_answers_given_column_by_column_score_the_same(shipped: dict[str, Instrument]) -> None:
+    """``AnswerColumns`` (item → one value per response) scores like one mapping per response:
+    安全感 share over codes 1, 4, 8, unanswered → 1, 0, NaN (说不清), NaN; an item without a
+    column is unanswered everywhere."""
+    from questionnaires.scoring import AnswerColumns
+
+    inst = shipped["anquangan"]
+    columns = AnswerColumns(4, {"q_anquan": [1, 4, 8, None]})
+    scores = score_responses(inst, "anquangan", columns)
+    assert_array_equal(scores.values, [1, 0, NAN, NAN])
+    assert_array_equal(scores.dk_mask, [0, 0, 1, 0])
+    empty = score_responses(inst, "anquangan", AnswerColumns(2, {}))
+    assert_array_equal(empty.values, [NAN, NAN])
+    assert len(columns) == 4

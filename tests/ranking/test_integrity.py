@@ -107,3 +107,23 @@ def test_length_mismatch_refused() -> None:
         flag_identical_answers([(1,), (1, 2)], ["a", "b"])
     with pytest.raises(ValueError):
         flag_group_outliers([1.0], ["a", "b"])
+
+
+def test_identical_answers_column_by_column_by_hand() -> None:
+    """Ten interviews, two items: (1, 1) five times, then (2, 2) five times. Each item's
+    marginals are 5/10 and 5/10, so E = 10 · ½ · ½ = 2.5 for each pattern and
+    P(X ≥ 5 | Poisson 2.5) = 1 − e^−2.5 (1 + 2.5 + 3.125 + 2.6042 + 1.6276) = 0.1088; with
+    alpha 0.5 (Bonferroni over 2 patterns: 0.25) both are flagged, in order of first row."""
+    from survey.ranking import flag_identical_columns
+
+    columns = [[1] * 5 + [2] * 5, [1] * 5 + [2] * 5]
+    ids = [f"r{i}" for i in range(10)]
+    flags = flag_identical_columns(columns, ids, alpha=0.5)
+    assert [(f.subject, f.value) for f in flags] == [("1|1", 5.0), ("2|2", 5.0)]
+    assert flags[0].threshold == pytest.approx(2.5)
+    assert flags[0].message == (
+        "5 份问卷答案完全相同（r0、r1、r2、r3、r4），按各题答案比例预计约 2.5 份（p = 0.11）"
+    )
+    rows = list(zip(*columns, strict=True))
+    assert flag_identical_answers(rows, ids, alpha=0.5) == flags
+    assert flag_identical_columns(columns, ids) == []  # p 0.109 is not below 0.001 / 2

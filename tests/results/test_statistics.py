@@ -347,3 +347,23 @@ def test_collapse_age_groups_merges_an_empty_age_cell_with_its_neighbour() -> No
     assert weights.sum() == pytest.approx(pop.sum(), rel=1e-12)
     assert summary.merged == {"D1": "45～59岁、60岁及以上 合并为一个年龄段加权"}
     assert "collapse_age_groups" in summary.note and "一区（区县 D1）" in summary.note
+
+
+def test_pure_labels_follow_the_registry_and_pure_modules_import_no_database() -> None:
+    """The sex and age labels the pure modules use are the registry's; importing the pure
+    parts of results (preparation, statistics, evaluation) loads no database module."""
+    import subprocess
+    import sys
+
+    from survey.db.tables import AGE_GROUPS, SEXES
+    from survey.results.statistics import AGE_LABELS, SEX_LABELS
+
+    assert (SEX_LABELS, AGE_LABELS) == (SEXES, AGE_GROUPS)
+    code = (
+        "import sys\n"
+        "import survey.results.preparation, survey.results.evaluation\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('piccolo', 'survey.db', "
+        "'survey.collection', 'survey.results.tables', 'survey.results.waves'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
