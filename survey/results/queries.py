@@ -93,7 +93,9 @@ _COLUMNS = (
 )
 
 
-def _row(r: dict[str, Any]) -> ResultRow:
+def result_row(r: dict[str, Any]) -> ResultRow:
+    """A stored result as read (its JSON columns decoded): from the table or from a revision's
+    copy of the rows."""
     data = dict(r)
     data["sanctions"] = json.loads(r["sanctions"] or "[]")
     data["praises"] = json.loads(r["praises"] or "[]")
@@ -103,14 +105,15 @@ def _row(r: dict[str, Any]) -> ResultRow:
     return ResultRow(**data)
 
 
-def _order_key(r: ResultRow) -> tuple[Any, ...]:
+def result_order(r: ResultRow) -> tuple[Any, ...]:
+    """The order results are shown in: by index, level, then rank (unranked last)."""
     return (r.index_id, r.level, r.rank is None, r.rank or 0, -(r.estimate or 0), r.unit_code)
 
 
 async def results_for_wave(wave_id: int) -> list[ResultRow]:
     """Every stored result of a wave, by index, level, then rank (unranked last)."""
     rows = await IndexResult.select(*_COLUMNS).where(IndexResult.wave == wave_id)
-    return sorted((_row(r) for r in rows), key=_order_key)
+    return sorted((result_row(r) for r in rows), key=result_order)
 
 
 async def results_for_programme(programme_id: int, up_to_month: str) -> list[ResultRow]:
@@ -118,7 +121,7 @@ async def results_for_programme(programme_id: int, up_to_month: str) -> list[Res
     rows = await IndexResult.select(*_COLUMNS).where(
         (IndexResult.wave.programme == programme_id) & (IndexResult.wave.month <= up_to_month)
     )
-    return sorted((_row(r) for r in rows), key=lambda r: (r.month, *_order_key(r)))
+    return sorted((result_row(r) for r in rows), key=lambda r: (r.month, *result_order(r)))
 
 
 async def run_for_wave(wave_id: int) -> RunInfo | None:

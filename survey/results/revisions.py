@@ -25,7 +25,7 @@ from survey import waves
 from survey.audit import record
 from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
-from survey.results.queries import ResultRow, RunInfo, _order_key, _row, run_info
+from survey.results.queries import ResultRow, RunInfo, result_order, result_row, run_info
 from survey.results.tables import IndexResult, ResultRevision, ResultRun
 from survey.results.waves import ComputeError, wave_by_id
 
@@ -261,14 +261,16 @@ async def revision_view(
     if row is None:
         return None
     month = str((await wave_by_id(wave_id)).month)
-    results = [_row({**r, "wave_id": wave_id, "month": month}) for r in json.loads(row["results"])]
+    results = [
+        result_row({**r, "wave_id": wave_id, "month": month}) for r in json.loads(row["results"])
+    ]
     run_data = json.loads(row["run"])
     run = (
         run_info(wave_id, {**run_data, "computed_at": run_data.get("computed_at", "")})
         if run_data
         else None
     )
-    return _info(row), run, sorted(results, key=_order_key)
+    return _info(row), run, sorted(results, key=result_order)
 
 
 async def pending_revisions(wave_ids: list[int]) -> dict[int, int]:
