@@ -156,6 +156,11 @@ async def test_health_and_a_residents_page_answer_while_hostile_uploads_are_read
                 assert "文件超出上限" in text and "PINGAN_UPLOAD_MAX_" in text
                 for what, seen in latencies.items():
                     assert seen, (name, what)
-                    assert max(seen) < 0.2, (name, what, sorted(seen)[-5:])
+                    # A server reading the upload on its event loop answers nothing until the
+                    # read ends (seconds for these files); one probe delayed by the scheduler of a
+                    # busy 2-core machine (0.6 s was seen once) is not that.
+                    ordered = sorted(seen)
+                    assert ordered[len(ordered) // 2] < 0.2, (name, what, ordered[-5:])
+                    assert ordered[-1] < 1.0, (name, what, ordered[-5:])
     finally:
         await anyio.to_thread.run_sync(server.stop)
