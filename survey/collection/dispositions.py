@@ -154,21 +154,36 @@ async def _raise_disposition(invitation_ids: list[int], kind: int) -> None:
         )
 
 
+async def _insert_new(
+    rows: Sequence[tuple[int, int, int, dt.datetime, str]],
+) -> set[tuple[int, int, int]]:
+    """Insert the steps of ``rows`` not recorded yet (the unique index skips the others, also
+    under concurrent writers); returns the ``(invitation, kind, seq)`` keys this call inserted."""
+    inserted: set[tuple[int, int, int]] = set()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        new = (
+            await InvitationEvent.insert(
+                *[
+                    InvitationEvent(invitation=i, kind=k, seq=q, at=at, detail=d[:200])
+                    for i, k, q, at, d in chunk
+                ]
+            )
+            .on_conflict(
+                target=(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq),
+                action="DO NOTHING",
+            )
+            .returning(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq)
+        )
+        inserted.update((int(r["invitation"]), int(r["kind"]), int(r["seq"])) for r in new)
+    return inserted
+
+
 async def record_events(rows: Iterable[tuple[int, int, int, dt.datetime, str]]) -> None:
     """Record many steps ``(invitation, kind, seq, at, detail)`` (inside the caller's
     transaction, if any); those already recorded are skipped."""
     batch = list(rows)
-    for start in range(0, len(batch), 500):
-        chunk = batch[start : start + 500]
-        await InvitationEvent.insert(
-            *[
-                InvitationEvent(invitation=i, kind=k, seq=s, at=at, detail=d[:200])
-                for i, k, s, at, d in chunk
-            ]
-        ).on_conflict(
-            target=(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq),
-            action="DO NOTHING",
-        )
+    await _insert_new(batch)
     by_kind: dict[int, set[int]] = {}
     for invitation, kind, _s, _at, _d in batch:
         by_kind.setdefault(kind, set()).add(invitation)
@@ -192,23 +207,7 @@ async def send_once(
     records nothing, so its messages may be sent again by the next run (the gateway's own
     duplicate filter covers that window)."""
     async with write_transaction():
-        claimed: set[tuple[int, int, int]] = set()
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            inserted = (
-                await InvitationEvent.insert(
-                    *[
-                        InvitationEvent(invitation=i, kind=k, seq=q, at=at, detail=d[:200])
-                        for i, k, q, at, d in chunk
-                    ]
-                )
-                .on_conflict(
-                    target=(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq),
-                    action="DO NOTHING",
-                )
-                .returning(InvitationEvent.invitation, InvitationEvent.kind, InvitationEvent.seq)
-            )
-            claimed.update((int(r["invitation"]), int(r["kind"]), int(r["seq"])) for r in inserted)
+        claimed = await _insert_new(rows)
         positions = [p for p, (i, k, q, _at, _d) in enumerate(rows) if (i, k, q) in claimed]
         accepted = max(0, min(send(positions), len(positions)))
         for p in positions[accepted:]:
