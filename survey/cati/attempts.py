@@ -12,6 +12,7 @@ from survey.cati.cases import CatiError, utc_now, whole_seconds
 from survey.cati.outcomes import Outcome, case_disposition, outcome_by_code
 from survey.cati.queue import campaign_rules
 from survey.cati.tables import CallAttempt, Campaign, Case, StratumProgress
+from survey.collection.responses import end_unfinished
 from survey.collection.tables import Response
 from survey.db import is_postgres, write_transaction
 
@@ -220,7 +221,5 @@ async def record_attempt(
         # An interview begun and then ended by another outcome keeps its answers as a partial
         # (break-off) or a screened-out record, never deleted.
         status = "screened_out" if outcome.category == "NE" else "partial"
-        await Response.update({Response.status: status, Response.updated_at: now}).where(
-            (Response.id == case["response"]) & (Response.status == "in_progress")
-        )
+        await end_unfinished(int(case["response"]), status, now)
     return AttemptResult(int(result[0]["id"]), False, final, disposition if final else "")

@@ -170,13 +170,13 @@ async def add_cases(
 async def reweigh_cases(element_ids: list[int], weight: float) -> None:
     """Inside a release's transaction: the new design ``weight`` of these sampled elements onto
     their cases and the responses of those cases (``survey.design.service.Fielding.reweigh``)."""
-    from survey.collection.tables import Response
+    from survey.collection.responses import set_response_weights
 
     await Case.update({Case.design_weight: weight}).where(Case.sampled_element.is_in(element_ids))
-    cases = Case.select(Case.response).where(
+    responses = await Case.select(Case.response).where(
         Case.sampled_element.is_in(element_ids) & Case.response.is_not_null()
     )
-    await Response.update({Response.design_weight: weight}).where(Response.id.is_in(cases))
+    await set_response_weights([int(r["response"]) for r in responses], weight)
 
 
 async def add_cases_from_sample(sample_id: int) -> int:

@@ -120,7 +120,12 @@ async def switch_to_phone(
                     (Invitation.id == invitation_id)
                     & Invitation.status.is_in(["pending", "started"])
                 )
-                .returning(Invitation.wave, Invitation.stratum, Invitation.design_weight)
+                .returning(
+                    Invitation.wave,
+                    Invitation.stratum,
+                    Invitation.design_weight,
+                    Invitation.sampled_element,
+                )
             )
             if not moved:
                 return None
@@ -134,8 +139,10 @@ async def switch_to_phone(
                 raise _Skip
             element = (
                 await SampledElement.select(SampledElement.id, SampledElement.batch)
-                .where(SampledElement.invitation == invitation_id)
+                .where(SampledElement.id == info["sampled_element"])
                 .first()
+                if info["sampled_element"] is not None
+                else None
             )
             campaign_id = await find_or_create_campaign(int(info["wave"]), "phone")
             weight = info["design_weight"]

@@ -342,7 +342,7 @@ async def batch_info(campaign_id: int) -> list[BatchInfo]:
         samples = await Sample.raw(
             "SELECT s.id AS id FROM sample s WHERE s.wave = {} AND EXISTS (SELECT 1 FROM "
             "sampled_element e WHERE e.sample = s.id AND e.phone <> '') AND NOT EXISTS (SELECT 1 "
-            "FROM sampled_element e WHERE e.sample = s.id AND e.invitation IS NOT NULL) "
+            "FROM sampled_element e JOIN invitation i ON i.sampled_element = e.id WHERE e.sample = s.id) "
             "ORDER BY s.id",
             row["wave"],
         )

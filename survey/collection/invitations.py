@@ -216,6 +216,7 @@ async def _insert_invitation(
     stratum: str,
     design_weight: float | None,
     batch: int,
+    sampled_element: int | None = None,
 ) -> int:
     rows = await Invitation.insert(
         Invitation(
@@ -227,6 +228,7 @@ async def _insert_invitation(
             stratum=stratum,
             design_weight=design_weight,
             batch=batch,
+            sampled_element=sampled_element,
         )
     ).returning(Invitation.id)
     invitation_id = int(rows[0]["id"])
@@ -294,13 +296,12 @@ async def reweigh_invitations(element_ids: list[int], weight: float) -> None:
     """Inside a release's transaction: the new design ``weight`` of these sampled elements onto
     their invitations and the responses to them (``survey.design.service.Fielding.reweigh``)."""
     from survey.collection.tables import Response
-    from survey.design.tables import SampledElement
 
-    invitations = SampledElement.select(SampledElement.invitation).where(
-        SampledElement.id.is_in(element_ids) & SampledElement.invitation.is_not_null()
+    invitations = Invitation.select(Invitation.id).where(
+        Invitation.sampled_element.is_in(element_ids)
     )
     await Invitation.update({Invitation.design_weight: weight}).where(
-        Invitation.id.is_in(invitations)
+        Invitation.sampled_element.is_in(element_ids)
     )
     await Response.update({Response.design_weight: weight}).where(
         Response.invitation.is_in(invitations)
@@ -311,8 +312,8 @@ async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None 
     """Invitations for every released sampled element of a sample that has none yet.
 
     Each gets the sample's wave, the programme's web instrument (``instrument_of_wave``), the
-    element's stratum, design weight and batch, and a contact with the element's phone; the
-    element then points at its invitation. Idempotent: returns the number created (0 when
+    element's stratum, design weight and batch, a link to the element and a contact with the
+    element's phone. Idempotent: returns the number created (0 when
     every released element is already invited).
     """
     from survey.design.tables import Sample, SampledElement
@@ -335,7 +336,11 @@ async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None 
         ).where(
             (SampledElement.sample == sample_id)
             & (SampledElement.released == True)  # noqa: E712 - Piccolo builds SQL from ==
-            & SampledElement.invitation.is_null()
+            & SampledElement.id.not_in(
+                Invitation.select(Invitation.sampled_element).where(
+                    Invitation.sampled_element.is_not_null()
+                )
+            )
         )
         for element in elements:
             token = new_token()
@@ -347,12 +352,10 @@ async def invite_sample(sample_id: int, *, expires_at: datetime.datetime | None 
                 element["stratum"],
                 element["design_weight"],
                 element["batch"],
+                element["id"],
             )
             await Contact.insert(
                 Contact(wave=wave_id, phone=element["phone"], invitation=invitation_id, token=token)
-            )
-            await SampledElement.update({SampledElement.invitation: invitation_id}).where(
-                SampledElement.id == element["id"]
             )
             created += 1
     return created

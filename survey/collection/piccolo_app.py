@@ -10,6 +10,6 @@ APP_CONFIG = AppConfig(
     app_name="collection",
     migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
     table_classes=table_finder(modules=["survey.collection.tables"], exclude_imported=True),
-    migration_dependencies=["survey.piccolo_app"],
+    migration_dependencies=["survey.piccolo_app", "survey.design.piccolo_app"],
     commands=[],
 )

@@ -40,7 +40,10 @@ bool``,
 UNCHANGED, now=None) -> bool`` (True only for the call that completed it; checks the instrument
 is frozen first and stores the weighting codes of ``questionnaires.demographics``),
 ``ensure_instrument_frozen(wave_id, instrument)`` (raises ``InstrumentChanged``),
-``community_id(code) -> int | None`` (the registry id of a community code).
+``community_id(code) -> int | None`` (the registry id of a community code),
+``set_response_weights(response_ids, weight)`` (a release's new design weight, for the CATI
+cases' responses), ``end_unfinished(response_id, status, now)`` (an interview ended by another
+call outcome: ``partial`` or ``screened_out``).
 Times are timezone-aware UTC datetimes; ``duration_seconds`` is whole seconds from start to
 completion.
 """
@@ -52,7 +55,7 @@ import functools
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -432,6 +435,25 @@ async def community_id(code: str) -> int | None:
     read when the answer is stored; None for an unknown code."""
     row = await Unit.select(Unit.id).where(Unit.code == code).first()
     return int(row["id"]) if row else None
+
+
+async def set_response_weights(response_ids: Sequence[int], weight: float) -> None:
+    """The design ``weight`` a release gave onto these responses (CATI's ``reweigh_cases``,
+    inside the release's transaction)."""
+    for start in range(0, len(response_ids), 500):
+        await Response.update({Response.design_weight: weight}).where(
+            Response.id.is_in(list(response_ids[start : start + 500]))
+        )
+
+
+async def end_unfinished(response_id: int, status: str, now: datetime.datetime) -> None:
+    """An interview begun and then ended by another call outcome keeps its answers as a
+    ``partial`` (break-off) or ``screened_out`` record, never deleted; a finished one is left."""
+    if status not in ("partial", "screened_out"):
+        raise ValueError(f"not an unfinished status: {status}")
+    await Response.update({Response.status: status, Response.updated_at: now}).where(
+        (Response.id == response_id) & (Response.status == "in_progress")
+    )
 
 
 async def complete_response(

@@ -19,6 +19,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from survey.db.tables import AppUser, Unit, Wave
+from survey.design.tables import SampledElement
 
 # "open": an anonymous public link (QR code) of a wave; each visitor who consents gets a personal
 # invitation of their own (open_link = True), whose response is marked non-probability.
@@ -30,7 +31,11 @@ MODES: tuple[str, ...] = ("web", "phone", "import")
 
 
 class Invitation(Table, tablename="invitation"):
-    """A one-time link ``/s/<token>``; only the SHA-256 of the token is stored here."""
+    """A one-time link ``/s/<token>``; only the SHA-256 of the token is stored here.
+
+    ``sampled_element``: the design's element it was made for (None for invitations created from
+    a phone list or an open link); ``design_weight`` is that element's weight when it was made,
+    kept in step by ``reweigh_invitations`` (see docs/architecture.md)."""
 
     id = Serial(primary_key=True)
     wave = ForeignKey(Wave, null=False, on_delete=OnDelete.restrict)
@@ -46,6 +51,9 @@ class Invitation(Table, tablename="invitation"):
     # The current disposition: the highest kind among its events (to-phone aside), kept by every
     # event write (survey.collection.dispositions), so counting needs no pass over the events.
     disposition = SmallInt(default=0)
+    sampled_element = ForeignKey(
+        SampledElement, null=True, unique=True, on_delete=OnDelete.set_null
+    )
 
 
 class Contact(Table, tablename="contact"):

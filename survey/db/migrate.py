@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.apps.migrations.commands.backwards import run_backwards
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine import engine_finder
@@ -47,3 +51,115 @@ async def migrate_backwards(
         result = await run_backwards(app_name=app_name, migration_id=migration_id, auto_agree=True)
     if not result.success:
         raise MigrationFailed(result.message or out.getvalue().strip())
+
+
+class RawSchemaChange(MigrationManager):
+    """A migration whose schema change is made by its raw steps, written per engine.
+
+    Its ``add_column`` / ``drop_column`` declarations are not run: they only tell Piccolo's
+    migration snapshot (what ``piccolo migrations new --auto`` diffs against) what the raw steps
+    did. Needed where Piccolo's own ``ALTER TABLE`` cannot work on SQLite, which can neither add
+    nor drop a UNIQUE or REFERENCES column: there the raw steps rebuild the table
+    (:func:`rebuild_sqlite_tables`)."""
+
+    async def _run_add_columns(self, backwards: bool = False) -> None:
+        return None
+
+    async def _run_drop_columns(self, backwards: bool = False) -> None:
+        return None
+
+
+def is_sqlite() -> bool:
+    """Whether the migrations run on SQLite."""
+    return isinstance(engine_finder(), SQLiteEngine)
+
+
+async def column_exists(table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` now (either engine)."""
+    engine = engine_finder()
+    assert engine is not None
+    if isinstance(engine, SQLiteEngine):
+        rows = await engine.run_ddl(f'PRAGMA table_info("{table}")')
+        return any(r["name"] == column for r in rows)
+    rows = await engine.run_ddl(
+        "SELECT 1 AS found FROM information_schema.columns WHERE table_schema = current_schema()"
+        f" AND table_name = '{table}' AND column_name = '{column}'"
+    )
+    return bool(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteRebuild:
+    """One table rebuilt: its ``CREATE TABLE`` as SQLite holds it is edited by replacing ``old``
+    (a column definition with its leading ", ", or "" to add one at the end) with ``new``. Each
+    column of the new table is filled from the old table's column of that name, or from
+    ``columns`` (name → SQL expression over the old table, named ``old``) for a new one."""
+
+    table: str
+    old: str
+    new: str
+    columns: Mapping[str, str]
+
+
+async def rebuild_sqlite_tables(steps: Sequence[SqliteRebuild]) -> None:
+    """Rebuild SQLite tables in one transaction, foreign keys off (SQLite's documented 12-step
+    procedure): ``DROP TABLE`` with foreign keys on would run the ``ON DELETE`` actions of every
+    table that references the one rebuilt (cascade away contacts, unlink CATI cases). References
+    are checked (``PRAGMA foreign_key_check``) before the commit; other indexes of the table are
+    re-created. Its own connection: Piccolo turns foreign keys on for each of its queries."""
+    import aiosqlite
+
+    engine = engine_finder()
+    assert isinstance(engine, SQLiteEngine)
+    async with aiosqlite.connect(**engine.connection_kwargs) as db:
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA foreign_keys = OFF")
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for step in steps:
+                await _rebuild(db, step)
+            problems = await (await db.execute("PRAGMA foreign_key_check")).fetchall()
+            if problems:
+                raise MigrationFailed(
+                    f"foreign keys broken by the rebuild: {list(map(tuple, problems))}"
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        finally:
+            await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _rebuild(db: Any, step: SqliteRebuild) -> None:
+    cursor = await db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (step.table,)
+    )
+    create = (await cursor.fetchone())["sql"]
+    if step.old:
+        if create.count(step.old) != 1:
+            raise MigrationFailed(f"{step.table}: column definition not found: {step.old}")
+        create = create.replace(step.old, step.new)
+    else:
+        create = create[: create.rindex(")")] + step.new + ")"
+    temporary = f"_rebuild_{step.table}"
+    prefix = f'CREATE TABLE "{step.table}"'
+    if not create.startswith(prefix):
+        raise MigrationFailed(f"{step.table}: unexpected definition {create[:60]}")
+    cursor = await db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (step.table,),
+    )
+    indexes = [r["sql"] for r in await cursor.fetchall()]
+    await db.execute(f'CREATE TABLE "{temporary}"' + create[len(prefix) :])
+    cursor = await db.execute(f'PRAGMA table_info("{temporary}")')
+    kept = [r["name"] for r in await cursor.fetchall()]
+    names = ", ".join(f'"{c}"' for c in kept)
+    values = ", ".join(step.columns.get(c, f'old."{c}"') for c in kept)
+    await db.execute(
+        f'INSERT INTO "{temporary}" ({names}) SELECT {values} FROM "{step.table}" AS old'
+    )
+    await db.execute(f'DROP TABLE "{step.table}"')
+    await db.execute(f'ALTER TABLE "{temporary}" RENAME TO "{step.table}"')
+    for sql in indexes:
+        await db.execute(sql)

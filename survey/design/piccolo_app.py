@@ -10,6 +10,7 @@ APP_CONFIG = AppConfig(
     app_name="design",
     migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
     table_classes=table_finder(modules=["survey.design.tables"], exclude_imported=True),
-    migration_dependencies=["survey.collection.piccolo_app"],
+    # The design depends on the registry only; collection and CATI point at it (never back).
+    migration_dependencies=["survey.piccolo_app"],
     commands=[],
 )

@@ -17,7 +17,6 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from survey.collection.tables import Invitation
 from survey.db.tables import Unit, Wave
 
 
@@ -68,6 +67,9 @@ class SampledElement(Table, tablename="sampled_element"):
     ``inclusion_prob`` is π in the whole drawn sample (all reserve batches); ``design_weight`` is
     1/π of the fielded sample — π scaled to the batches released so far — for a released element,
     and 0 for an element whose batch is not released (it stands for nobody yet).
+
+    The fieldwork made of an element points back to it (``Invitation.sampled_element``,
+    ``Case.sampled_element``): collection and CATI depend on the design, never the reverse.
     """
 
     id = Serial(primary_key=True)
@@ -81,7 +83,6 @@ class SampledElement(Table, tablename="sampled_element"):
     design_weight = Float()
     batch = Integer(default=0)
     released = Boolean(default=False)
-    invitation = ForeignKey(Invitation, null=True, unique=True, on_delete=OnDelete.set_null)
 
 
 class StratumTarget(Table, tablename="stratum_target"):

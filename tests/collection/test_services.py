@@ -169,10 +169,15 @@ async def test_invite_sample_copies_the_design_and_is_idempotent(demo_city: None
             "batch": 1,
         },
     ]
-    elements = await SampledElement.select(
-        SampledElement.phone, SampledElement.invitation.id, SampledElement.invitation._.id
-    ).order_by(SampledElement.position)
-    assert [e["invitation.id"] is not None for e in elements] == [True, True, False]
+    # each released element's invitation points back at it (the unreleased one has none), and
+    # the invitation's contact carries the element's number
+    linked = await Invitation.select(Invitation.id, Invitation.sampled_element.phone).where(
+        Invitation.sampled_element.is_not_null()
+    )
+    assert sorted(r["sampled_element.phone"] for r in linked) == ["13900000001", "13900000002"]
+    for r in linked:
+        contact = await Contact.select(Contact.phone).where(Contact.invitation == r["id"]).first()
+        assert contact == {"phone": r["sampled_element.phone"]}
     contacts = await Contact.select(Contact.phone).where(Contact.phone.like("1390000000%"))
     assert sorted(c["phone"] for c in contacts) == ["13900000001", "13900000002"]
     await SampledElement.update({SampledElement.released: True}).where(

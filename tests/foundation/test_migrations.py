@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
@@ -100,3 +102,115 @@ async def test_rate_counters_are_unlogged_on_postgresql(db: None) -> None:
         "SELECT relpersistence FROM pg_class WHERE relname = 'rate_counter'"
     )
     assert [bytes(r["relpersistence"]).decode() for r in rows] == ["u"]
+
+
+LINK_TURNED = "2026-12-04T21:00:00:000000"  # collection_2026_12_04t21_00_00_000000.py
+
+
+async def _pairs(sql: str) -> set[tuple[int, int | None]]:
+    from survey.db.tables import Wave
+
+    return {(int(r["a"]), r["b"] and int(r["b"])) for r in await Wave.raw(sql)}
+
+
+async def test_the_invitation_link_turns_around_and_keeps_every_link(db: None) -> None:
+    """From a database of the old schema (``sampled_element.invitation``) holding links, the
+    migration gives each invitation its element, leaves CATI cases, contacts, events and
+    responses linked, and run backwards gives each element its invitation again."""
+    from survey.cati.tables import Campaign, Case
+    from survey.collection.tables import Contact, InvitationEvent, Response
+    from survey.db.migrate import column_exists
+    from survey.db.tables import Programme, Unit, Wave
+    from survey.design.tables import Sample, SampledElement
+
+    await migrate_backwards(LINK_TURNED, app_name="collection")
+    try:
+        assert await column_exists("sampled_element", "invitation")
+        assert not await column_exists("invitation", "sampled_element")
+        unit = (await Unit.insert(Unit(code="9", name="区", level="district")).returning(Unit.id))[
+            0
+        ]
+        programme = await Programme.insert(
+            Programme(code="p", name="p", region=unit["id"])
+        ).returning(Programme.id)
+        wave = (
+            await Wave.insert(Wave(programme=programme[0]["id"], month="2026-10")).returning(
+                Wave.id
+            )
+        )[0]["id"]
+        sample = (
+            await Sample.insert(Sample(wave=wave, method="srswor", seed=1)).returning(Sample.id)
+        )[0]["id"]
+        elements = []
+        for position in range(3):
+            rows = await SampledElement.insert(
+                SampledElement(sample=sample, position=position, stratum="s", inclusion_prob=0.5)
+            ).returning(SampledElement.id)
+            elements.append(int(rows[0]["id"]))
+        invitations = []
+        for n in range(3):
+            await Wave.raw(
+                "INSERT INTO invitation (wave, token_hash, instrument_id, expires_at)"
+                " VALUES ({}, {}, 'x', {})",
+                wave,
+                f"hash{n}",
+                dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+            )
+            row = await Wave.raw("SELECT id FROM invitation WHERE token_hash = {}", f"hash{n}")
+            invitations.append(int(row[0]["id"]))
+            await Contact.insert(
+                Contact(wave=wave, phone=f"1390000000{n}", invitation=row[0]["id"])
+            )
+        e1, e2, e3 = elements
+        i1, i2, i3 = invitations  # i3: from a phone list, no element
+        for element, invitation in ((e1, i1), (e2, i2)):
+            await Wave.raw(
+                "UPDATE sampled_element SET invitation = {} WHERE id = {}", invitation, element
+            )
+        await InvitationEvent.insert(InvitationEvent(invitation=i1, kind=1))
+        await Response.insert(
+            Response(wave=wave, instrument_id="x", instrument_version="1", instrument_hash="h",
+                     mode="web", invitation=i2)
+        )  # fmt: skip
+        campaign = (await Campaign.insert(Campaign(wave=wave, name="c")).returning(Campaign.id))[0][
+            "id"
+        ]
+        now = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+        for element in (e2, e3):  # e2 moved to the phone (mixed mode), e3 a phone sample's
+            await Case.insert(
+                Case(campaign=campaign, phone=f"138{element}", sampled_element=element,
+                     next_call_at=now)
+            )  # fmt: skip
+
+        cases = "SELECT id AS a, sampled_element AS b FROM cati_case"
+        case_links = await _pairs(cases)
+        assert {b for _, b in case_links} == {e2, e3}
+        kept = {
+            "contact": "SELECT id AS a, invitation AS b FROM contact",
+            "event": "SELECT id AS a, invitation AS b FROM invitation_event",
+            "response": "SELECT id AS a, invitation AS b FROM response",
+        }
+        before = {name: await _pairs(sql) for name, sql in kept.items()}
+        assert len(before["contact"]) == 3 and len(before["event"]) == len(before["response"]) == 1
+
+        await migrate_forwards()
+        assert not await column_exists("sampled_element", "invitation")
+        forward = "SELECT id AS a, sampled_element AS b FROM invitation"
+        assert await _pairs(forward) == {(i1, e1), (i2, e2), (i3, None)}
+        assert await _pairs(cases) == case_links
+        assert {name: await _pairs(sql) for name, sql in kept.items()} == before
+
+        await migrate_backwards(LINK_TURNED, app_name="collection")
+        assert not await column_exists("invitation", "sampled_element")
+        backward = "SELECT id AS a, invitation AS b FROM sampled_element"
+        assert await _pairs(backward) == {(e1, i1), (e2, i2), (e3, None)}
+        assert await _pairs(cases) == case_links
+        assert {name: await _pairs(sql) for name, sql in kept.items()} == before
+    finally:
+        await migrate_forwards()
+    assert await _pairs(forward) == {(i1, e1), (i2, e2), (i3, None)}
+    # the rebuilt tables still enforce their links (SQLite: foreign keys back on)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own integrity error
+        await Wave.raw("UPDATE invitation SET sampled_element = 999999 WHERE id = {}", i3)
+    with pytest.raises(Exception):  # noqa: B017
+        await Wave.raw("UPDATE invitation SET sampled_element = {} WHERE id = {}", e1, i3)

@@ -42,19 +42,6 @@ class FrameRow(Table, tablename="sampling_frame_row", schema=None):
     )
 
 
-class Invitation(Table, tablename="invitation", schema=None):
-    id = Serial(
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name=None,
-        secret=False,
-    )
-
-
 class Sample(Table, tablename="sample", schema=None):
     id = Serial(
         null=False,
@@ -97,6 +84,12 @@ class Wave(Table, tablename="wave", schema=None):
 ID = "2026-11-24T11:44:36:699752"
 VERSION = "1.38.0"
 DESCRIPTION = "frames, samples, sampled elements, stratum targets"
+
+# Until 2026-12-04 this migration also gave ``sampled_element`` an ``invitation`` column, a link
+# pointing downstream into collection's table (so the design app had to migrate after collection).
+# The link now points upstream (``invitation.sampled_element``): a database created since then
+# never has the old column, and one created before gets rid of it, its links copied over, in
+# collection's migration 2026-12-04T21:00:00 (which restores it when run backwards).
 
 
 async def forwards():
@@ -578,30 +571,6 @@ async def forwards():
             "null": False,
             "primary_key": False,
             "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="SampledElement",
-        tablename="sampled_element",
-        column_name="invitation",
-        db_column_name="invitation",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Invitation,
-            "on_delete": OnDelete.set_null,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": True,
             "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
