@@ -226,3 +226,34 @@ async def _add_from_sample(sample_id: int) -> int:
         if e["id"] not in linked
     ]
     return await insert_cases(campaign_id, rows, utc_now())
+
+
+# A purged case keeps a placeholder that names no number and stays unique per campaign.
+PURGED_CASE_PREFIX = "已删除#"
+
+
+async def purge_phones(wave_id: int, *, dry_run: bool = False) -> int:
+    """Replace the numbers of a wave's cases by ``已删除#<case id>`` (cases are unique per
+    campaign and number; rows stay, so cases called still count); returns how many held one.
+    ``survey.lifecycle.retention`` calls it inside its transaction."""
+    campaigns = [
+        int(c)
+        for c in await Campaign.select(Campaign.id)
+        .where(Campaign.wave == wave_id)
+        .output(as_list=True)
+    ]
+    if not campaigns:
+        return 0
+    count = await Case.count().where(
+        Case.campaign.is_in(campaigns)
+        & (Case.phone != "")
+        & Case.phone.not_like(PURGED_CASE_PREFIX + "%")
+    )
+    if not dry_run:
+        await Case.raw(
+            "UPDATE cati_case SET phone = {} || CAST(id AS TEXT) WHERE campaign IN ("
+            + ", ".join(str(c) for c in campaigns)
+            + ")",
+            PURGED_CASE_PREFIX,
+        )
+    return count

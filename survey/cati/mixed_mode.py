@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from survey.cati.cases import CaseInput, CatiError, find_or_create_campaign, insert_cases, utc_now
 from survey.cati.tables import Case, ModeSwitch
 from survey.collection.dispositions import FINISHED, SENT, TO_PHONE, record_event
+from survey.collection.invitations import close_for_phone, erase_token
 from survey.collection.tables import Contact, Invitation, InvitationEvent
 from survey.db import write_transaction
 from survey.design.tables import SampledElement
@@ -112,46 +113,26 @@ async def switch_to_phone(
     now = (now or utc_now()).replace(microsecond=0)
     try:
         async with write_transaction():
-            # The status update takes the invitation's row lock (PostgreSQL) before anything
-            # else, and matches nothing once a web completion has committed.
-            moved = (
-                await Invitation.update({Invitation.status: "phone"})
-                .where(
-                    (Invitation.id == invitation_id)
-                    & Invitation.status.is_in(["pending", "started"])
-                )
-                .returning(
-                    Invitation.wave,
-                    Invitation.stratum,
-                    Invitation.design_weight,
-                    Invitation.sampled_element,
-                )
-            )
-            if not moved:
+            info = await close_for_phone(invitation_id)
+            if info is None:
                 return None
-            info = moved[0]
-            contact = (
-                await Contact.select(Contact.phone)
-                .where(Contact.invitation == invitation_id)
-                .first()
-            )
-            if contact is None:
+            if info.phone is None:
                 raise _Skip
             element = (
                 await SampledElement.select(SampledElement.id, SampledElement.batch)
-                .where(SampledElement.id == info["sampled_element"])
+                .where(SampledElement.id == info.sampled_element)
                 .first()
-                if info["sampled_element"] is not None
+                if info.sampled_element is not None
                 else None
             )
-            campaign_id = await find_or_create_campaign(int(info["wave"]), "phone")
-            weight = info["design_weight"]
+            campaign_id = await find_or_create_campaign(info.wave_id, "phone")
+            weight = info.design_weight
             created = await insert_cases(
                 campaign_id,
                 [
                     CaseInput(
-                        contact["phone"],
-                        info["stratum"],
+                        info.phone,
+                        info.stratum,
                         float(weight) if weight else 1.0,
                         int(element["batch"]) if element else 1,
                         int(element["id"]) if element else None,
@@ -163,7 +144,7 @@ async def switch_to_phone(
                 raise _Skip
             case = (
                 await Case.select(Case.id)
-                .where((Case.campaign == campaign_id) & (Case.phone == contact["phone"]))
+                .where((Case.campaign == campaign_id) & (Case.phone == info.phone))
                 .first()
             )
             assert case is not None
@@ -177,7 +158,7 @@ async def switch_to_phone(
                 )
             )
             await record_event(invitation_id, TO_PHONE, at=now, detail=f"case {case_id}")
-            await Contact.update({Contact.token: ""}).where(Contact.invitation == invitation_id)
+            await erase_token(invitation_id)
     except _Skip:
         return None
     return case_id

@@ -7,12 +7,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from survey.cati.cases import CatiError, add_cases_from_sample, utc_now
+from survey.cati.cases import CatiError, utc_now
 from survey.cati.metrics import Projection, draw_back_checks, flag_outliers, project_completion
 from survey.cati.outcomes import aapor_category
 from survey.cati.queue import stratum_progress
@@ -21,7 +22,12 @@ from survey.cati.tables import BACK_CHECK_RESULTS, BackCheck, CallAttempt, Campa
 from survey.collection.tables import Response
 from survey.db import write_transaction
 from survey.db.tables import AppUser, AuditLog
+from survey.design.regions import DesignError
+from survey.design.service import ReleaseResult
 from survey.design.tables import Sample, SampledElement
+
+# The design's release of batches 1…k of a sample with its hand-off (survey.release).
+Release = Callable[..., Awaitable[ReleaseResult]]
 
 BACK_CHECK_NAMES = {
     "pending": "待复核",
@@ -359,11 +365,15 @@ async def batch_info(campaign_id: int) -> list[BatchInfo]:
     return out
 
 
-async def release_next_batch(campaign_id: int, sample_id: int, username: str) -> tuple[int, int]:
-    """Release the sample's lowest reserve batch and add its numbers as cases.
+async def release_next_batch(
+    campaign_id: int, sample_id: int, username: str, *, release: Release
+) -> tuple[int, int]:
+    """Release the sample's lowest reserve batch through the design, which recomputes every
+    released element's weight and hands the new numbers to CATI as cases (``release``: the one
+    release, ``survey.release.release_batches``, handed in by the caller — CATI does not import
+    the design's release, which imports CATI).
 
-    Returns (batch, cases created). The flag and the cases are written in separate steps; the
-    second is idempotent, so a retry after a failure completes the release."""
+    Returns (batch, cases created)."""
     infos = {b.sample_id: b for b in await batch_info(campaign_id)}
     info = infos.get(sample_id)
     if info is None:
@@ -371,19 +381,11 @@ async def release_next_batch(campaign_id: int, sample_id: int, username: str) ->
     batch = info.next_batch
     if batch is None:
         raise CatiError("该样本已没有未开放的备用批次")
-    async with write_transaction():
-        await SampledElement.update({SampledElement.released: True}).where(
-            (SampledElement.sample == sample_id) & (SampledElement.batch == batch)
-        )
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="cati_release",
-                detail=f"campaign={campaign_id} sample={sample_id} batch={batch}",
-            )
-        )
-    created = await add_cases_from_sample(sample_id)
-    return batch, created
+    try:
+        result = await release(sample_id, batch, username=username)
+    except DesignError as exc:
+        raise CatiError(str(exc)) from exc
+    return batch, int(result.handed_off or 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ design_weight=None, batch=0) -> CreationSummary`` — one invitation and contact
 ``personal_from_open(open_invitation_id) -> str`` — that personal invitation (a new token).
 ``invite_sample(sample_id, *, expires_at=None) -> int`` — invitations for the released sampled
 elements of a sample that have none yet. ``new_token()``, ``token_hash(token)``,
+``close_for_phone(invitation_id) -> PhoneHandOver | None`` and ``erase_token(invitation_id)`` —
+an invitation handed to the telephone (``survey.cati.mixed_mode``, in its transaction).
+``purge_phones(wave_id, *, dry_run=False) -> int`` — the retention purge of a wave's numbers.
 ``read_phone_file(path) -> list[str]``. Every invitation's instrument must be written for the
 web (a telephone script is refused); by default it is the programme's web instrument
 (``survey.programmes.service.instrument_of_wave``).
@@ -292,6 +295,61 @@ async def personal_from_open(open_invitation_id: int) -> str:
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneHandOver:
+    """An invitation closed for the web to be called instead (sequential mixed mode): what the
+    telephone case takes over. ``phone`` is None when the invitation has no contact."""
+
+    wave_id: int
+    stratum: str
+    design_weight: float | None
+    sampled_element: int | None
+    phone: str | None
+
+
+async def close_for_phone(invitation_id: int) -> PhoneHandOver | None:
+    """Inside the caller's transaction: set a ``pending`` or ``started`` invitation to ``phone``
+    (its link then shows the closed page) and return what the case needs; None when it is no
+    longer open for the web. The update takes the invitation's row lock (PostgreSQL) first and
+    matches nothing once a web completion has committed (``survey.cati.mixed_mode``)."""
+    moved = (
+        await Invitation.update({Invitation.status: "phone"})
+        .where((Invitation.id == invitation_id) & Invitation.status.is_in(["pending", "started"]))
+        .returning(
+            Invitation.wave,
+            Invitation.stratum,
+            Invitation.design_weight,
+            Invitation.sampled_element,
+        )
+    )
+    if not moved:
+        return None
+    info = moved[0]
+    contact = await Contact.select(Contact.phone).where(Contact.invitation == invitation_id).first()
+    return PhoneHandOver(
+        int(info["wave"]),
+        info["stratum"],
+        info["design_weight"],
+        info["sampled_element"],
+        contact["phone"] if contact else None,
+    )
+
+
+async def erase_token(invitation_id: int) -> None:
+    """Forget the plain token of an invitation's contact (its link is no longer sent)."""
+    await Contact.update({Contact.token: ""}).where(Contact.invitation == invitation_id)
+
+
+async def purge_phones(wave_id: int, *, dry_run: bool = False) -> int:
+    """Blank the numbers and plain tokens of a wave's contacts (rows stay, so invitations sent
+    still count); returns how many held a number. ``survey.lifecycle.retention`` calls it
+    inside its transaction."""
+    count = await Contact.count().where((Contact.wave == wave_id) & (Contact.phone != ""))
+    if not dry_run:
+        await Contact.update({Contact.phone: "", Contact.token: ""}).where(Contact.wave == wave_id)
+    return count
+
+
 async def reweigh_invitations(element_ids: list[int], weight: float) -> None:
     """Inside a release's transaction: the new design ``weight`` of these sampled elements onto
     their invitations and the responses to them (``survey.design.service.Fielding.reweigh``)."""
@@ -365,12 +423,16 @@ __all__ = [
     "CreatedInvitation",
     "CreationSummary",
     "InvitationError",
+    "PhoneHandOver",
+    "close_for_phone",
     "create_invitations",
     "create_open_link",
+    "erase_token",
     "invite_sample",
     "new_token",
     "normalise_phone",
     "personal_from_open",
+    "purge_phones",
     "read_phone_file",
     "token_hash",
 ]

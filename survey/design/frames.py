@@ -32,7 +32,7 @@ from survey.design.regions import (
     load_wave,
     require_open,
 )
-from survey.design.tables import Frame, FrameRow
+from survey.design.tables import Frame, FrameRow, Sample, SampledElement
 from survey.tabular import ImportRejected, Problem, Table, read_upload, require_columns
 from survey.waves import WaveRef
 
@@ -350,3 +350,23 @@ async def import_blocks_file(
 ) -> FrameSummary:
     """Read a CSV/XLSX block list and import it (see ``import_blocks_table``)."""
     return await import_blocks_table(wave_id, await read_upload(path, data), username=username)
+
+
+async def purge_phones(wave_id: int, *, dry_run: bool = False) -> tuple[int, int]:
+    """Blank the residents' numbers of a wave's frames and sampled elements (rows stay, so frame
+    sizes and samples stay countable); returns how many (frame rows, elements) held one. Number
+    block lists (号段表, kind ``blocks``) hold carriers' prefixes, not residents' numbers: they
+    stay, so number samples can still be redrawn block by block. ``survey.lifecycle.retention``
+    calls it inside its transaction."""
+    frames = Frame.select(Frame.id).where((Frame.wave == wave_id) & (Frame.kind != "blocks"))
+    samples = Sample.select(Sample.id).where(Sample.wave == wave_id)
+    rows = await FrameRow.count().where(FrameRow.frame.is_in(frames) & (FrameRow.phone != ""))
+    elements = await SampledElement.count().where(
+        SampledElement.sample.is_in(samples) & (SampledElement.phone != "")
+    )
+    if not dry_run:
+        await FrameRow.update({FrameRow.phone: ""}).where(FrameRow.frame.is_in(frames))
+        await SampledElement.update({SampledElement.phone: ""}).where(
+            SampledElement.sample.is_in(samples)
+        )
+    return rows, elements

@@ -6,6 +6,8 @@ which with the number identifies a resident), ``FrameRow.phone``, ``SampledEleme
 the CATI ``Case.phone``. Purging blanks these columns (a CATI case keeps the placeholder
 ``已删除#<id>``, since numbers are unique per campaign) (rows stay, so counts of invitations sent,
 cases called and frame sizes remain right) in one write transaction and writes one audit row.
+Each area blanks its own tables (``purge_phones`` of ``survey.collection.invitations``,
+``survey.design.frames`` and ``survey.cati.cases``); this module decides when and records it.
 
 A wave is eligible when its status is 结束 or 发布 and ``closes_on + retention_days <= today``;
 the default retention is ``PINGAN_CONTACT_RETENTION_DAYS`` (30 days). A closed wave without a
@@ -19,16 +21,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from survey.audit import record
-from survey.cati.tables import Campaign, Case
-from survey.collection.tables import Contact
+from survey.cati import cases
+from survey.cati.cases import PURGED_CASE_PREFIX as PURGED_CASE_PREFIX  # the CLI and tests
+from survey.collection import invitations
 from survey.db import write_transaction
 from survey.db.tables import Wave
-from survey.design.tables import Frame, FrameRow, Sample, SampledElement
+from survey.design import frames
 
 CLOSED_STATUSES: tuple[str, ...] = ("closed", "published")
-# CATI cases are unique per (campaign, phone): a purged case keeps a placeholder that names no
-# number and stays unique ("已删除#<case id>").
-PURGED_CASE_PREFIX = "已删除#"
 DEFAULT_RETENTION_DAYS = 30
 
 
@@ -94,38 +94,6 @@ async def due_waves(retention_days: int, today: date) -> list[int]:
     ]
 
 
-async def _children(wave_id: int) -> tuple[list[int], list[int], list[int]]:
-    """Ids of the wave's frames holding residents' numbers, samples and CATI campaigns."""
-    # Number-block lists (号段表, kind "blocks") hold carriers' prefixes, not residents' numbers:
-    # they stay, so number samples can still be redrawn block by block.
-    frames = (
-        await Frame.select(Frame.id)
-        .where((Frame.wave == wave_id) & (Frame.kind != "blocks"))
-        .output(as_list=True)
-    )
-    samples = await Sample.select(Sample.id).where(Sample.wave == wave_id).output(as_list=True)
-    campaigns = (
-        await Campaign.select(Campaign.id).where(Campaign.wave == wave_id).output(as_list=True)
-    )
-    # is_in([]) is rejected by Piccolo: -1 matches no row.
-    return frames or [-1], samples or [-1], campaigns or [-1]
-
-
-async def _count_nonblank(wave_id: int) -> tuple[int, int, int, int]:
-    frames, samples, campaigns = await _children(wave_id)
-    contacts = await Contact.count().where((Contact.wave == wave_id) & (Contact.phone != ""))
-    frame_rows = await FrameRow.count().where(FrameRow.frame.is_in(frames) & (FrameRow.phone != ""))
-    sampled = await SampledElement.count().where(
-        SampledElement.sample.is_in(samples) & (SampledElement.phone != "")
-    )
-    cases = await Case.count().where(
-        Case.campaign.is_in(campaigns)
-        & (Case.phone != "")
-        & Case.phone.not_like(PURGED_CASE_PREFIX + "%")
-    )
-    return contacts, frame_rows, sampled, cases
-
-
 async def purge_wave_contacts(
     wave_id: int,
     *,
@@ -156,22 +124,15 @@ async def purge_wave_contacts(
             raise RetentionError(
                 f"测评期 {wave['month']} 的联系方式仍在保留期内（{retention_days} 天）{when}"
             )
-        counts = await _count_nonblank(wave_id)
-        summary = PurgeSummary(wave_id, str(wave["month"]), *counts, dry_run=dry_run)
+        # Each area blanks its own tables (and counts first, for the summary).
+        contacts = await invitations.purge_phones(wave_id, dry_run=dry_run)
+        frame_rows, sampled = await frames.purge_phones(wave_id, dry_run=dry_run)
+        cati_cases = await cases.purge_phones(wave_id, dry_run=dry_run)
+        summary = PurgeSummary(
+            wave_id, str(wave["month"]), contacts, frame_rows, sampled, cati_cases, dry_run=dry_run
+        )
         if dry_run:
             return summary
-        frames, samples, campaigns = await _children(wave_id)
-        await Contact.update({Contact.phone: "", Contact.token: ""}).where(Contact.wave == wave_id)
-        await FrameRow.update({FrameRow.phone: ""}).where(FrameRow.frame.is_in(frames))
-        await SampledElement.update({SampledElement.phone: ""}).where(
-            SampledElement.sample.is_in(samples)
-        )
-        await Case.raw(
-            "UPDATE cati_case SET phone = {} || CAST(id AS TEXT) WHERE campaign IN ("
-            + ", ".join(str(int(c)) for c in campaigns)
-            + ")",
-            PURGED_CASE_PREFIX,
-        )
         await record(
             username,
             "contacts.purge",

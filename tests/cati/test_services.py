@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import SimpleNamespace
+from typing import Any
 
 import anyio
 import numpy as np
@@ -89,11 +91,25 @@ async def test_cases_from_sample_and_reserve_release(db: None) -> None:
     ]
     info = (await batch_info(campaign["id"]))[0]
     assert (info.released, info.reserve, info.next_batch) == ({1: 3}, {2: 2}, 2)
-    batch, created = await release_next_batch(campaign["id"], sample_id, "supervisor")
-    assert (batch, created) == (2, 2)
+    # The console releases through the design's release (weights: tests/design); here a stand-in
+    # that releases the batch as the design would and hands it off.
+    asked: list[tuple[int, int, str]] = []
+
+    async def release(sample: int, batches: int, *, username: str) -> Any:
+        asked.append((sample, batches, username))
+        await SampledElement.update({SampledElement.released: True}).where(
+            (SampledElement.sample == sample) & (SampledElement.batch <= batches)
+        )
+        return SimpleNamespace(handed_off=await add_cases_from_sample(sample))
+
+    batch, created = await release_next_batch(
+        campaign["id"], sample_id, "supervisor", release=release
+    )
+    assert (batch, created) == (2, 2) and asked == [(sample_id, 2, "supervisor")]
     assert await Case.count() == 5
     with pytest.raises(CatiError, match="没有未开放的备用批次"):
-        await release_next_batch(campaign["id"], sample_id, "supervisor")
+        await release_next_batch(campaign["id"], sample_id, "supervisor", release=release)
+    assert len(asked) == 1
     cases = await StratumProgress.select(StratumProgress.stratum, StratumProgress.cases)
     assert {r["stratum"]: r["cases"] for r in cases} == {"A": 3, "B": 2}
 

@@ -208,6 +208,30 @@ async def test_phone_sample_becomes_cati_cases(region: Region) -> None:
         assert c["design_weight"] == pytest.approx(N_H[c["stratum"]] / n_h[c["stratum"]])
 
 
+async def test_the_cati_console_releases_reserve_with_the_designs_weights(region: Region) -> None:
+    """The supervisor's 开放备用批次 releases through the design: the reserve's cases get the
+    weights N_h / n_h of the whole fielded sample and the batch-1 cases are reweighed to them."""
+    from survey.cati.supervisor import batch_info, release_next_batch
+    from survey.cati.tables import Campaign, Case
+
+    frame_id = await frame(region)
+    drawn = await draw_sample(region.wave_id, DesignSpec(frame_id, total=27), seed=3)
+    await release_batches(drawn.sample_id)
+    campaign = await Campaign.select(Campaign.id).where(Campaign.wave == region.wave_id).first()
+    assert campaign is not None
+    (info,) = await batch_info(campaign["id"])
+    assert info.sample_id == drawn.sample_id and info.next_batch == 2
+    batch, created = await release_next_batch(
+        campaign["id"], drawn.sample_id, "supervisor", release=release_batches
+    )
+    assert batch == 2 and created == sum(info.reserve.values()) > 0
+    n_h = {"110101001": 6, "110101002": 9, "110101003": 12}
+    cases = await Case.select(Case.design_weight, Case.stratum, Case.batch)
+    assert len(cases) == sum(n_h.values()) and {c["batch"] for c in cases} == {1, 2}
+    for c in cases:
+        assert c["design_weight"] == pytest.approx(N_H[c["stratum"]] / n_h[c["stratum"]])
+
+
 async def test_targets_are_stored_per_stratum(region: Region) -> None:
     frame_id = await frame(region)
     await draw_sample(region.wave_id, DesignSpec(frame_id, total=54, response_rate=0.5), seed=2)

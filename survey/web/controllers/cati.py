@@ -21,6 +21,7 @@ from survey.cati.outcomes import default_outcomes
 from survey.cati.queue import next_case, release_case
 from survey.cati.reporting import campaign_rates
 from survey.estimation.aapor import RATE_NAMES
+from survey.release import release_batches
 from survey.web import flash
 from survey.web.auth import current_user, requires
 
@@ -310,7 +311,7 @@ class SupervisorController(Controller):
             if not sample_text.isdigit():
                 raise CatiError("请选择要开放备用批次的样本")
             batch, created = await supervisor.release_next_batch(
-                campaign_id, int(sample_text), user.username
+                campaign_id, int(sample_text), user.username, release=release_batches
             )
             return f"已开放第 {batch} 批备用样本，新增 {created} 个号码。"
 
