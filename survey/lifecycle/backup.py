@@ -37,7 +37,9 @@ from survey.db.testing import all_tables
 from survey.settings import Settings, get_settings
 
 WAVE_BACKUP_FORMAT = "pingan-wave-backup"
-WAVE_BACKUP_VERSION = 1
+# 2: the link between a sampled element and its invitation is ``invitation.sampled_element``
+# (version 1 stored ``sampled_element.invitation``; read_wave_backup turns it around).
+WAVE_BACKUP_VERSION = 2
 # Never part of a wave backup: login sessions are ephemeral; the audit log is not wave data.
 _EXCLUDED: frozenset[str] = frozenset({WebSession._meta.tablename, AuditLog._meta.tablename})
 _CHUNK = 400  # rows per INSERT (well under SQLite's 32,766 bound variables)
@@ -314,11 +316,26 @@ def read_wave_backup(source: Path) -> dict[str, Any]:
         raise BackupError(f"{source} 不是测评期备份文件（gzip JSON）: {exc}") from exc
     if not isinstance(document, dict) or document.get("format") != WAVE_BACKUP_FORMAT:
         raise BackupError(f"{source} 不是测评期备份文件")
-    if document.get("version") != WAVE_BACKUP_VERSION:
+    if document.get("version") not in (1, WAVE_BACKUP_VERSION):
         raise BackupError(f"{source} 的备份版本 {document.get('version')} 不受支持")
     if not isinstance(document.get("tables"), dict) or not isinstance(document.get("wave_id"), int):
         raise BackupError(f"{source} 缺少 tables 或 wave_id")
+    if document["version"] == 1:
+        _link_invitations_to_elements(document["tables"])
+        document["version"] = WAVE_BACKUP_VERSION
     return document
+
+
+def _link_invitations_to_elements(tables: dict[str, Any]) -> None:
+    """Version 1 → 2: each element's ``invitation`` becomes its invitation's
+    ``sampled_element`` (the schema change of 2026-12-04)."""
+    element_of: dict[Any, Any] = {}
+    for row in tables.get("sampled_element", []):
+        invitation = row.pop("invitation", None)
+        if invitation is not None:
+            element_of[invitation] = row["id"]
+    for row in tables.get("invitation", []):
+        row["sampled_element"] = element_of.get(row["id"])
 
 
 def _self_fk_order(table: type[Table], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -316,3 +316,45 @@ def test_purge_cli_reports_bad_settings_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1 and "备份文件不存在" in done.stderr
     assert json.dumps(done.stderr)  # one printable line, no traceback
     assert "Traceback" not in done.stderr
+
+
+def test_a_version_1_wave_backup_is_read_with_the_invitation_link_turned_around(
+    tmp_path: Path,
+) -> None:
+    """Backups written before 2026-12-04 hold ``sampled_element.invitation``; read now, each
+    invitation gets ``sampled_element`` instead (what the migrated schema has)."""
+    import gzip
+
+    old = {
+        "format": "pingan-wave-backup",
+        "version": 1,
+        "wave_id": 3,
+        "tables": {
+            "sampled_element": [
+                {"id": 1, "sample": 5, "invitation": 7},
+                {"id": 2, "sample": 5, "invitation": None},
+                {"id": 4, "sample": 5, "invitation": 8},
+            ],
+            "invitation": [{"id": 7, "wave": 3}, {"id": 8, "wave": 3}, {"id": 9, "wave": 3}],
+        },
+    }
+    source = tmp_path / "v1.json.gz"
+    with gzip.open(source, "wt", encoding="utf-8") as fh:
+        json.dump(old, fh)
+    document = read_wave_backup(source)
+    assert document["version"] == 2
+    assert document["tables"]["sampled_element"] == [
+        {"id": 1, "sample": 5},
+        {"id": 2, "sample": 5},
+        {"id": 4, "sample": 5},
+    ]
+    assert [(r["id"], r["sampled_element"]) for r in document["tables"]["invitation"]] == [
+        (7, 1),
+        (8, 4),
+        (9, None),
+    ]
+    old["version"] = 0
+    with gzip.open(source, "wt", encoding="utf-8") as fh:
+        json.dump(old, fh)
+    with pytest.raises(BackupError, match="备份版本 0 不受支持"):
+        read_wave_backup(source)
