@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from survey import audit
 from survey.cati.cases import CatiError, add_cases_from_sample, utc_now
 from survey.cati.metrics import Projection, draw_back_checks, flag_outliers, project_completion
 from survey.cati.outcomes import aapor_category
@@ -20,7 +21,7 @@ from survey.cati.selection import CallingHours, CallingHoursError
 from survey.cati.tables import BACK_CHECK_RESULTS, BackCheck, CallAttempt, Campaign, Case
 from survey.collection.tables import Response
 from survey.db import write_transaction
-from survey.db.tables import AppUser, AuditLog
+from survey.db.tables import AppUser
 from survey.design.tables import Sample, SampledElement
 
 BACK_CHECK_NAMES = {
@@ -136,13 +137,11 @@ async def update_rules(
                 Campaign.e_override: e_value,
             }
         ).where(Campaign.id == campaign_id)
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="cati_rules",
-                detail=f"campaign={campaign_id} status={status} windows={windows} "
-                f"max_attempts={max_attempts} e={e_value}",
-            )
+        await audit.record(
+            username,
+            "cati_rules",
+            f"campaign={campaign_id} status={status} windows={windows} "
+            f"max_attempts={max_attempts} e={e_value}",
         )
 
 
@@ -375,12 +374,8 @@ async def release_next_batch(campaign_id: int, sample_id: int, username: str) ->
         await SampledElement.update({SampledElement.released: True}).where(
             (SampledElement.sample == sample_id) & (SampledElement.batch == batch)
         )
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="cati_release",
-                detail=f"campaign={campaign_id} sample={sample_id} batch={batch}",
-            )
+        await audit.record(
+            username, "cati_release", f"campaign={campaign_id} sample={sample_id} batch={batch}"
         )
     created = await add_cases_from_sample(sample_id)
     return batch, created
@@ -431,12 +426,8 @@ async def draw_back_check(campaign_id: int, seed: int, share: float, username: s
                         drawn_by=username,
                     )
                 )
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="cati_back_check",
-                detail=f"campaign={campaign_id} seed={seed} share={share}",
-            )
+        await audit.record(
+            username, "cati_back_check", f"campaign={campaign_id} seed={seed} share={share}"
         )
     return sum(len(v) for v in drawn.values())
 
