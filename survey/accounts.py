@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from survey.audit import record
 from survey.db import is_postgres, write_transaction
-from survey.db.tables import ROLES, AppUser, AuditLog, Unit, WebSession
+from survey.db.tables import ROLES, AppUser, Unit, WebSession
 from survey.limits import (
     LOGIN_WINDOW_S,
     MAX_FAILED_LOGINS,
@@ -269,7 +269,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 async def _audit(username: str, action: str, detail: str = "") -> None:
-    await AuditLog.insert(AuditLog(username=username, action=action, detail=detail))
+    await record(username, action, detail)
 
 
 # --- Managing users (admin page and ``survey user …``) -------------------------------------

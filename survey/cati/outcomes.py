@@ -7,12 +7,12 @@ next: ``retry`` after ``retry_minutes``, ``appointment`` (call back at an agreed
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from questionnaires.toml_check import Lines, parse_toml
 from survey.estimation.aapor import Category, DispositionError, aapor_category
 
 Action = Literal["retry", "appointment", "final"]
@@ -46,11 +46,12 @@ class Outcome:
 
 
 def parse_outcomes(text: str, name: str = "outcomes.toml") -> tuple[Outcome, ...]:
-    """Parse an outcome file; raises ``OutcomeError`` naming the entry and field at fault."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise OutcomeError(f"{name}: 不是有效的 TOML（{exc}）") from exc
+    """Parse an outcome file; raises ``OutcomeError`` naming the file, line, entry and field at
+    fault (read by the shared TOML checker ``questionnaires.toml_check``)."""
+    data, problems = parse_toml(text, name)
+    if problems:
+        raise OutcomeError(str(problems[0]))
+    starts = [line for line, section in Lines(text).headers if section == "outcomes"]
     entries = data.get("outcomes")
     if not isinstance(entries, list) or not entries:
         raise OutcomeError(f"{name}: 缺少 [[outcomes]] 条目")
@@ -58,7 +59,8 @@ def parse_outcomes(text: str, name: str = "outcomes.toml") -> tuple[Outcome, ...
     seen_codes: set[str] = set()
     seen_keys: set[str] = set()
     for number, entry in enumerate(entries, start=1):
-        where = f"{name} 第 {number} 个结果"
+        line = f":{starts[number - 1]}" if number <= len(starts) else ""
+        where = f"{name}{line}: 第 {number} 个结果"
         code = entry.get("code")
         if not isinstance(code, str) or not code:
             raise OutcomeError(f"{where}: 字段 code 必须是非空文本")

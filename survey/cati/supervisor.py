@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from survey import audit
 from survey.cati.cases import CatiError, utc_now
 from survey.cati.metrics import Projection, draw_back_checks, flag_outliers, project_completion
 from survey.cati.outcomes import aapor_category
@@ -21,7 +22,7 @@ from survey.cati.selection import CallingHours, CallingHoursError
 from survey.cati.tables import BACK_CHECK_RESULTS, BackCheck, CallAttempt, Campaign, Case
 from survey.collection.tables import Response
 from survey.db import write_transaction
-from survey.db.tables import AppUser, AuditLog
+from survey.db.tables import AppUser
 from survey.design.regions import DesignError
 from survey.design.service import ReleaseResult
 from survey.design.tables import Sample, SampledElement
@@ -142,13 +143,11 @@ async def update_rules(
                 Campaign.e_override: e_value,
             }
         ).where(Campaign.id == campaign_id)
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="cati_rules",
-                detail=f"campaign={campaign_id} status={status} windows={windows} "
-                f"max_attempts={max_attempts} e={e_value}",
-            )
+        await audit.record(
+            username,
+            "cati_rules",
+            f"campaign={campaign_id} status={status} windows={windows} "
+            f"max_attempts={max_attempts} e={e_value}",
         )
 
 
@@ -433,12 +432,8 @@ async def draw_back_check(campaign_id: int, seed: int, share: float, username: s
                         drawn_by=username,
                     )
                 )
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="cati_back_check",
-                detail=f"campaign={campaign_id} seed={seed} share={share}",
-            )
+        await audit.record(
+            username, "cati_back_check", f"campaign={campaign_id} seed={seed} share={share}"
         )
     return sum(len(v) for v in drawn.values())
 

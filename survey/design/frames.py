@@ -21,8 +21,9 @@ from pathlib import Path
 import anyio.to_thread
 
 from sampling import block_problem, frame_fingerprint, normalize_number, number_problem, parse_block
+from survey import audit
 from survey.db import lock_row, write_transaction
-from survey.db.tables import AuditLog, Wave
+from survey.db.tables import Wave
 from survey.design.bulk import bulk_insert
 from survey.design.regions import (
     STRATIFY_BY,
@@ -284,12 +285,10 @@ async def _store(
                 for r in rows
             ],
         )
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="import-frame" if kind != "blocks" else "import-blocks",
-                detail=f"wave {wave.id} frame {frame_id}: {name} ({len(rows)} rows, {fingerprint})",
-            )
+        await audit.record(
+            username,
+            "import-frame" if kind != "blocks" else "import-blocks",
+            f"wave {wave.id} frame {frame_id}: {name} ({len(rows)} rows, {fingerprint})",
         )
     return FrameSummary(frame_id, kind, len(rows), strata, fingerprint, True)
 

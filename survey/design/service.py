@@ -39,8 +39,9 @@ from piccolo.query.functions.aggregate import Count
 
 import sampling
 from sampling import SamplingError
+from survey import audit
 from survey.db import is_postgres, write_transaction
-from survey.db.tables import AuditLog, PopulationCount, Unit, Wave
+from survey.db.tables import PopulationCount, Unit, Wave
 from survey.design.bulk import bulk_insert
 from survey.design.choices import ALLOCATIONS, METHODS, MODES
 from survey.design.frames import BLOCK_HEADER, FRAME_HEADER
@@ -585,12 +586,10 @@ async def save_targets(plan: DesignPlan, username: str = "") -> int:
     """Store the plan's completes per stratum as the wave's ``StratumTarget`` rows (upsert)."""
     async with write_transaction():
         count = await _save_targets(plan)
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="design-targets",
-                detail=f"wave {plan.wave.id}: {count} strata, {plan.target_total} completes",
-            )
+        await audit.record(
+            username,
+            "design-targets",
+            f"wave {plan.wave.id}: {count} strata, {plan.target_total} completes",
         )
     return count
 
@@ -754,15 +753,11 @@ async def draw_sample(
             ],
         )  # fmt: skip
         await _save_targets(plan)
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="draw-sample",
-                detail=(
-                    f"wave {wave_id} sample {sample_id}: {plan.spec.method}/{plan.spec.mode}, "
-                    f"{len(elements)} elements, seed {seed}, frame {plan.frame_fingerprint}"
-                ),
-            )
+        await audit.record(
+            username,
+            "draw-sample",
+            f"wave {wave_id} sample {sample_id}: {plan.spec.method}/{plan.spec.mode}, "
+            f"{len(elements)} elements, seed {seed}, frame {plan.frame_fingerprint}",
         )
     return DrawResult(sample_id, seed, len(elements), len(plan.spec.batch_shares), len(sizes))
 
@@ -819,12 +814,10 @@ async def release_batches(
         newly = 0
         if k > current:
             newly = await _apply_release(sample_id, k, params["release_factors"], fielding)
-            await AuditLog.insert(
-                AuditLog(
-                    username=username,
-                    action="release-batch",
-                    detail=f"sample {sample_id}: batches 1-{k} released ({newly} new elements)",
-                )
+            await audit.record(
+                username,
+                "release-batch",
+                f"sample {sample_id}: batches 1-{k} released ({newly} new elements)",
             )
         released_total = await SampledElement.count().where(
             (SampledElement.sample == sample_id) & (SampledElement.released.eq(True))

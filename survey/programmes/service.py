@@ -92,6 +92,9 @@ class ProgrammeInfo:
     web_instrument: str
     phone_instrument: str
     policy: PolicyVersionInfo | None
+    # The id of the rules in force: the current version's, or for a programme made before
+    # policies were stored (no version yet) the installation file named by ``Programme.policy``.
+    policy_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +512,7 @@ async def list_programmes(limit_to_district: int | None = None) -> list[Programm
         Programme.region.name,
         Programme.web_instrument,
         Programme.phone_instrument,
+        Programme.policy,
     ).order_by(Programme.code)
     if limit_to_district is not None:
         query = query.where(Programme.region == limit_to_district)
@@ -525,6 +529,9 @@ async def list_programmes(limit_to_district: int | None = None) -> list[Programm
             web_instrument=r["web_instrument"] or DEFAULT_INSTRUMENTS["web"],
             phone_instrument=r["phone_instrument"] or DEFAULT_INSTRUMENTS["phone"],
             policy=current.get(r["id"]),
+            policy_id=(
+                current[r["id"]].policy_id if r["id"] in current else str(r["policy"] or "default")
+            ),
         )
         for r in rows
     ]

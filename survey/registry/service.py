@@ -9,9 +9,9 @@ from typing import Any
 import anyio.to_thread
 from piccolo.table import Table
 
+from survey import audit
 from survey.db import is_postgres, write_transaction
 from survey.db.tables import (
-    AuditLog,
     Department,
     PopulationCount,
     Station,
@@ -89,13 +89,7 @@ async def import_registry_table(table: RowTable, username: str = "") -> ImportSu
             raise ImportRejected(table.source, problems)
         summary = await _apply(plan)
         if summary.changed:
-            await AuditLog.insert(
-                AuditLog(
-                    username=username,
-                    action="import-units",
-                    detail=f"{table.source}: {summary.describe()}",
-                )
-            )
+            await audit.record(username, "import-units", f"{table.source}: {summary.describe()}")
     return summary
 
 

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from survey import waves
+from survey import audit, waves
 from survey.db import lock_row, write_transaction
-from survey.db.tables import AuditLog, Wave
+from survey.db.tables import Wave
 from survey.estimation import EstimationError
 from survey.results import integrity
 from survey.results import ranking_adapter as ranking
@@ -115,12 +115,10 @@ async def compute_wave(
         await ResultRun.insert(run)
         for start in range(0, len(result_rows), 500):
             await IndexResult.insert(*result_rows[start : start + 500])
-        await AuditLog.insert(
-            AuditLog(
-                username=username,
-                action="results.compute",
-                detail=f"wave={wave.id} month={wave.month} results={len(result_rows)}",
-            )
+        await audit.record(
+            username,
+            "results.compute",
+            f"wave={wave.id} month={wave.month} results={len(result_rows)}",
         )
     return summary
 

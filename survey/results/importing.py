@@ -46,9 +46,10 @@ import numpy as np
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from questionnaires.conditions import referenced_items
 from questionnaires.demographics import demographic_answer
+from survey import audit
 from survey.collection.tables import Response
 from survey.db import UNIQUE_VIOLATION, is_postgres, write_transaction
-from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
+from survey.db.tables import AGE_GROUPS, SEXES, Unit
 from survey.results.compute import ComputeError, Registry, load_registry, wave_by_id
 from survey.tabular import ColumnTable, ImportRejected, Problem, read_upload_columns
 
@@ -728,15 +729,10 @@ async def import_responses(
             ):
                 return ImportSummary(wave.id, batch, 0, True)
             await _bulk_insert(rows)
-            await AuditLog.insert(
-                AuditLog(
-                    username=username,
-                    action="responses.import",
-                    detail=(
-                        f"wave={wave.id} file={Path(str(path)).name} rows={len(rows)} "
-                        f"batch={batch[:12]}"
-                    ),
-                )
+            await audit.record(
+                username,
+                "responses.import",
+                f"wave={wave.id} file={Path(str(path)).name} rows={len(rows)} batch={batch[:12]}",
             )
     except UNIQUE_VIOLATION as exc:
         # A concurrent import stored one of these respondent ids first: the unique index on

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from survey.db.tables import Programme, Unit
+from survey.db.tables import Unit
+from survey.programmes.service import ProgrammeInfo, list_programmes
 from survey.results.records import ResultRow as ResultRow
 from survey.results.tables import IndexResult, ResultRun
 from survey.settings import local_time
@@ -39,19 +40,6 @@ class WaveSummary(WaveRef):
     """A wave (``survey.waves.WaveRef``) for lists and navigation, with whether it has results."""
 
     has_results: bool
-
-
-@dataclass(frozen=True)
-class ProgrammeSummary:
-    """A 测评方案 as analysts' tools read it."""
-
-    id: int
-    code: str
-    name: str
-    region_code: str
-    region_name: str
-    instruments: list[str]
-    policy: str
 
 
 _COLUMNS = (
@@ -152,32 +140,11 @@ def run_info(wave_id: int, row: dict[str, Any]) -> RunInfo:
     )
 
 
-async def programmes_for_user(district_id: int | None) -> list[ProgrammeSummary]:
-    """Programmes a user may read results of (same rule as ``waves_for_user``), by code."""
-    rows = await Programme.select(
-        Programme.id,
-        Programme.code,
-        Programme.name,
-        Programme.region.id.as_alias("region_id"),
-        Programme.region.code.as_alias("region_code"),
-        Programme.region.name.as_alias("region_name"),
-        Programme.instruments,
-        Programme.policy,
-    ).order_by(Programme.code)
+async def programmes_for_user(district_id: int | None) -> list[ProgrammeInfo]:
+    """Programmes a user may read results of (same rule as ``waves_for_user``: their district's
+    and the city's above it), by code — ``survey.programmes.service.list_programmes`` filtered."""
     allowed = await visible_regions(district_id, city_above=True)
-    return [
-        ProgrammeSummary(
-            id=r["id"],
-            code=r["code"],
-            name=r["name"],
-            region_code=r["region_code"],
-            region_name=r["region_name"],
-            instruments=list(json.loads(r["instruments"] or "[]")),
-            policy=r["policy"],
-        )
-        for r in rows
-        if allowed is None or r["region_id"] in allowed
-    ]
+    return [p for p in await list_programmes() if allowed is None or p.region_id in allowed]
 
 
 async def waves_for_user(district_id: int | None) -> list[WaveSummary]:

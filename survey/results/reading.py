@@ -8,8 +8,8 @@ District-limited users read only their district's units.
 from __future__ import annotations
 
 from survey.accounts import CurrentUser
+from survey.programmes.service import ProgrammeInfo
 from survey.results.queries import (
-    ProgrammeSummary,
     ResultRow,
     WaveSummary,
     district_code_of,
@@ -35,7 +35,7 @@ async def readable_wave(user: CurrentUser, wave_id: int) -> WaveSummary | None:
     return next((w for w in await readable_waves(user) if w.id == wave_id), None)
 
 
-async def readable_programmes(user: CurrentUser) -> list[ProgrammeSummary]:
+async def readable_programmes(user: CurrentUser) -> list[ProgrammeInfo]:
     """The programmes whose waves ``user`` may read, by code."""
     return await programmes_for_user(user.district_id)
 

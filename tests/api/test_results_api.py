@@ -204,3 +204,20 @@ def test_openapi_documents_every_field() -> None:
     for path in ("/api/v1/programmes", "/api/v1/waves", "/api/v1/waves/{wave_id}/results"):
         for parameter in paths[path]["get"].get("parameters", []):
             assert parameter.get("description"), (path, parameter["name"])
+
+
+async def test_programmes_show_the_rules_and_instruments_in_force(
+    scenario: Scenario, client: httpx.AsyncClient
+) -> None:
+    """A programme's rules and instruments in the API are those the programmes service shows:
+    a new policy version and a new web instrument show at once."""
+    from survey.programmes.service import read_policy_source, set_policy, update_programme
+
+    text, name = read_policy_source("default_review")
+    await set_policy("nancheng-lsyd", text, name)
+    await update_programme("nancheng-lsyd", web_instrument="anquangan")
+    await _as(client, "analyst")
+    items = (await client.get("/api/v1/programmes")).json()["items"]
+    nancheng = next(p for p in items if p["code"] == "nancheng-lsyd")
+    assert nancheng["policy"] == "default_review"
+    assert nancheng["instruments"] == ["anquangan", "liangshuaiyidu"]

@@ -153,8 +153,9 @@ def test_outcome_file() -> None:
         (
             '[[outcomes]]\ncode = "a"\nlabel = "甲"\naapor = "4.31"\naction = "final"\nkey = "N"\n'
             '[[outcomes]]\ncode = "b"\nlabel = "乙"\naapor = "4.32"\naction = "final"\nkey = "n"',
-            "第 2 个结果（b）: 字段 key",
+            "t.toml:7: 第 2 个结果（b）: 字段 key",
         ),
+        ('[[outcomes]]\ncode = "a"\nlabel = 甲', "t.toml:3: TOML 语法错误"),
     ],
 )
 def test_outcome_file_errors(text: str, message: str) -> None:

@@ -19,7 +19,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Parameter, PathParameter
 
 from survey.audit import record
-from survey.results.queries import ProgrammeSummary, ResultRow, WaveSummary, run_for_wave
+from survey.programmes.service import ProgrammeInfo
+from survey.results.queries import ResultRow, WaveSummary, run_for_wave
 from survey.results.reading import (
     readable_programmes,
     readable_results,
@@ -71,14 +72,14 @@ def _next(request: Request[Any, Any, Any], offset: int, limit: int, total: int) 
     return f"{request.url.path}?{urlencode(query)}"
 
 
-def _programme(p: ProgrammeSummary) -> ProgrammeOut:
+def _programme(p: ProgrammeInfo) -> ProgrammeOut:
     return ProgrammeOut(
         code=p.code,
         name=p.name,
         region_code=p.region_code,
         region_name=p.region_name,
-        instruments=p.instruments,
-        policy=p.policy,
+        instruments=[p.web_instrument, p.phone_instrument],
+        policy=p.policy_id,
     )
 
 
