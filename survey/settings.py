@@ -164,3 +164,19 @@ def local_time(value: datetime.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
     return value.astimezone(installation_timezone()).strftime(fmt)
+
+
+def cache_dir() -> Path | None:
+    """Where rendered reports are kept between processes (``PINGAN_CACHE_DIR``; ``off``: not
+    kept). Default: ``.pingan-cache`` beside the SQLite file (like the secret key), else
+    ``$XDG_CACHE_HOME/pingan`` (``~/.cache/pingan``)."""
+    raw = os.environ.get("PINGAN_CACHE_DIR", "").strip()
+    if raw.lower() == "off":
+        return None
+    if raw:
+        return Path(raw)
+    url = os.environ.get("PINGAN_DATABASE_URL", "") or DEFAULT_DATABASE_URL
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).resolve().parent / ".pingan-cache"
+    base = os.environ.get("XDG_CACHE_HOME", "") or str(Path.home() / ".cache")
+    return Path(base) / "pingan"

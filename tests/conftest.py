@@ -57,6 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # (tests/fixtures/questionnaires), so every test runs with an extra-instrument directory.
     os.environ[EXTRA_QUESTIONNAIRES[0]] = str(EXTRA_QUESTIONNAIRES[1])
     os.environ.setdefault("PINGAN_SECRET_KEY", "test-secret-key-not-for-production-0123456789")
+    # Rendered reports are kept on disk between processes: each test run gets its own folder.
+    os.environ["PINGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="pingan-cache-")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

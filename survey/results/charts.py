@@ -151,6 +151,9 @@ def nice_ticks(lo: float, hi: float, count: int = 8) -> list[float]:
 
 
 def _fmt(value: float) -> str:
+    """A tick label: whole numbers in full (``1000000``, never ``1e+06``), others as ``%g``."""
+    if math.isfinite(value) and abs(value) < 1e15 and value == int(value):
+        return str(int(value))
     return f"{value:g}"
 
 

@@ -10,6 +10,7 @@ only that district's units. Templates only format what is here (one decimal for 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -239,13 +240,27 @@ def _table_rows(
     return out, lo, hi
 
 
+def chart_n_eff(r: ResultRow) -> float:
+    """A unit's effective size on the funnel plot: the design's n/deff, or the Kish size where
+    that is no size at all. A unit whose SE is zero up to rounding (every answer alike, or its
+    stratum sampled whole) has deff = rounding noise / variance, and n/deff came out as 1e17:
+    the funnel's axis then ran to 1e17 and pushed every other unit onto its left edge."""
+    n_eff = r.n_eff
+    kish = r.n_kish if r.n_kish is not None else float(r.n)
+    if n_eff is None or not math.isfinite(n_eff) or n_eff > 1000 * max(r.n, 1):
+        return kish
+    if r.se is not None and r.se <= 1e-9 * max(abs(r.estimate or 0.0), 1.0):
+        return kish
+    return n_eff
+
+
 def _point(r: ResultRow) -> charts.Point:
     return charts.Point(
         r.unit_name,
         float(r.estimate or 0.0),
         r.ci_lower,
         r.ci_upper,
-        r.n_eff,
+        chart_n_eff(r),
         bool(r.sanctions),
         bool(r.praises),
     )
@@ -305,6 +320,19 @@ async def _ranked_indices(
     return out
 
 
+def _revision(wave_id: int, district_code: str | None, stamps: tuple[Any, ...]) -> str:
+    return hashlib.sha256(repr((wave_id, district_code, stamps)).encode()).hexdigest()[:16]
+
+
+async def view_revision(wave: WaveRef, district_code: str | None = None) -> str | None:
+    """The ``WaveView.revision`` that ``wave_view`` would build now, from two small queries
+    (no results read, no chart drawn); None when the wave has no computed results yet."""
+    stamps = await _run_stamps(wave.programme_id)
+    if not any(stamp[0] == wave.id for stamp in stamps):
+        return None
+    return _revision(wave.id, district_code, stamps)
+
+
 async def wave_view(
     wave_id: int, district_code: str | None = None, *, unit_trends: bool = True
 ) -> WaveView:
@@ -320,7 +348,7 @@ async def wave_view(
     if cached is not None:
         _CACHE.move_to_end(key)
         return cached
-    revision = hashlib.sha256(repr((wave.id, district_code, stamps)).encode()).hexdigest()[:16]
+    revision = _revision(wave.id, district_code, stamps)
     view = await _build_view(wave, district_code, unit_trends=unit_trends, revision=revision)
     _CACHE[key] = view
     while len(_CACHE) > _CACHE_SIZE:

@@ -28,6 +28,7 @@ from survey.db.tables import Wave
 from survey.results.queries import ResultRow, RunInfo, result_order, result_row, run_info
 from survey.results.tables import IndexResult, ResultRevision, ResultRun
 from survey.results.waves import ComputeError, wave_by_id
+from survey.settings import local_time
 
 REASON_MAX = 500
 _SKIP = {"id", "wave"}
@@ -48,6 +49,16 @@ class RevisionInfo:
     @property
     def is_correction(self) -> bool:
         return self.number > 1
+
+    @property
+    def published_local(self) -> str:
+        """When it was published, in the installation's time zone (empty for a draft)."""
+        return local_time(self.published_at)
+
+    @property
+    def created_local(self) -> str:
+        """When it was computed, in the installation's time zone."""
+        return local_time(self.created_at)
 
     @property
     def is_draft(self) -> bool:

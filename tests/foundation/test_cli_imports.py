@@ -103,3 +103,18 @@ def test_reading_results_needs_no_scipy_stats() -> None:
     assert "survey.results.report" in modules and "scipy.special" in modules
     assert [m for m in heavy_in(modules) if not m.startswith("piccolo")] == []
     assert "survey.results.compute" not in modules
+
+
+def test_migrations_do_not_load_black_until_used() -> None:
+    # piccolo.conf.apps imports black at its top, only to format the migration files it writes
+    # (survey.db defers it); once a name of it is used, it is the real module
+    probe = (
+        "import survey.db.migrate, piccolo.conf.apps\n"
+        "assert type(sys.modules['black']).__name__ == '_DeferredBlack'\n"
+        "assert 'black.mode' not in sys.modules\n"
+        "assert piccolo.conf.apps.black.format_str('x=1', mode=piccolo.conf.apps.black.Mode())"
+        " == 'x = 1\\n'\n"
+        "assert type(sys.modules['black']).__name__ == 'module'\n"
+    )
+    modules = loaded_after(probe)
+    assert "black.mode" in modules

@@ -19,6 +19,7 @@ from survey.results.compute import ComputeError, compute_wave
 from survey.results.publishing import set_status
 from survey.results.queries import results_for_wave
 from survey.results.revisions import revise_wave, revision_view, revisions_for_wave
+from survey.settings import local_time
 from tests.helpers import csrf_token, login
 
 pytestmark = pytest.mark.anyio
@@ -129,7 +130,9 @@ async def test_committee_sees_the_correction_marked_with_reason_and_date(
     page = await client.get(f"/results/{wave_id}")
     [revision] = [r for r in await revisions_for_wave(wave_id) if r.number == 2]
     assert revision.published_at is not None
-    date = revision.published_at.strftime("%Y-%m-%d")
+    # in the installation's time zone (Asia/Shanghai), as 生成于 and 计算于: it was the UTC date,
+    # a day early for corrections published after 16:00 UTC
+    date = local_time(revision.published_at)
     assert f"本期结果已于 {date} 更正（第 2 版）。原因：{REASON}" in page.text
     report = await client.get(f"/results/{wave_id}/report/html")
     assert f"<strong>更正</strong>（第 2 版，{date} 发布）：{REASON}" in report.text
