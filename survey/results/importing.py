@@ -46,6 +46,7 @@ import numpy as np
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from questionnaires.conditions import referenced_items
 from questionnaires.demographics import demographic_answer, weighting_code
+from survey.collection.responses import InstrumentChanged, ensure_instrument_frozen
 from survey.collection.tables import Response
 from survey.db import UNIQUE_VIOLATION, is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, AuditLog, Unit
@@ -708,6 +709,13 @@ async def import_responses(
         raise ComputeError(f"未知的问卷 {instrument_id}（可用: {', '.join(sorted(instruments))}）")
     registry = await load_registry(wave.region_id)
     instrument = instruments[instrument_id]
+    # Stored with every response, and checked like the web pages and the console check it: the
+    # hash of the instrument file, not of its copy made for the district's departments.
+    file_hash = instrument.content_hash
+    try:
+        await ensure_instrument_frozen(wave.id, instrument)
+    except InstrumentChanged as exc:
+        raise ComputeError(str(exc)) from exc
     if registry.departments and any(ind.departments for ind in instrument.indices):
         instrument = instrument.with_departments(list(registry.departments))
     raw = data if data is not None else Path(path).read_bytes() if Path(path).exists() else None
@@ -763,7 +771,7 @@ async def import_responses(
             repeat(wave.id),
             repeat(instrument.id),
             repeat(str(instrument.version)),
-            repeat(instrument.content_hash),
+            repeat(file_hash),
             a.mode,
             a.respondent_id,
             repeat(batch),

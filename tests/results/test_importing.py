@@ -400,3 +400,22 @@ async def test_sex_codes_follow_an_instrument_that_numbers_women_first(
         )
     }
     assert stored == {"W1": "F", "W2": "M"}
+
+
+async def test_an_import_leaves_the_wave_open_to_the_console_and_the_pages(
+    small_city: None, tmp_path: Path
+) -> None:
+    """The imported rows carry the hash of the instrument file, like web and phone answers: a
+    pollster interviewing with the same instrument after the import is not refused as if the
+    file had been edited (the old import stored the hash of the district's department copy,
+    and the console then refused every case: 「问卷…的内容与本测评期已收集的答卷不一致」)."""
+    from questionnaires import default_instruments
+    from survey.collection.responses import ensure_instrument_frozen
+
+    wave_id, community = await _setup()
+    path = _csv(tmp_path / "d.csv", [_row("H1", community)])
+    await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    instrument = default_instruments()["liangshuaiyidu"]
+    stored = await Response.select(Response.instrument_hash).where(Response.wave == wave_id)
+    assert [r["instrument_hash"] for r in stored] == [instrument.content_hash]
+    await ensure_instrument_frozen(wave_id, instrument)  # raises InstrumentChanged on old code
