@@ -48,3 +48,45 @@ async def test_dashboard_ranks_the_policy_indices_in_policy_order(small_city: No
     ]
     # The fixture wave's stations: 城关 and 东门 (the only two with interviews are ranked).
     assert {row.result.unit_code for row in view.rankings[1].rows} >= {"990102P01", "990102P02"}
+
+
+DEPARTMENTS_80 = """
+id = "bumen80"
+version = 1
+title = "部门达标分值 80，检察院 95"
+
+[indices.manyidu_bumen]
+name = "满意度"
+unit = "分"
+
+[[sanctions]]
+id = "manyidu_weidabiao"
+index = "manyidu_bumen"
+when = "below"
+threshold = 80
+thresholds = { jianchayuan = 95 }
+ladder = [{ waves = 1, level = "criticism", measure = "通报批评" }]
+"""
+
+
+async def test_the_departments_table_shows_the_policys_pass_scores(small_city: None) -> None:
+    """The departments' 达标分值 is the policy's (80, the 检察院 95), as the sanctions apply
+    it, not the instrument's pass_score (85) that the table used to show for every row; the
+    probability column is P(低于达标分值), not a P(后2位) the rule never uses."""
+    await set_policy("nancheng-lsyd", DEPARTMENTS_80, "bumen80.toml", username="admin")
+    wave_id = await _fixture_wave()
+    await compute_wave(wave_id, username="test")
+    view = await wave_view(wave_id)
+    [ranking] = [r for r in view.rankings if r.index_id == "manyidu_bumen"]
+    assert ranking.target == 80 and ranking.p_label == "P(低于达标分值)"
+    targets = {row.result.unit_code.rpartition("/")[2]: row.target for row in ranking.rows}
+    assert targets["jianchayuan"] == 95
+    assert {t for code, t in targets.items() if code != "jianchayuan"} == {80}
+    jianchayuan = next(r for r in ranking.rows if r.result.unit_code.endswith("/jianchayuan"))
+    assert ranking.target_exceptions == (f"{jianchayuan.result.unit_name} 95",)
+    for row in ranking.rows:
+        assert row.p == row.result.evidence["p_below"]
+        reasons = " ".join(s["reason"] for s in row.result.sanctions)
+        assert (row.result.estimate is not None and round(row.result.estimate, 1) < row.target) == (
+            f"低于达标分值{row.target:g}分" in reasons
+        )
