@@ -90,3 +90,46 @@ async def test_the_departments_table_shows_the_policys_pass_scores(small_city: N
         assert (row.result.estimate is not None and round(row.result.estimate, 1) < row.target) == (
             f"低于达标分值{row.target:g}分" in reasons
         )
+
+
+BOTTOM_ONE_HELD = """
+id = "houyiwei"
+version = 1
+title = "后一位，先复核"
+min_n_eff = 2
+
+[indices.zhixiaolv]
+name = "知晓率"
+unit = "%"
+
+[[sanctions]]
+id = "zhixiaolv_houyiwei"
+index = "zhixiaolv"
+when = "bottom_k"
+k = 1
+ladder = [{ waves = 1, level = "criticism", measure = "通报批评" }]
+"""
+
+
+async def test_the_review_page_names_the_rules_own_probability(small_city: None) -> None:
+    """A held sanction of a bottom-1 rule is shown with P(后1位) (the page said P(后2位)
+    whatever the rule's k). The fixture's bottom street is certain (P = 1), so its stored
+    sanction is marked held by hand: what is tested is the review list, not the hold rule."""
+    import json
+
+    from survey.results.review import reviews_for_wave
+    from survey.results.tables import IndexResult
+
+    await set_policy("nancheng-lsyd", BOTTOM_ONE_HELD, "houyiwei.toml", username="admin")
+    wave_id = await _fixture_wave()
+    await compute_wave(wave_id, username="test")
+    rows = await IndexResult.select(IndexResult.id, IndexResult.sanctions).where(
+        (IndexResult.wave == wave_id) & (IndexResult.sanctions.like("%houyiwei%"))
+    )
+    assert len(rows) == 1
+    sanctions = [{**s, "review": "held"} for s in json.loads(rows[0]["sanctions"])]
+    await IndexResult.update({IndexResult.sanctions: json.dumps(sanctions)}).where(
+        IndexResult.id == rows[0]["id"]
+    )
+    held = await reviews_for_wave(wave_id)
+    assert [(p.index_id, p.k, p.p_below) for p in held] == [("zhixiaolv", 1, None)]
