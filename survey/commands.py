@@ -304,7 +304,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--district", help="限定的区/县编码；all 或空表示不限区县")
     a.add_argument("--name", help="显示姓名")
     a.set_defaults(func=cmd_user)
-    for action, text in (("disable", "停用用户（不能登录，会话结束）"), ("enable", "重新启用用户；也解除登录失败锁定")):
+    for action, text in (
+        ("disable", "停用用户（不能登录，会话结束）"),
+        ("enable", "重新启用用户；也解除登录失败锁定"),
+    ):
         a = actions.add_parser(action, help=text)
         a.add_argument("username")
         a.set_defaults(func=cmd_user)
