@@ -133,3 +133,36 @@ async def test_the_review_page_names_the_rules_own_probability(small_city: None)
     )
     held = await reviews_for_wave(wave_id)
     assert [(p.index_id, p.k, p.p_below) for p in held] == [("zhixiaolv", 1, None)]
+
+
+async def test_the_report_explains_a_threshold_sanction_by_its_threshold(
+    small_city: None,
+) -> None:
+    """A department sanctioned for being under a threshold: the report's note compares it with
+    the threshold (it said 「与后2位之外的单位统计上无法区分」, a rank comparison the rule never
+    made) and its probability is P(低于阈值), not a dash. The fixture's departments are all
+    clearly under 99, so one row is marked indistinguishable by hand: what is tested is the
+    report's wording, not the test of distinguishability."""
+    from survey.results.report import render_report
+    from survey.results.tables import IndexResult
+
+    policy = DEPARTMENTS_80.replace("threshold = 80", "threshold = 99").replace(
+        "thresholds = { jianchayuan = 95 }\n", ""
+    )
+    await set_policy("nancheng-lsyd", policy, "bumen99.toml", username="admin")
+    wave_id = await _fixture_wave()
+    await compute_wave(wave_id, username="test")
+    row = (
+        await IndexResult.select(IndexResult.id)
+        .where((IndexResult.wave == wave_id) & IndexResult.sanctions.like("%weidabiao%"))
+        .first()
+    )
+    assert row is not None
+    await IndexResult.update({IndexResult.distinguishable: False}).where(
+        IndexResult.id == row["id"]
+    )
+    html, _media, _name = await render_report(wave_id, "html")
+    text = html.decode("utf-8")
+    assert "与阈值 99 相比差异统计上不显著" in text
+    assert "（低于阈值）" in text
+    assert "位之外的单位统计上无法区分" not in text
