@@ -96,7 +96,7 @@ async def load(cases: int, pollsters: int, now: dt.datetime) -> tuple[int, list[
     )
     await run(
         "INSERT INTO app_user (username, display_name, password_hash, roles, is_active, "
-        "failed_logins, created_at) SELECT 'bench' || g, 'bench' || g, 'x', 'pollster', true, 0, "
+        "created_at) SELECT 'bench' || g, 'bench' || g, 'x', 'pollster', true, "
         f"now() FROM generate_series(1, {pollsters}) g"
     )
     stamp = now.isoformat()

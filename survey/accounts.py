@@ -23,6 +23,7 @@ from survey.limits import (
     SLOW_AFTER_FAILURES,
     SLOW_DOWN_S,
     counter_store,
+    retry_after,
 )
 
 _HASHER = PasswordHasher()
@@ -39,6 +40,21 @@ ROLE_NAMES: dict[str, str] = {
 
 class AccountError(Exception):
     """An account could not be created or changed; the message says why (Chinese)."""
+
+
+class LoginLocked(Exception):
+    """Sign-in refused before the password is looked at: this account has had
+    ``MAX_FAILED_LOGINS`` failures from this address in the current slot. The message (Chinese)
+    says for how long and how to get in sooner; it tells nothing the guesser did not know (the
+    same lock follows five failures for an unknown user name)."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        minutes = max(1, -(-seconds // 60))
+        super().__init__(
+            f"登录失败次数过多，该账号在本机已暂时锁定，请约 {minutes} 分钟后再试；"
+            "需要立即登录时，请系统管理员解锁（启用账号或重置密码）。"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +177,9 @@ async def authenticate(username: str, password: str, address: str = "") -> Curre
     addresses every attempt on it waits ``SLOW_DOWN_S`` first. Counters are shared by every
     worker (the ``rate_counter`` table).
 
-    Returns None for a wrong password, an unknown user or a locked pair (same answer for all
-    three, so the login page tells an attacker nothing).
+    Returns None for a wrong password or an unknown user (same answer for both, so the login
+    page does not tell which user names exist); raises ``LoginLocked`` for a locked pair. An
+    administrator lifts the lock (``unlock``: ``survey user enable``, reset password).
     """
     counters = counter_store()
     pair_key, account_key = f"fail:{username}:{address}", f"fail:{username}"
@@ -176,7 +193,7 @@ async def authenticate(username: str, password: str, address: str = "") -> Curre
     if await counters.get(pair_key, LOGIN_WINDOW_S) >= MAX_FAILED_LOGINS:
         _verify(_DUMMY_HASH, password)
         await _audit(username, "login-locked", address)
-        return None
+        raise LoginLocked(retry_after(LOGIN_WINDOW_S))
     if row is None or not row["is_active"] or not _verify(row["password_hash"], password):
         if row is None:
             _verify(_DUMMY_HASH, password)
@@ -450,20 +467,30 @@ async def set_active(
     username: str, active: bool, *, limit_to_district: int | None = None, actor: str = ""
 ) -> None:
     """Disable (cannot sign in, sessions ended; the account and its history stay) or enable a
-    user. An administrator cannot disable their own account."""
+    user. Enabling, also of an enabled account, lifts a login lock (``unlock``). An
+    administrator cannot disable their own account."""
     if not active and username == actor:
         raise AccountError("不能停用自己的账号")
     async with write_transaction():
         row = await _lock_managed_users(username, limit_to_district)
-        if bool(row["is_active"]) == active:
-            return
-        await AppUser.update(
-            {AppUser.is_active: active, AppUser.failed_logins: 0, AppUser.locked_until: None}
-        ).where(AppUser.id == row["id"])
-        if not active:
+        unchanged = bool(row["is_active"]) == active
+        if not unchanged:
+            await AppUser.update({AppUser.is_active: active}).where(AppUser.id == row["id"])
+        if not active and not unchanged:
             await _keep_one_admin()
             await end_user_sessions(int(row["id"]))
-        await record(actor, "user.enable" if active else "user.disable", f"user={username}")
+        if not unchanged:
+            await record(actor, "user.enable" if active else "user.disable", f"user={username}")
+    if active:  # enabling (also an enabled account) lifts a login lock
+        await unlock(username, actor=actor)
+
+
+async def unlock(username: str, *, actor: str = "") -> None:
+    """Forget the account's failed sign-ins from every address (the lock and the slow-down of
+    ``authenticate``), audited as ``user.unlock``. Enabling an account and resetting its
+    password do it; the caller has checked that ``actor`` manages the user."""
+    await counter_store().forget(f"fail:{username}")
+    await record(actor, "user.unlock", f"user={username}")
 
 
 def temporary_password() -> str:
@@ -484,12 +511,11 @@ async def reset_password(
             {
                 AppUser.password_hash: hash_password(password),
                 AppUser.must_change_password: True,
-                AppUser.failed_logins: 0,
-                AppUser.locked_until: None,
             }
         ).where(AppUser.id == row["id"])
         await end_user_sessions(int(row["id"]))
         await record(actor, "user.reset-password", f"user={username}")
+    await unlock(username, actor=actor)
 
 
 async def change_own_password(user_id: int, current: str, new: str, repeat: str) -> None:

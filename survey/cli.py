@@ -70,6 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from survey.db import unreachable_message  # only now: the parser imports no driver
+
+        message = unreachable_message(exc)
+        if message is None:
+            raise
+        print(f"错误: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -113,11 +113,16 @@ def cmd_user(args: argparse.Namespace) -> int:
             ]
         if action in ("disable", "enable"):
             await accounts.set_active(args.username, action == "enable", actor=actor)
-            return [f"已{'启用' if action == 'enable' else '停用'}用户 {args.username}。"]
+            if action == "enable":
+                return [f"已启用用户 {args.username}，并解除其登录失败锁定（如有）。"]
+            return [f"已停用用户 {args.username}。"]
         password = args.password or accounts.temporary_password()
         await accounts.reset_password(args.username, password, actor=actor)
         shown = "" if args.password else f"临时密码: {password}\n"
-        return [f"{shown}已重设用户 {args.username} 的密码；该用户下次登录时须设置新密码。"]
+        return [
+            f"{shown}已重设用户 {args.username} 的密码（并解除登录失败锁定）；"
+            "该用户下次登录时须设置新密码。"
+        ]
 
     try:
         print("\n".join(_run(go)))
@@ -299,7 +304,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--district", help="限定的区/县编码；all 或空表示不限区县")
     a.add_argument("--name", help="显示姓名")
     a.set_defaults(func=cmd_user)
-    for action, text in (("disable", "停用用户（不能登录，会话结束）"), ("enable", "重新启用用户")):
+    for action, text in (
+        ("disable", "停用用户（不能登录，会话结束）"),
+        ("enable", "重新启用用户；也解除登录失败锁定"),
+    ):
         a = actions.add_parser(action, help=text)
         a.add_argument("username")
         a.set_defaults(func=cmd_user)

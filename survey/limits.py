@@ -44,6 +44,11 @@ class Counters(Protocol):
         """The count of ``key`` in the current slot (0 if none)."""
         ...
 
+    async def forget(self, key: str) -> None:
+        """Drop the counts of ``key`` and of every key below it (``key:…``), in every slot: an
+        administrator's unlock of an account forgets its failures from all addresses."""
+        ...
+
 
 def _slot(window_s: int, clock: Callable[[], float] = time.time) -> int:
     """The current slot of ``window_s`` named by its end (epoch seconds)."""
@@ -98,6 +103,17 @@ class DatabaseCounters:
             return 0
         return int(row["hits"])
 
+    async def forget(self, key: str) -> None:
+        # A long key is stored as its first 40 characters and a digest (``stored_key``): compare
+        # that much of the prefix (a longer user name sharing it is forgiven too, never locked).
+        prefix = (key + ":")[:40]
+        await RateCounter.raw(
+            "DELETE FROM rate_counter WHERE key = {} OR substr(key, 1, {}) = {}",
+            stored_key(key),
+            len(prefix),
+            prefix,
+        )
+
     async def prune(self) -> None:
         """Delete the counters whose slot ended over an hour ago."""
         await RateCounter.delete().where(RateCounter.slot < int(time.time()) - 3600)
@@ -129,6 +145,10 @@ class MemoryCounters:
             return 0
         return entry[1]
 
+    async def forget(self, key: str) -> None:
+        for name in [k for k in self._counts if k == key or k.startswith(key + ":")]:
+            del self._counts[name]
+
 
 class RedisCounters:
     """Counters in Redis (``PINGAN_REDIS_URL``): ``INCR`` of ``pingan:rate:<key>:<slot>`` with an
@@ -156,6 +176,12 @@ class RedisCounters:
     async def get(self, key: str, window_s: int) -> int:
         value = await self._redis.get(self._name(key, window_s))
         return int(value) if value else 0
+
+    async def forget(self, key: str) -> None:
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in key)
+        names = [name async for name in self._redis.scan_iter(match=f"pingan:rate:{escaped}:*")]
+        if names:
+            await self._redis.delete(*names)
 
 
 _DATABASE = DatabaseCounters()

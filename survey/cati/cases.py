@@ -48,6 +48,33 @@ async def ensure_campaign(wave_id: int, mode: str = "phone") -> int:
     return campaign_id
 
 
+async def campaign_of(ref: str) -> int:
+    """A campaign id from the command line: its number, or a wave (``2027-01``,
+    ``qs-lsyd/2027-01``) whose telephone campaign it is. ``CatiError`` naming the problem."""
+    from survey import waves
+
+    text = ref.strip()
+    if text.isdigit():
+        if not await Campaign.exists().where(Campaign.id == int(text)):
+            raise CatiError(f"呼叫任务 {text} 不存在（也可以写测评期，如 2027-01）")
+        return int(text)
+    try:
+        wave_id = await waves.resolve_wave(text)
+    except waves.WaveError as exc:
+        raise CatiError(str(exc)) from exc
+    row = (
+        await Campaign.select(Campaign.id)
+        .where((Campaign.wave == wave_id) & (Campaign.mode == "phone"))
+        .first()
+    )
+    if row is None:
+        raise CatiError(
+            f"测评期 {text} 还没有电话访问任务（释放电话样本 survey sample release，"
+            "或 survey cati add-sample 后才有）"
+        )
+    return int(row["id"])
+
+
 async def find_or_create_campaign(wave_id: int, mode: str) -> int:
     """``ensure_campaign`` inside the caller's write transaction."""
     row = (

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from survey.cati.cases import CaseInput
 
+CAMPAIGN_HELP = "呼叫任务编号，或测评期（2027-01、方案代码/2027-01）：该期的电话访问任务"
 RATE_LABELS = ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP3", "COOP4",
                "REF1", "REF2", "REF3", "CON1", "CON2", "CON3")  # fmt: skip
 
@@ -66,13 +67,16 @@ def cmd_add_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_add_numbers(args: argparse.Namespace) -> int:
-    from survey.cati.cases import CatiError, add_cases
+    from survey.cati.cases import CatiError, add_cases, campaign_of
 
     rows = read_numbers(Path(args.file))
     try:
         import asyncio
 
-        created = asyncio.run(add_cases(args.campaign, rows))
+        async def go() -> int:
+            return await add_cases(await campaign_of(args.campaign), rows)
+
+        created = asyncio.run(go())
     except CatiError as exc:
         raise _error(f"{args.file}: {exc}") from exc
     print(f"已加入 {created} 个号码（共 {len(rows)} 行，已有的号码跳过）。")
@@ -101,11 +105,13 @@ def cmd_rates(args: argparse.Namespace) -> int:
 
     if args.e is not None and not 0 <= args.e <= 1:
         raise _error("--e 应在 0 到 1 之间")
+    from survey.cati.cases import campaign_of
     from survey.cati.queue import campaign_rules
 
     async def go() -> Any:
-        await campaign_rules(args.campaign)  # CatiError when there is no such campaign
-        return await campaign_rates(args.campaign, args.e)
+        campaign = await campaign_of(args.campaign)
+        await campaign_rules(campaign)  # CatiError when there is no such campaign
+        return await campaign_rates(campaign, args.e)
 
     try:
         import asyncio
@@ -138,13 +144,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("sample", type=int, help="样本编号")
     p.set_defaults(func=cmd_add_sample)
     p = sub.add_parser("add-numbers", help="从文件加入号码（每行一个，或含 phone 列的 CSV）")
-    p.add_argument("campaign", type=int, help="呼叫任务编号")
+    p.add_argument("campaign", help=CAMPAIGN_HELP)
     p.add_argument("file", help="号码文件")
     p.set_defaults(func=cmd_add_numbers)
     p = sub.add_parser("outcomes", help="列出拨打结果代码及其 AAPOR 处置代码")
     p.set_defaults(func=cmd_outcomes)
     p = sub.add_parser("rates", help="呼叫任务的 AAPOR 应答率（RR1–6、COOP1–4、REF1–3、CON1–3）")
-    p.add_argument("campaign", type=int, help="呼叫任务编号")
+    p.add_argument("campaign", help=CAMPAIGN_HELP)
     p.add_argument("--e", type=float, default=None, help="未知资格号码中合格的比例（默认估计）")
     p.add_argument("--by", choices=("stratum", "interviewer"), default=None, help="分组")
     p.set_defaults(func=cmd_rates)

@@ -18,7 +18,7 @@ from sampling.numbers import MobileBlock, generate_mobile_numbers
 from survey.accounts import create_user
 from survey.cati.attempts import record_outcome
 from survey.cati.cases import add_cases_from_sample, ensure_campaign, utc_now
-from survey.cati.interview import instrument_for, load_interview, save_screen, unit_choices
+from survey.cati.interview import campaign_instrument, load_interview, save_screen, unit_choices
 from survey.cati.queue import next_case
 from survey.cati.supervisor import draw_back_check, record_back_check
 from survey.cati.tables import BackCheck, CallAttempt, Campaign, Case
@@ -218,7 +218,7 @@ async def extend_demo(context: DemoContext) -> list[str]:
     await add_cases_from_sample(sample_id)
     created = await Case.count().where(Case.campaign == campaign_id)
     await Case.update({Case.next_call_at: start}).where(Case.campaign == campaign_id)
-    instrument = instrument_for("liangshuaiyidu")
+    instrument = await campaign_instrument(campaign_id, "liangshuaiyidu")  # as the console asks
     units = await unit_choices(campaign_id)
     codes = [c for c, _ in DIAL_OUTCOMES]
     probs = np.array([p for _, p in DIAL_OUTCOMES])

@@ -19,6 +19,7 @@ from typing import Any
 
 from questionnaires import (
     Instrument,
+    InstrumentError,
     default_instruments,
     flow,
     screening_outcome,
@@ -71,11 +72,32 @@ class SaveResult:
 
 
 def instrument_for(instrument_id: str) -> Instrument:
-    """The shipped instrument ``instrument_id``; ``CatiError`` if unknown."""
+    """The shipped instrument ``instrument_id`` (the file: its hash is the identity stored with
+    each response); ``CatiError`` if unknown."""
     instrument = default_instruments().get(instrument_id)
     if instrument is None:
         raise CatiError(f"呼叫任务使用的问卷「{instrument_id}」不存在")
     return instrument
+
+
+async def campaign_instrument(campaign_id: int, instrument_id: str) -> Instrument:
+    """The instrument as the pollster reads it: per-department questions made for the 政法
+    departments of the campaign's district in the registry (``青山区公安分局``,
+    ``q_manyi_sifaju``), exactly as the residents' pages ask them, so phone and web answers
+    name the same departments. The file's own list when the registry has none."""
+    base = instrument_for(instrument_id)
+    if not base.departments:
+        return base
+    campaign = await Campaign.select(Campaign.wave).where(Campaign.id == campaign_id).first()
+    wave = None if campaign is None else await waves.wave_ref(int(campaign["wave"]))
+    tree = None if wave is None else await load_tree(wave.region_id)
+    departments = [] if tree is None else tree.departments_of(tree.root.code)
+    if not departments:
+        return base
+    try:
+        return base.with_departments([(d.code, d.name) for d in departments])
+    except InstrumentError:
+        return base
 
 
 def _first_open_page(instrument: Instrument, answers: Mapping[str, object]) -> str:
@@ -116,7 +138,7 @@ async def load_interview(case_id: int, page: str | None = None) -> InterviewStat
         await Campaign.select(Campaign.instrument_id).where(Campaign.id == case["campaign"]).first()
     )
     assert campaign is not None
-    instrument = instrument_for(campaign["instrument_id"])
+    instrument = await campaign_instrument(int(case["campaign"]), campaign["instrument_id"])
     record = await responses.get_response(int(case["response"])) if case["response"] else None
     if record is None:
         return state_of(instrument, None, {}, "", page)
@@ -196,12 +218,13 @@ async def _save(
         await waves.require(int(campaign["wave"]), "interview")
     except waves.WaveError as exc:
         raise CatiError(str(exc)) from exc
-    instrument = instrument_for(campaign["instrument_id"])
+    identity = instrument_for(campaign["instrument_id"])  # stored and checked: the file
+    instrument = await campaign_instrument(int(campaign["id"]), identity.id)  # asked
     rules = await campaign_rules(int(campaign["id"]))
     if case["response"] is None:
         record = await responses.start_response(
             wave_id=int(campaign["wave"]),
-            instrument=instrument,
+            instrument=identity,
             mode="phone",
             interviewer_id=pollster_id,
             stratum=case["stratum"],
@@ -231,11 +254,11 @@ async def _save(
         community = next(
             (final.get(lv.id) for lv in instrument.unit.levels if lv.level == "community"), None
         )
-        await responses.ensure_instrument_frozen(record.wave_id, instrument)
+        await responses.ensure_instrument_frozen(record.wave_id, identity)
         completed = await responses.complete_response(
             record.id,
             final,
-            instrument,
+            identity,
             community_id=await responses.community_id(str(community)) if community else None,
             now=now,
         )

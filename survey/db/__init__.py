@@ -149,3 +149,22 @@ def is_out_of_range(exc: BaseException) -> bool:
     return isinstance(exc, OverflowError) or (
         isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
     )
+
+
+def unreachable_message(exc: BaseException) -> str | None:
+    """One line (Chinese) for a command that could not open the installation's database — a
+    SQLite file in a missing directory, a PostgreSQL server that refuses or is not there — or
+    None when ``exc`` is something else (the command line prints it instead of a traceback)."""
+    from survey.settings import get_settings
+
+    settings = get_settings()
+    url = settings.database_url
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open database file" in str(exc):
+        path = settings.sqlite_path.resolve()
+        return (
+            f"无法打开 SQLite 数据库文件 {path}（PINGAN_DATABASE_URL={url}；相对路径按当前目录"
+            "解析，所在目录须已存在）"
+        )
+    if settings.is_postgres and isinstance(exc, (OSError, *DATABASE_UNAVAILABLE)):
+        return f"无法连接数据库 {url}：{exc}（PostgreSQL 是否已启动、地址和数据库名是否正确？）"
+    return None

@@ -143,8 +143,6 @@ class AppUser(Table, tablename="app_user"):
     roles = Varchar(length=100)
     district = ForeignKey(Unit, null=True, on_delete=OnDelete.restrict)
     is_active = Boolean(default=True)
-    failed_logins = Integer(default=0)
-    locked_until = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     # Set by an administrator's password reset: the user must choose a new password first.
     must_change_password = Boolean(default=False)

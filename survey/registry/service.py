@@ -28,6 +28,19 @@ from survey.registry.model import (
 from survey.tabular import ImportRejected, read_upload
 from survey.tabular import Table as RowTable
 
+#: The record kinds of an import as people call them, in the order they are reported.
+_KIND_WORDS: dict[str, str] = {
+    "unit": "区划单位",
+    "station": "派出所",
+    "station_community": "社区归属派出所",
+    "department": "政法部门",
+    "population": "人口数",
+}
+
+
+def _ordered(counts: dict[str, int]) -> list[str]:
+    return sorted(counts, key=lambda k: (list(_KIND_WORDS).index(k) if k in _KIND_WORDS else 99, k))
+
 
 @dataclass(slots=True)
 class ImportSummary:
@@ -46,8 +59,10 @@ class ImportSummary:
         return bool(self.created or self.updated)
 
     def describe(self) -> str:
+        """In words, e.g. 新建: 区划单位 10，派出所 3，社区归属 6，政法部门 4；更新: 无；未变: 0."""
+
         def fmt(d: dict[str, int]) -> str:
-            return "，".join(f"{k} {v}" for k, v in sorted(d.items())) or "无"
+            return "，".join(f"{_KIND_WORDS.get(k, k)} {d[k]}" for k in _ordered(d)) or "无"
 
         return f"新建: {fmt(self.created)}；更新: {fmt(self.updated)}；未变: {self.unchanged}"
 

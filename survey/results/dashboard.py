@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +65,10 @@ class TableRow:
     year_ago: Change | None = None
     # ``charts.tone``: the colour meaning the forest and funnel plots give this unit too
     tone: str = "neutral"
+    # The policy's threshold for this unit (a department's own pass score), where one applies
+    target: float | None = None
+    # The row's uncertainty figure: P(后k位), or for a threshold rule P(低于达标分值)
+    p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,10 @@ class RankingView:
     axis_min: float
     axis_max: float
     has_fh: bool
+    # The table's probability column: "P(后2位)", or "P(低于达标分值)" for a threshold rule
+    p_label: str = ""
+    # Units whose threshold differs from ``target`` (e.g. "青山区人民检察院 90")
+    target_exceptions: tuple[str, ...] = ()
 
     @property
     def forest_uri(self) -> str:
@@ -214,7 +222,10 @@ def _table_rows(
     scale: str,
     changes: dict[Key, RowChanges],
     reference: float | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> tuple[list[TableRow], float, float]:
+    """The table's rows. ``thresholds``: the policy's threshold per unit code (a threshold
+    rule's, as the ladder applied it): each row's target, colour reference and P(低于…)."""
     lo, hi = _axis(rows, scale)
     span = hi - lo
     out = []
@@ -225,6 +236,9 @@ def _table_rows(
             width = max((r.ci_upper - r.ci_lower) / span * 100, 0.8)
             point = (r.estimate - lo) / span * 100
         ch = changes.get((r.index_id, r.level, r.unit_code)) or RowChanges()
+        own = None if thresholds is None else thresholds.get(r.unit_code)
+        ref = own if own is not None else reference
+        p_below = r.evidence.get("p_below")
         out.append(
             TableRow(
                 r,
@@ -234,7 +248,9 @@ def _table_rows(
                 _warnings(r),
                 ch.previous,
                 ch.year_ago,
-                charts.tone(_point(r), reference) if r.estimate is not None else "neutral",
+                charts.tone(_point(r), ref) if r.estimate is not None else "neutral",
+                target=own,
+                p=(None if p_below is None else float(p_below)) if thresholds else r.p_bottom_k,
             )
         )
     return out, lo, hi
@@ -386,11 +402,30 @@ async def _build_view(
         scale = members[0].scale
         unit = "%" if scale == "%" else "分"
         target = next((r.target for r in members if r.target is not None), None)
+        # A threshold rule of the policy (满意度低于达标分值 → 通报批评) decides the pass score,
+        # per unit (``thresholds = { jianchayuan = 90 }``), not the instrument's pass_score:
+        # the ladder stored the one it applied in each row's evidence.
+        thresholds = {
+            r.unit_code: float(r.evidence["threshold"])
+            for r in members
+            if r.evidence.get("threshold") is not None
+        }
+        exceptions: tuple[str, ...] = ()
+        if thresholds:
+            target = Counter(thresholds.values()).most_common(1)[0][0]
+            exceptions = tuple(
+                f"{r.unit_name} {thresholds[r.unit_code]:g}"
+                for r in members
+                if thresholds.get(r.unit_code, target) != target
+            )
         ranked = [r for r in members if r.estimate is not None]
         # The funnel's centre, and the colour reference when there is no target.
         mean = sum(r.estimate or 0 for r in ranked) / max(len(ranked), 1)
-        table, lo, hi = _table_rows(members, scale, changes, target if target is not None else mean)
+        table, lo, hi = _table_rows(
+            members, scale, changes, target if target is not None else mean, thresholds or None
+        )
         k = int(next((r.evidence.get("k") for r in members if r.evidence.get("k")), 2) or 2)
+        target_label = "达标分值" if scale != "%" else "目标"
         name = members[0].index_name
         forest_svg = charts.forest(
             [_point(r) for r in ranked],
@@ -426,7 +461,7 @@ async def _build_view(
                 unit_word=unit_word,
                 unit=unit,
                 target=target,
-                target_label="达标分值" if scale != "%" else "目标",
+                target_label=target_label,
                 k=k,
                 rows=table,
                 forest_svg=forest_svg,
@@ -435,6 +470,8 @@ async def _build_view(
                 axis_min=lo,
                 axis_max=hi,
                 has_fh=any(r.fh_estimate is not None for r in members),
+                p_label=f"P(低于{target_label})" if thresholds else f"P(后{k}位)",
+                target_exceptions=exceptions,
             )
         )
     sanctions = [(r, s) for r in rows for s in r.sanctions]

@@ -16,8 +16,8 @@ columns carry the field names and item ids themselves)::
     respondent_id = "问卷编号"   # required field
     community = "社区代码"       # required: registry code of the community (社区/村)
     street = "街道代码"          # optional: checked against the community's street
-    sex = "性别"                 # required: M/F, 男/女 or the instrument's codes
-    age_group = "年龄段"         # required: 18-29/30-44/45-59/60+ or the instrument's codes 1–4
+    sex = "性别"                 # required: M/F, 男/女 or the codes of the instrument's sex item
+    age_group = "年龄段"         # required: 18-29/30-44/45-59/60+, or its age item's labels/codes
     design_weight = "权重"       # optional, > 0
     mode = "访问方式"             # optional: web/phone/import or 网页/电话/导入
     stratum = "层"               # optional
@@ -45,8 +45,9 @@ import numpy as np
 
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from questionnaires.conditions import referenced_items
-from questionnaires.demographics import demographic_answer
+from questionnaires.demographics import demographic_answer, weighting_code
 from survey import audit
+from survey.collection.responses import InstrumentChanged, ensure_instrument_frozen
 from survey.collection.tables import Response
 from survey.db import UNIQUE_VIOLATION, is_postgres, write_transaction
 from survey.db.tables import AGE_GROUPS, SEXES, Unit
@@ -74,7 +75,15 @@ MODE_VALUES = {
     "导入": "import",
     "": "import",
 }
-SEX_VALUES = {"m": "M", "f": "F", "男": "M", "女": "F", "1": "M", "2": "F"}
+SEX_VALUES = {"m": "M", "f": "F", "男": "M", "女": "F"}
+#: Numeric codes of the ``sex`` / ``age_group`` fields when the instrument asks neither.
+_FALLBACK_CODES: dict[str, tuple[str, ...]] = {"sex": SEXES, "age_group": AGE_GROUPS}
+_FIELD_NAMES = {"sex": "性别", "age_group": "年龄段"}
+
+
+def _shown(code: str) -> str:
+    """A weighting code as people read it (男/女, 18-29 …)."""
+    return {"M": "男", "F": "女"}.get(code, code)
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,56 @@ def load_mapping(
     if problems:
         raise ImportRejected(name, problems)
     return ColumnMapping(columns, items, values, text)
+
+
+def _demographic_check(
+    instrument: Instrument, variable: str, values: Mapping[str, Any]
+) -> Callable[[str], tuple[str, str | None]]:
+    """The check of one cell of the ``sex`` or ``age_group`` field: its weighting code
+    (``"M"``, ``"30-44"``) or a problem. A cell is a weighting code (``M``/``F``, ``18-29``…),
+    男/女, an option label of the instrument's own item for the variable (``18～29岁``) or one of
+    that item's option codes (``1``, also ``1.0``) — through the one demographic coding
+    (``questionnaires.demographics``), so a file coded like the questionnaire means what the
+    questionnaire means. An instrument without such an item takes 1/2 and 1–4 in the order of
+    the weighting codes."""
+    item = next(
+        (instrument.item(d.item) for d in instrument.demographics if d.variable == variable), None
+    )
+    fixed = _FALLBACK_CODES[variable]
+    by_text: dict[str, str] = {code.lower(): code for code in fixed}
+    if variable == "sex":
+        by_text.update(SEX_VALUES)
+    if item is not None:
+        for option in item.options:
+            code = weighting_code(item, variable, option.code)
+            if code:
+                by_text.setdefault(option.label.strip().lower(), code)
+        numbered = [
+            (o.code, weighting_code(item, variable, o.code))
+            for o in item.options
+            if weighting_code(item, variable, o.code)
+        ]
+        accepted = f"问卷题 {item.id} 的代码 " + "、".join(
+            f"{c} = {next(o.label for o in item.options if o.code == c)}" for c, _w in numbered
+        )
+    else:
+        numbered = [(k + 1, code) for k, code in enumerate(fixed)]
+        accepted = "、".join(f"{c} = {w}" for c, w in numbered)
+    by_code = dict(numbered)
+    names = "M/F、男/女" if variable == "sex" else "/".join(fixed)
+    name = _FIELD_NAMES[variable]
+
+    def check(text: str) -> tuple[str, str | None]:
+        value = str(values.get(text, text)).strip()
+        found = by_text.get(value.lower(), "")
+        number = None if found else _int(value)
+        if number is not None:
+            found = by_code.get(number, "")
+        if found:
+            return found, None
+        return "", f"{name} {text!r} 无效（应为 {names}，或{accepted}）"
+
+    return check
 
 
 def _int(text: str) -> int | None:
@@ -263,27 +322,11 @@ def _validate(
 
     report("street", street_column, _by_distinct(pairs, street_check)[1])
     column, sex_cells = cells("sex")
-    sex_values = mapping.values.get("sex", {})
-
-    def sex_check(text: str) -> tuple[str, str | None]:
-        sex = SEX_VALUES.get(str(sex_values.get(text, text)).strip().lower(), "")
-        return sex, None if sex in SEXES else f"性别 {text!r} 无效（应为 M/F、男/女 或 1/2）"
-
+    sex_check = _demographic_check(instrument, "sex", mapping.values.get("sex", {}))
     sex, problems = _by_distinct(sex_cells, sex_check)
     report("sex", column, problems)
     column, age_cells = cells("age_group")
-    age_values = mapping.values.get("age_group", {})
-
-    def age_check(text: str) -> tuple[str, str | None]:
-        value = str(age_values.get(text, text)).strip()
-        age = value if value in AGE_GROUPS else ""
-        code = _int(value)
-        if not age and code is not None and 1 <= code <= len(AGE_GROUPS):
-            age = AGE_GROUPS[code - 1]
-        if age:
-            return age, None
-        return "", f"年龄段 {text!r} 无效（应为 {'/'.join(AGE_GROUPS)} 或 1–4）"
-
+    age_check = _demographic_check(instrument, "age_group", mapping.values.get("age_group", {}))
     age, problems = _by_distinct(age_cells, age_check)
     report("age_group", column, problems)
     column, weight_cells = cells("design_weight")
@@ -356,6 +399,25 @@ def _validate(
         for message, rows in _rows_by_problem(results, codes).items():
             checked.add(rows, _ITEMS_ORDER + k, column, message)
         answer_parts.append((item.id, [v for v, _m in results], codes, item.id in exact))
+        demographic = next((d for d in instrument.demographics if d.item == item.id), None)
+        if demographic is not None and demographic.variable in ("sex", "age_group"):
+            # The item's answer and the field say the same thing, or the row is refused.
+            field_codes = sex if demographic.variable == "sex" else age
+            said = [weighting_code(item, demographic.variable, v) for v, _m in results]
+            name = _FIELD_NAMES[demographic.variable]
+            field_column = mapping.columns[demographic.variable]
+            checked.add(
+                (
+                    i
+                    for i, c in enumerate(codes)
+                    if said[c] and field_codes[i] and said[c] != field_codes[i]
+                ),
+                _ITEMS_ORDER + k,
+                column,
+                lambda i, said=said, codes=codes, fc=field_codes, nm=name, col=field_column: (
+                    f"{nm}（{_shown(said[codes[i]])}）与列 {col}（{_shown(fc[i])}）不一致"
+                ),
+            )
 
     # Demographic items the file has no column for: the same fact in the item's codes.
     for d in instrument.demographics:
@@ -648,6 +710,13 @@ async def import_responses(
         raise ComputeError(f"未知的问卷 {instrument_id}（可用: {', '.join(sorted(instruments))}）")
     registry = await load_registry(wave.region_id)
     instrument = instruments[instrument_id]
+    # Stored with every response, and checked like the web pages and the console check it: the
+    # hash of the instrument file, not of its copy made for the district's departments.
+    file_hash = instrument.content_hash
+    try:
+        await ensure_instrument_frozen(wave.id, instrument)
+    except InstrumentChanged as exc:
+        raise ComputeError(str(exc)) from exc
     if registry.departments and any(ind.departments for ind in instrument.indices):
         instrument = instrument.with_departments(list(registry.departments))
     raw = data if data is not None else Path(path).read_bytes() if Path(path).exists() else None
@@ -703,7 +772,7 @@ async def import_responses(
             repeat(wave.id),
             repeat(instrument.id),
             repeat(str(instrument.version)),
-            repeat(instrument.content_hash),
+            repeat(file_hash),
             a.mode,
             a.respondent_id,
             repeat(batch),

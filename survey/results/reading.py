@@ -2,7 +2,10 @@
 
 Analysts and admins read every wave of the programmes their district may see (computed drafts
 included); committee members only published waves, so what they read never changes under them.
-District-limited users read only their district's units.
+District-limited users read only their district's units. A reviewer named by the wave's policy
+(``reviewers``, committee members by default) also opens the 复核与申诉 page of a computed,
+unpublished wave whose sanctions wait for review (``reviewable_waves``): the wave cannot be
+published until they decide.
 """
 
 from __future__ import annotations
@@ -50,3 +53,25 @@ async def readable_results(user: CurrentUser, wave_id: int) -> list[ResultRow] |
     if district is not None:
         rows = [r for r in rows if r.district_code == district]
     return rows
+
+
+async def reviewable_waves(user: CurrentUser) -> list[WaveSummary]:
+    """The unpublished waves of the user's district with sanctions 待复核 or 提请复核 that the
+    user's roles may decide under the policy the wave was computed with (besides the waves
+    ``readable_waves`` gives: an analyst or admin reads them anyway)."""
+    from survey.results.compute import ComputeError, wave_by_id, wave_policy
+    from survey.results.review import reviews_for_wave
+
+    out = []
+    for wave in await waves_for_user(user.district_id):
+        if wave.status == "published" or not wave.has_results:
+            continue
+        try:
+            reviewers = (await wave_policy(await wave_by_id(wave.id), recorded=True)).reviewers
+        except ComputeError:
+            continue
+        if not user.has_any(reviewers):
+            continue
+        if any(p.review in ("held", "flagged") for p in await reviews_for_wave(wave.id)):
+            out.append(wave)
+    return out

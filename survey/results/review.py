@@ -67,6 +67,9 @@ class PendingReview:
     note: str
     review_by: str = ""
     review_note: str = ""
+    # The rule's k (P(后k位)); for a threshold rule P(低于阈值) instead (from the evidence)
+    k: int = 2
+    p_below: float | None = None
 
 
 async def decisions_for(programme_id: int, up_to_month: str) -> dict[DecisionKey, Decision]:
@@ -114,6 +117,8 @@ def _pending(row: dict[str, Any]) -> list[PendingReview]:
             note=str(evidence.get("note", "")),
             review_by=str(s.get("review_by", "")),
             review_note=str(s.get("review_note", "")),
+            k=int(evidence.get("k") or 2),
+            p_below=None if evidence.get("p_below") is None else float(evidence["p_below"]),
         )
         for s in json.loads(row["sanctions"] or "[]")
         if s.get("review")

@@ -36,3 +36,21 @@ def test_add_numbers_and_rates(
     assert "呼叫任务 999 不存在" in capsys.readouterr().err
     assert main(["cati", "outcomes"]) == 0
     assert "no_answer\t3.13\t180 分钟后重拨\tN\t无人接听" in capsys.readouterr().out
+
+
+def test_a_campaign_is_named_by_its_wave(
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`survey cati add-numbers|rates` take the wave (programme/month) as well as the campaign
+    number, which no command printed: a new district knows its wave, not the campaign id."""
+    world = run_async(make_world)
+    plain = tmp_path / "numbers.txt"
+    plain.write_text("13800138000\n13900139000\n", encoding="utf-8")
+    assert main(["cati", "add-numbers", "t/2026-11", str(plain)]) == 0
+    assert "已加入 2 个号码" in capsys.readouterr().out
+    assert main(["cati", "rates", "t/2026-11"]) == 0
+    assert "号码 2 个" in capsys.readouterr().out
+    assert main(["cati", "rates", str(world.campaign_id)]) == 0
+    assert "号码 2 个" in capsys.readouterr().out
+    assert main(["cati", "rates", "t/2026-12"]) == 1
+    assert "没有找到测评期「t/2026-12」" in capsys.readouterr().err

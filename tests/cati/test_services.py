@@ -15,7 +15,7 @@ import pytest
 from questionnaires import default_instruments
 from survey.cati.attempts import record_outcome
 from survey.cati.cases import CaseInput, CatiError, add_cases, add_cases_from_sample
-from survey.cati.interview import load_interview, save_screen
+from survey.cati.interview import campaign_instrument, load_interview, save_screen
 from survey.cati.metrics import draw_back_checks
 from survey.cati.queue import next_case
 from survey.cati.reporting import response_rates_for_wave
@@ -30,7 +30,7 @@ from survey.cati.supervisor import (
 from survey.cati.tables import BackCheck, CallAttempt, Campaign, Case, StratumProgress
 from survey.collection.tables import Response
 from survey.db import write_transaction
-from survey.db.tables import Wave
+from survey.db.tables import Department, Unit, Wave
 from survey.design.tables import Sample, SampledElement
 from tests.cati._setup import add_street_and_community, make_world
 
@@ -406,3 +406,50 @@ async def test_progress_projection(db: None) -> None:
     assert row.projection.per_day == pytest.approx(0.5)
     assert row.projection.projected == pytest.approx(2 + 0.5 * remaining)
     assert row.projection.on_track is False
+
+
+async def test_the_console_asks_the_districts_own_departments(db: None) -> None:
+    """The pollster reads the district's 政法 departments from the registry (as the residents'
+    pages do), and the answers are stored under their codes: a district whose 司法局 is
+    `sifaju` gets `q_manyi_sifaju` from the telephone too. The old console asked the file's
+    generic list (司法行政机关, `q_manyi_sifa`), which no unit of the district has, so the phone
+    answers about it counted for nothing. The response still records the file's hash."""
+    world = await make_world(targets={"A": 5})
+    street, community = await add_street_and_community()
+    district = await Unit.select(Unit.id).where(Unit.code == "T01").first()
+    assert district is not None
+    departments = [("gongan", "测试区公安分局"), ("sifaju", "测试区司法局")]
+    for order, (code, name) in enumerate(departments):
+        await Department.insert(
+            Department(district=district["id"], code=code, name=name, sort_order=order)
+        )
+    await add_cases(world.campaign_id, [CaseInput("13800138000", "A", 12.5)], now=NOW)
+    p1 = world.users["p1"]
+    case_id = await _take(world.campaign_id, p1)
+    state = await load_interview(case_id, "satisfaction")
+    asked = await campaign_instrument(world.campaign_id, "liangshuaiyidu")
+    satisfaction = next(p for p in asked.pages if p.id == "satisfaction")
+    assert [(i.id, i.text) for i in satisfaction.items] == [
+        ("q_manyi_gongan", "您对测试区公安分局的执法工作满意吗？"),
+        ("q_manyi_sifaju", "您对测试区司法局的执法工作满意吗？"),
+    ]
+    assert state.response_id is None
+    t = NOW + dt.timedelta(minutes=1)
+    screens = {
+        **SCREENS,
+        "satisfaction": {"q_manyi_gongan": ["2"], "q_manyi_sifaju": ["4"]},
+    }
+    await save_screen(case_id, p1, "screening", {"s_age": ["1"], "s_resident": ["1"]}, now=t)
+    await save_screen(case_id, p1, "unit", {"street": [street], "community": [community]}, now=t)
+    for page, form in screens.items():
+        result = await save_screen(case_id, p1, page, form, now=t)
+        assert not result.errors, (page, result.errors)
+    assert result.completed
+    response = await Response.select(Response.answers, Response.instrument_hash).first()
+    assert response is not None
+    answers = json.loads(response["answers"])
+    assert {k: v for k, v in answers.items() if k.startswith("q_manyi")} == {
+        "q_manyi_gongan": 2,
+        "q_manyi_sifaju": 4,
+    }
+    assert response["instrument_hash"] == default_instruments()["liangshuaiyidu"].content_hash

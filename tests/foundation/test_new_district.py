@@ -70,7 +70,7 @@ def test_a_new_district_sets_itself_up_with_the_cli_only(
 
     # 1. registry, then the population counts in long format
     assert "新建" in _ok(["import-units", str(units)], capsys)
-    assert "population 32" in _ok(["import-units", str(population)], capsys)
+    assert "人口数 32" in _ok(["import-units", str(population)], capsys)
 
     # 2. the programme with the district's policy; the default instruments per mode
     assert _ok(["policy", "check", str(policy), "--region", district], capsys).startswith(

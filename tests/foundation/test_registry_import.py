@@ -305,3 +305,18 @@ async def test_a_chinese_department_code_is_refused_with_the_fix(db: None) -> No
         "第7行, 列 code: 部门编码 '法院' 不能用汉字：编码用字母、数字、- 或 _（1–20 位），"
         "如 检察院 写 jianchayuan、公安分局 写 gongan；中文名称写在 name 列"
     )
+
+
+def test_the_import_summary_names_the_kinds_in_chinese() -> None:
+    """What `survey import-units` and 导入区划 print: the records in Chinese (it printed the
+    table names, 「新建: department 4，station 3，station_community 6，unit 10」)."""
+    from survey.registry.service import ImportSummary
+
+    summary = ImportSummary()
+    for kind, times in (("department", 4), ("station", 3), ("station_community", 6), ("unit", 10)):
+        for _ in range(times):
+            summary.count(kind, True)
+    summary.count("population", False)
+    assert summary.describe() == (
+        "新建: 区划单位 10，派出所 3，社区归属派出所 6，政法部门 4；更新: 人口数 1；未变: 0"
+    )

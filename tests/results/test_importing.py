@@ -165,7 +165,7 @@ q_anquan = "Q1"
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    base = _row("X", community)
+    base = _row("X", community, d_sex="2", d_age_group="4")  # agrees with 女, 60+ below
     columns = ["问卷编号", "社区代码", "性别", "年龄", "Q1"] + [
         h for h in HEADER if h.startswith(("q_z", "q_m", "d_", "s_"))
     ]
@@ -300,7 +300,7 @@ async def test_bulk_file_every_bad_cell_in_row_order_then_all_rows_stored(
 
     for i in (10, 1500, 2999):
         rows[i]["q_anquan"] = "1"
-    rows[700].update(sex="女", age_group="60+")
+    rows[700].update(sex="女", age_group="60+", d_sex="2", d_age_group="4")
     rows[1200]["community"] = community
     rows[2000]["respondent_id"] = "K2000"
     rows[2500]["duration_seconds"] = "0"
@@ -330,3 +330,92 @@ async def test_bulk_file_every_bad_cell_in_row_order_then_all_rows_stored(
     assert '"q_anquan": 2' in stored["K0011"]["answers"]
     assert (await import_responses(wave_id, good, "liangshuaiyidu", username="t")).unchanged
     assert await _count(wave_id) == 3000
+
+
+async def test_numeric_sex_and_age_codes_are_the_instruments_codes(
+    small_city: None, tmp_path: Path
+) -> None:
+    """`sex` 1/2 (also 1.0 as pandas writes it) and `age_group` 1–4 are the codes of the
+    instrument's own d_sex / d_age_group items; anything else is refused with the codes it
+    takes, and a file whose d_sex column contradicts its sex column is refused row by row."""
+    wave_id, community = await _setup()
+    rows = [
+        _row("N1", community, sex="2", age_group="4", d_sex="2", d_age_group="4"),
+        _row("N2", community, sex="1.0", age_group="1", d_sex="1", d_age_group="1"),
+        _row("N3", community, sex="女", age_group="45～59岁", d_sex="2", d_age_group="3"),
+    ]
+    summary = await import_responses(
+        wave_id, _csv(tmp_path / "n.csv", rows), "liangshuaiyidu", username="t"
+    )
+    assert summary.created == 3
+    stored = {
+        r["source_respondent_id"]: (r["sex"], r["age_group"])
+        for r in await Response.select(
+            Response.source_respondent_id, Response.sex, Response.age_group
+        ).where(Response.wave == wave_id)
+    }
+    assert stored == {"N1": ("F", "60+"), "N2": ("M", "18-29"), "N3": ("F", "45-59")}
+    bad = [
+        _row("X1", community, sex="3"),
+        _row("X2", community, age_group="5"),
+        _row("X3", community, sex="2", d_sex="1"),
+    ]
+    with pytest.raises(ImportRejected) as caught:
+        await import_responses(wave_id, _csv(tmp_path / "x.csv", bad), "liangshuaiyidu", username="t")  # fmt: skip
+    assert [str(p) for p in caught.value.problems] == [
+        "第2行, 列 sex: 性别 '3' 无效（应为 M/F、男/女，或问卷题 d_sex 的代码 1 = 男、2 = 女）",
+        "第3行, 列 age_group: 年龄段 '5' 无效（应为 18-29/30-44/45-59/60+，或问卷题 d_age_group"
+        " 的代码 1 = 18～29岁、2 = 30～44岁、3 = 45～59岁、4 = 60岁及以上）",
+        "第4行, 列 d_sex: 性别（男）与列 sex（女）不一致",
+    ]
+
+
+async def test_sex_codes_follow_an_instrument_that_numbers_women_first(
+    small_city: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instrument asking 1 = 女, 2 = 男: a delivered `sex` of 1 is a woman (the old import
+    read 1 as 男 whatever the questionnaire said, and weighted her as a man)."""
+    import questionnaires
+    from survey.results import importing
+
+    source = Path(questionnaires.__file__).parent / "liangshuaiyidu.toml"
+    text = source.read_text(encoding="utf-8")
+    men_first = '  { code = 1, label = "男" },\n  { code = 2, label = "女" },'
+    assert men_first in text
+    text = text.replace(men_first, '  { code = 1, label = "女" },\n  { code = 2, label = "男" },')
+    text = text.replace('id = "liangshuaiyidu"', 'id = "lsyd_nv_first"', 1)
+    variant = questionnaires.load_instrument_text(text, "lsyd_nv_first.toml")
+    instruments = {**questionnaires.default_instruments(), variant.id: variant}
+    monkeypatch.setattr(importing, "default_instruments", lambda: instruments)
+    wave_id, community = await _setup()
+    rows = [_row("W1", community, sex="1", d_sex="1"), _row("W2", community, sex="男", d_sex="2")]
+    summary = await import_responses(
+        wave_id, _csv(tmp_path / "w.csv", rows), "lsyd_nv_first", username="t"
+    )
+    assert summary.created == 2
+    stored = {
+        r["source_respondent_id"]: r["sex"]
+        for r in await Response.select(Response.source_respondent_id, Response.sex).where(
+            Response.wave == wave_id
+        )
+    }
+    assert stored == {"W1": "F", "W2": "M"}
+
+
+async def test_an_import_leaves_the_wave_open_to_the_console_and_the_pages(
+    small_city: None, tmp_path: Path
+) -> None:
+    """The imported rows carry the hash of the instrument file, like web and phone answers: a
+    pollster interviewing with the same instrument after the import is not refused as if the
+    file had been edited (the old import stored the hash of the district's department copy,
+    and the console then refused every case: 「问卷…的内容与本测评期已收集的答卷不一致」)."""
+    from questionnaires import default_instruments
+    from survey.collection.responses import ensure_instrument_frozen
+
+    wave_id, community = await _setup()
+    path = _csv(tmp_path / "d.csv", [_row("H1", community)])
+    await import_responses(wave_id, path, "liangshuaiyidu", username="t")
+    instrument = default_instruments()["liangshuaiyidu"]
+    stored = await Response.select(Response.instrument_hash).where(Response.wave == wave_id)
+    assert [r["instrument_hash"] for r in stored] == [instrument.content_hash]
+    await ensure_instrument_frozen(wave_id, instrument)  # raises InstrumentChanged on old code

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from survey.audit import AuditLog
@@ -105,3 +106,38 @@ async def test_hold_blocks_publication_until_every_held_sanction_is_decided(
             wave_id, first.unit_code, index_id=first.index_id, outcome="维持",
             reason="r", username="c", roles=("committee",),
         )  # fmt: skip
+
+
+async def test_a_committee_reviewer_decides_on_the_page_before_publication(
+    demo_city: None, client: httpx.AsyncClient
+) -> None:
+    """Under a policy whose reviewers are the committee, a committee member — who reads only
+    published waves — finds the wave under 待您复核, opens its 复核与申诉 page and decides there;
+    the results themselves stay closed to them until publication. (The page answered 404 to
+    them, so only an administrator could ever unblock the wave.)"""
+    from tests.helpers import csrf_token, login
+
+    wave_id = await _october()
+    await Wave.update({Wave.status: "closed"}).where(Wave.id == wave_id)
+    text, name = read_policy_source("default_review")
+    await set_policy("nancheng-lsyd", text, name, username="admin")
+    await compute_wave(wave_id, username="analyst")
+    first = (await held_sanctions(wave_id))[0]
+
+    assert (await login(client, "committee")).status_code == 303
+    index = await client.get("/results")
+    assert "待您复核" in index.text and f'href="/results/{wave_id}/review"' in index.text
+    assert (await client.get(f"/results/{wave_id}")).status_code == 404
+    page = await client.get(f"/results/{wave_id}/review")
+    assert page.status_code == 200 and first.unit_name in page.text
+    decided = await client.post(
+        f"/results/{wave_id}/review",
+        data={
+            "action": "review", "unit_code": first.unit_code, "index_id": first.index_id,
+            "outcome": "维持", "reason": "连续靠后，维持", "_csrf_token": await csrf_token(client),
+        },
+    )  # fmt: skip
+    assert decided.status_code == 303
+    states = {(r.index_id, r.unit_code): r for r in await reviews_for_wave(wave_id)}
+    mine = states[(first.index_id, first.unit_code)]
+    assert (mine.review, mine.review_by) == ("confirmed", "committee")

@@ -4,6 +4,7 @@ staff out of their own platform."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,6 +23,12 @@ async def app(demo_city: None) -> AsyncIterator[Litestar]:
     application = create_app()
     async with application.lifespan():
         yield application
+
+
+def _alert(page: str) -> str:
+    """The text of the login page's error box."""
+    found = re.search(r'role="alert">([^<]*)<', page)
+    return found.group(1) if found else ""
 
 
 def _client(app: Litestar, ip: str) -> httpx.AsyncClient:
@@ -60,3 +67,60 @@ async def test_many_addresses_slow_the_account_down_without_locking_it(
     async with _client(app, "10.1.1.2") as other:
         assert (await login(other, "analyst")).status_code == 303
     assert waits == [SLOW_DOWN_S]  # another account is not slowed
+
+
+async def test_a_locked_sign_in_says_so_and_an_administrator_unlocks_it(app: Litestar) -> None:
+    """The locked pair is told it is locked, for how long and who can lift it (a wrong
+    password is told only that); `survey user enable` on the enabled account and a password
+    reset forget its failures from every address, with an audit entry."""
+    from survey.accounts import reset_password, set_active
+    from survey.db.tables import AuditLog
+
+    async with _client(app, "198.51.100.7") as staff:
+        wrong = await login(staff, "analyst", "guess-guess")
+        assert wrong.status_code == 401 and _alert(wrong.text) == "用户名或密码错误。"
+        for _ in range(4):
+            await login(staff, "analyst", "guess-guess")
+        locked = await login(staff, "analyst")
+        assert locked.status_code == 401
+        assert re.fullmatch(
+            "登录失败次数过多，该账号在本机已暂时锁定，请约 ([1-9]|1[0-5]) 分钟后再试；"
+            "需要立即登录时，请系统管理员解锁（启用账号或重置密码）。",
+            _alert(locked.text),
+        )
+        await set_active("analyst", True, actor="admin")  # the account was never disabled
+        assert (await login(staff, "analyst")).status_code == 303
+    async with _client(app, "198.51.100.8") as staff:
+        for _ in range(5):
+            await login(staff, "supervisor", "guess-guess")
+        assert "暂时锁定" in _alert((await login(staff, "supervisor")).text)
+        await reset_password("supervisor", "temporary-pw-1", actor="admin")
+        assert (await login(staff, "supervisor", "temporary-pw-1")).status_code == 303
+    unlocks = await AuditLog.select(AuditLog.username, AuditLog.detail).where(
+        AuditLog.action == "user.unlock"
+    )
+    assert [(r["username"], r["detail"]) for r in unlocks] == [
+        ("admin", "user=analyst"),
+        ("admin", "user=supervisor"),
+    ]
+
+
+async def test_an_unknown_user_name_locks_like_a_real_one(app: Litestar) -> None:
+    """The lock message tells nothing about which user names exist: five failures on a name
+    nobody has lock that name for the address exactly as for a real account."""
+    async with _client(app, "198.51.100.9") as guesser:
+        for _ in range(5):
+            wrong = await login(guesser, "nobody-here", "x-guess-x")
+            assert _alert(wrong.text) == "用户名或密码错误。"
+        assert "暂时锁定" in _alert((await login(guesser, "nobody-here", "x-guess-x")).text)
+
+
+async def test_forget_drops_the_account_and_its_addresses_only() -> None:
+    from survey.limits import MemoryCounters
+
+    counters = MemoryCounters()
+    for key in ("fail:ann", "fail:ann:10.0.0.1", "fail:ann:10.0.0.2", "fail:anna:10.0.0.1"):
+        await counters.add(key, 900)
+    await counters.forget("fail:ann")
+    assert [await counters.get(k, 900) for k in ("fail:ann", "fail:ann:10.0.0.1")] == [0, 0]
+    assert await counters.get("fail:anna:10.0.0.1", 900) == 1

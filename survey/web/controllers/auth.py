@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from survey.accounts import authenticate
+from survey.accounts import LoginLocked, authenticate
 from survey.web.auth import PUBLIC_OPT
 from survey.web.sessions import renew_session
 
@@ -47,15 +47,15 @@ class AuthController(Controller):
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         address = request.client.host if request.client else ""
-        user = await authenticate(data.username.strip(), data.password, address)
+        try:
+            user = await authenticate(data.username.strip(), data.password, address)
+            error = "用户名或密码错误。"
+        except LoginLocked as locked:
+            user, error = None, str(locked)
         if user is None:
             return Template(
                 "login.html",
-                context={
-                    "next": _safe_next(data.next),
-                    "error": "用户名或密码错误，或账号已被暂时锁定。",
-                    "username": data.username,
-                },
+                context={"next": _safe_next(data.next), "error": error, "username": data.username},
                 status_code=401,
             )
         request.clear_session()

@@ -114,7 +114,7 @@ class ConsoleController(Controller):
             errors = dict(flashed.get("errors") or {})
             error = str(flashed.get("error", ""))
             status = 422
-        instrument = interview.instrument_for(view.instrument_id)
+        instrument = await interview.campaign_instrument(view.campaign_id, view.instrument_id)
         state = state or await interview.load_interview(case_id, page)
         screen = console.screen_view(instrument, state)
         return Template(

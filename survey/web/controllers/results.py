@@ -26,7 +26,7 @@ from survey.results.dashboard import wave_view
 from survey.results.export import RESULT_TABLES, export_microdata, export_results
 from survey.results.importing import import_responses
 from survey.results.queries import WaveSummary, district_code_of
-from survey.results.reading import readable_waves
+from survey.results.reading import readable_waves, reviewable_waves
 from survey.results.report import ReportError, render_report
 from survey.results.revisions import (
     current_correction,
@@ -58,6 +58,17 @@ async def _visible_wave(request: Request[Any, Any, Any], wave_id: int) -> WaveSu
     raise NotFoundException("没有找到该测评期，或您无权查看")
 
 
+async def _review_wave(request: Request[Any, Any, Any], wave_id: int) -> WaveSummary:
+    """The wave of the 复核与申诉 page: readable, or waiting for this reviewer's decisions."""
+    try:
+        return await _visible_wave(request, wave_id)
+    except NotFoundException:
+        for wave in await reviewable_waves(current_user(request)):
+            if wave.id == wave_id:
+                return wave
+        raise
+
+
 @dataclass
 class DeliveredUpload:
     """The delivered-data form: the data file, the instrument id and an optional mapping."""
@@ -86,9 +97,11 @@ class ResultsController(Controller):
     async def index(self, request: Request[Any, Any, Any]) -> Template | Redirect:
         user = current_user(request)
         waves = await _waves(user)
+        readable = {w.id for w in waves}
+        to_review = [w for w in await reviewable_waves(user) if w.id not in readable]
         return Template(
             "results/index.html",
-            context={"user": user, "waves": waves},
+            context={"user": user, "waves": waves, "to_review": to_review},
         )
 
     @get("/{wave_id:int}", guards=[requires(*VIEWERS)], name="results-wave")
@@ -248,7 +261,7 @@ class ResultsController(Controller):
         from survey.results.review import reviews_for_wave
 
         user = current_user(request)
-        summary = await _visible_wave(request, wave_id)
+        summary = await _review_wave(request, wave_id)
         flashed = await flash.take(f, f"user:{user.id}") or {}
         error = str(flashed.get("error", ""))
         reviewers: tuple[str, ...] = ()
@@ -268,6 +281,7 @@ class ResultsController(Controller):
                 "appeals": await list_appeals(wave_id),
                 "sanctioned": sanctioned,
                 "can_review": user.has_any(reviewers) and summary.status != "published",
+                "can_read": any(w.id == wave_id for w in await _waves(user)),
                 "reviewers": reviewers,
                 "can_enter_appeal": user.has_any(ANALYSTS) and summary.status == "published",
                 "can_decide_appeal": user.has_any(("committee", "admin")),
@@ -284,7 +298,7 @@ class ResultsController(Controller):
         from survey.results.review import decide
 
         user = current_user(request)
-        summary = await _visible_wave(request, wave_id)
+        summary = await _review_wave(request, wave_id)
         form = await request.form()
 
         def field(name: str) -> str:
