@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 import numpy as np
 
 from questionnaires import Instrument, default_instruments, score_departments, score_responses
@@ -352,11 +353,16 @@ def _lookup(
 
 def decode_answers(texts: Sequence[str | None]) -> list[dict[str, Any]]:
     """The stored answers (a JSON object per response, ``None`` or empty: no answers) of many
-    responses in one ``json.loads`` of a JSON array — one call per response cost more than
-    the parsing. ``ValueError`` when a text is not one JSON object."""
+    responses in one parse of a JSON array — one call per response cost more than the
+    parsing. ``ValueError`` when a text is not one JSON object."""
     if not texts:
         return []
-    decoded = json.loads("[" + ",".join([t or "{}" for t in texts]) + "]")
+    parts = cast("Sequence[str]", texts) if all(texts) else [t or "{}" for t in texts]
+    text = "[" + ",".join(parts) + "]"
+    try:  # msgspec's parser (litestar's) is ≈ 3× the standard library's on a million objects
+        decoded = msgspec.json.decode(text)
+    except msgspec.DecodeError:  # what it refuses (NaN, …): the standard library's verdict
+        decoded = json.loads(text)
     if len(decoded) != len(texts) or not set(map(type, decoded)) <= {dict}:
         raise ValueError("保存的答案不是 JSON 对象")
     return list(decoded)
