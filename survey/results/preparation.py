@@ -353,19 +353,25 @@ def _lookup(
 
 def decode_answers(texts: Sequence[str | None]) -> list[dict[str, Any]]:
     """The stored answers (a JSON object per response, ``None`` or empty: no answers) of many
-    responses in one parse of a JSON array — one call per response cost more than the
-    parsing. ``ValueError`` when a text is not one JSON object."""
+    responses, each parsed by msgspec into a dict (≈ 3× the standard library's ``json.loads``
+    of one joined array on a million of them). What msgspec refuses (NaN, …) gets the standard
+    library's verdict. ``ValueError`` when a text is not one JSON object."""
     if not texts:
         return []
-    parts = cast("Sequence[str]", texts) if all(texts) else [t or "{}" for t in texts]
-    text = "[" + ",".join(parts) + "]"
-    try:  # msgspec's parser (litestar's) is ≈ 3× the standard library's on a million objects
-        decoded = msgspec.json.decode(text)
-    except msgspec.DecodeError:  # what it refuses (NaN, …): the standard library's verdict
-        decoded = json.loads(text)
+    decode = _ANSWERS_DECODER.decode
+    try:
+        if all(texts):
+            return list(map(decode, cast("Sequence[str]", texts)))
+        return [decode(t) if t else {} for t in texts]
+    except msgspec.MsgspecError:
+        pass
+    decoded = json.loads("[" + ",".join([t or "{}" for t in texts]) + "]")
     if len(decoded) != len(texts) or not set(map(type, decoded)) <= {dict}:
         raise ValueError("保存的答案不是 JSON 对象")
     return list(decoded)
+
+
+_ANSWERS_DECODER = msgspec.json.Decoder(dict[str, Any])
 
 
 def answer_columns(answers: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
