@@ -174,7 +174,7 @@ async def _step(folder: Path, step: str) -> dict[str, float]:
             extra["pdf_kb"] = len(content) / 1024
         seconds = time.perf_counter() - start
         extra["cpu_s"] = time.process_time() - cpu  # this process only
-        extra["worker_cpu_s"] = _children_cpu() - children  # the upload worker (import)
+        extra["worker_cpu_s"] = _children_cpu() - children  # the upload worker pool (import)
         extra["pg_cpu_s"] = sum(
             v - server.get(pid, 0.0) for pid, v in (await _server_cpu(engine)).items()
         )
@@ -185,9 +185,27 @@ async def _step(folder: Path, step: str) -> dict[str, float]:
 
 
 def _children_cpu() -> float:
-    """User + system CPU seconds of this process's finished children (the upload worker)."""
+    """User + system CPU seconds of this process's descendants, running (the upload worker
+    pool, a forkserver's children: read from /proc) and finished."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    total = usage.ru_utime + usage.ru_stime
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending, seen = [os.getpid()], set()
+    while pending:
+        pid = pending.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                pending.extend(int(c) for c in task.read_text().split() if int(c) not in seen)
+            except OSError:
+                continue
+        if pid != os.getpid() and pid not in seen:
+            seen.add(pid)
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 async def _server_cpu(engine: Any) -> dict[int, float]:
