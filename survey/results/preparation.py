@@ -353,9 +353,9 @@ def _lookup(
 
 def decode_answers(texts: Sequence[str | None]) -> list[dict[str, Any]]:
     """The stored answers (a JSON object per response, ``None`` or empty: no answers) of many
-    responses, each parsed by msgspec into a dict (≈ 3× the standard library's ``json.loads``
-    of one joined array on a million of them). What msgspec refuses (NaN, …) gets the standard
-    library's verdict. ``ValueError`` when a text is not one JSON object."""
+    responses, each parsed by msgspec into a dict (0.6 s for a million, against 1.0 s for the
+    standard library's ``json.loads`` of one joined array). What msgspec refuses (NaN, …) gets
+    the standard library's verdict. ``ValueError`` when a text is not one JSON object."""
     if not texts:
         return []
     decode = _ANSWERS_DECODER.decode
