@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 # Run as a script, this folder is first on the path and benchmarks/sampling.py would shadow
@@ -146,6 +147,8 @@ async def _step(folder: Path, step: str) -> dict[str, float]:
     try:
         if step == "report":  # the imports of WeasyPrint and the fonts are not the report's
             from survey.results import report as _report  # noqa: F401
+        server = await _server_cpu(engine)
+        children = _children_cpu()
         start = time.perf_counter()
         cpu = time.process_time()
         extra: dict[str, float] = {}
@@ -170,10 +173,57 @@ async def _step(folder: Path, step: str) -> dict[str, float]:
             (folder / "city.pdf").write_bytes(content)
             extra["pdf_kb"] = len(content) / 1024
         seconds = time.perf_counter() - start
-        extra["cpu_s"] = time.process_time() - cpu  # this process only (not the server's)
+        extra["cpu_s"] = time.process_time() - cpu  # this process only
+        extra["worker_cpu_s"] = _children_cpu() - children  # the upload worker pool (import)
+        extra["pg_cpu_s"] = sum(
+            v - server.get(pid, 0.0) for pid, v in (await _server_cpu(engine)).items()
+        )
+        extra["load_avg"] = os.getloadavg()[0]
     finally:
         await engine.close_connection_pool()
     return {"seconds": seconds, "peak_mb": _peak_mb(), **extra}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's descendants, running (the upload worker
+    pool, a forkserver's children: read from /proc) and finished."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = usage.ru_utime + usage.ru_stime
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending, seen = [os.getpid()], set()
+    while pending:
+        pid = pending.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                pending.extend(int(c) for c in task.read_text().split() if int(c) not in seen)
+            except OSError:
+                continue
+        if pid != os.getpid() and pid not in seen:
+            seen.add(pid)
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+async def _server_cpu(engine: Any) -> dict[int, float]:
+    """User + system CPU seconds so far of each PostgreSQL backend serving this database
+    (read from /proc: the server runs on this machine). The pool keeps its connections, so the
+    difference over a step is the server's work for it."""
+    rows = await engine._run_in_pool(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    )
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for row in rows:
+        try:
+            fields = Path(f"/proc/{row['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(row["pid"])] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
 
 
 def _child(url: str, folder: Path, what: str) -> dict[str, float]:

@@ -231,11 +231,12 @@ def mode_method(prepared: PreparedWave, weights: Any) -> dict[str, Any]:
             if code
         ]
     effects: list[dict[str, Any]] = []
+    groups = modes.mode_groups(prepared.modes)  # once for every index
     for index in data.indices:
         if index.values is None:
             continue  # department indices: per department, not one headline value
         scale = 100.0 if index.kind == "share" else 1.0
-        d = modes.mode_difference(weights, data.district, index.values, prepared.modes)
+        d = modes.mode_difference(weights, data.district, index.values, groups)
 
         def scaled(x: float | None, factor: float = scale) -> float | None:
             return None if x is None else x * factor

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -98,8 +100,12 @@ def dk_counts(
 
 def _labels(values: Sequence[Hashable], label: Callable[[Any], str]) -> np.ndarray:
     """``label(value)`` per interview as an object array, computed once per distinct value."""
-    by_value = {v: label(v) for v in set(values)}
-    return np.array([by_value[v] for v in values], dtype=object)
+    distinct = list(dict.fromkeys(values))
+    position = {v: k for k, v in enumerate(distinct)}
+    codes = np.fromiter(map(position.__getitem__, values), dtype=np.intp, count=len(values))
+    labels = np.empty(len(distinct), dtype=object)
+    labels[:] = [label(v) for v in distinct]
+    return labels[codes]
 
 
 def _interviewer_label(interviewer: int | None) -> str:
@@ -177,7 +183,9 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
             )
         )
     # Labels per interview once (by distinct value), gathered per index with numpy.
-    has_interviewer = np.array([i is not None for i in data.interviewers], dtype=bool)
+    has_interviewer = np.fromiter(
+        map(is_not, data.interviewers, repeat(None)), dtype=bool, count=len(data.interviewers)
+    )
     interviewer_labels = _labels(data.interviewers, _interviewer_label)
     mode_labels = _labels(data.modes, lambda m: MODE_NAMES.get(m, m))
     for index in data.indices:
@@ -193,8 +201,8 @@ def wave_flags(data: FlagInput, settings: FlagSettings | None = None) -> list[Fl
         for kind, chosen, labels in groupings:
             if not chosen.size:
                 continue
-            for f in flag_group_outliers(
-                index.values[chosen].astype(float).tolist(), labels[chosen].tolist(), kind=kind
+            for f in flag_group_outliers(  # arrays: it reads them with numpy
+                index.values[chosen].astype(float), labels[chosen], kind=kind
             ):
                 # An interviewer's interviews are a batch to look at; a mode's are not.
                 batch = (

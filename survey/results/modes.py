@@ -52,19 +52,25 @@ def mode_mix(units: Sequence[str], modes: Sequence[str]) -> dict[str, dict[str, 
     return {u: dict(sorted(out[u].items())) for u in sorted(out)}
 
 
+def mode_groups(modes: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Each interview's group for ``mode_difference``: 0 web, 1 phone, −1 any other mode."""
+    return np.fromiter(
+        map({"web": 0, "phone": 1}.get, modes, repeat(-1)), dtype=np.int64, count=len(modes)
+    )
+
+
 def mode_difference(
     weights: npt.ArrayLike,
     strata: npt.ArrayLike,
     values: npt.ArrayLike,
-    modes: Sequence[str],
+    modes: Sequence[str] | npt.NDArray[np.int64],
     level: float = 0.95,
 ) -> ModeDifference:
     """Web and phone weighted means of ``values`` (NaN = not in the base) and their
-    difference with a normal ``level`` interval (see module doc)."""
+    difference with a normal ``level`` interval (see module doc). ``modes``: each interview's
+    mode, or its ``mode_groups`` (a wave's indices share one coding)."""
     y = np.asarray(values, dtype=np.float64)
-    groups = np.fromiter(
-        map({"web": 0, "phone": 1}.get, modes, repeat(-1)), dtype=np.int64, count=len(modes)
-    )
+    groups = modes if isinstance(modes, np.ndarray) else mode_groups(modes)
     valid = np.isfinite(y)
     n_web = int(np.sum(valid & (groups == 0)))
     n_phone = int(np.sum(valid & (groups == 1)))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from survey.collection.tables import Response
 from survey.db import is_postgres, lock_row, write_transaction
 from survey.db.tables import Unit, Wave
 from survey.demo import city_districts, city_registry_csv
@@ -252,3 +253,23 @@ async def test_districts_and_the_city_work_at_once_without_waiting(
         assert await ResultRun.count().where(ResultRun.wave == wave_id) == 1
     city_n = await load_responses(month["990100"], include_non_probability=False)
     assert len(city_n) == (4 if is_postgres() else 3) * PER_DISTRICT
+
+
+async def test_the_responses_come_in_id_order_whatever_order_the_table_keeps(
+    db: None, tmp_path: Path
+) -> None:
+    # ``load_responses`` puts the rows in id order itself (no ORDER BY): a row whose id is
+    # changed to the smallest is stored after the others on PostgreSQL (a new row version)
+    # and must come first, with its own fields.
+    waves = await _city(tmp_path, ("2026-12",), compute=False)
+    city = waves["2026-12"]["990100"]
+    before = await load_responses(city, include_non_probability=False)
+    moved = int(before["id"][len(before) // 2])
+    await Response.raw("UPDATE response SET id = -1 WHERE id = {}", moved)
+    after = await load_responses(city, include_non_probability=False)
+    ids = [int(i) for i in after["id"]]
+    assert ids == sorted(ids) and ids[0] == -1 and len(ids) == len(before)
+    old = {r["id"]: r for r in before.records()}
+    for record in after.records():
+        expected = dict(old[moved if record["id"] == -1 else record["id"]], id=record["id"])
+        assert record == expected

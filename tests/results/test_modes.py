@@ -14,7 +14,7 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from survey.results.modes import mode_difference, mode_mix
+from survey.results.modes import mode_difference, mode_groups, mode_mix
 
 
 def test_difference_of_web_and_phone_means_closed_form() -> None:
@@ -33,6 +33,15 @@ def test_difference_of_web_and_phone_means_closed_form() -> None:
     z = 1.959963984540054
     assert result.ci_lower == pytest.approx(-1.0 - z * math.sqrt(91 / 108), rel=1e-12)
     assert result.ci_upper == pytest.approx(-1.0 + z * math.sqrt(91 / 108), rel=1e-12)
+
+
+def test_modes_or_their_groups_give_the_same_difference() -> None:
+    modes = ["web", "phone", "web", "import", "phone", "web", "phone"]
+    values = [1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    assert mode_groups(modes).tolist() == [0, 1, 0, -1, 1, 0, 1]
+    by_name = mode_difference([1.0] * 7, [0] * 7, values, modes)
+    by_group = mode_difference([1.0] * 7, [0] * 7, values, mode_groups(modes))
+    assert by_name == by_group and by_name.n_web == 3 and by_name.n_phone == 3
 
 
 def test_one_mode_only_gives_no_difference() -> None:
