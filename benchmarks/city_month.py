@@ -230,11 +230,12 @@ def _child(url: str, folder: Path, what: str) -> dict[str, float]:
     env = dict(os.environ, PINGAN_DATABASE_URL=url, PICCOLO_CONF="survey.piccolo_conf")
     out = subprocess.run(
         [sys.executable, __file__, "--url", url, "--child", what, "--folder", str(folder)],
-        check=True,
         capture_output=True,
         text=True,
         env=env,
     )
+    if out.returncode != 0:
+        sys.exit(f"step {what} failed (exit {out.returncode}):\n{out.stderr}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

@@ -91,6 +91,7 @@ if TYPE_CHECKING:
         MODEL_LABEL,
         FayHerriot,
         fay_herriot,
+        variances_usable,
     )
     from survey.ranking.uncertainty import (
         DifferenceTest,
@@ -127,6 +128,7 @@ __getattr__ = lazy_exports(
             "MODEL_LABEL",
             "FayHerriot",
             "fay_herriot",
+            "variances_usable",
         ),
         "survey.ranking.uncertainty": (
             "DifferenceTest",
@@ -199,4 +201,5 @@ __all__ = [
     "policies_dir",
     "published_value",
     "simulate_ranks",
+    "variances_usable",
 ]

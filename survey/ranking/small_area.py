@@ -107,6 +107,19 @@ def _reml(
     return a, False, max_iter
 
 
+def variances_usable(
+    direct: Sequence[float] | NDArray[np.float64], variances: Sequence[float] | NDArray[np.float64]
+) -> bool:
+    """Whether every design variance is positive beyond rounding. A unit whose answers are all
+    the same has SE 0 computed as ~1e-15 (variance ~1e-29): read as a variance it would take
+    all the weight of the REML fit (its 1/D swamps the others) and make the information 0.
+    Variances within ``eps`` of the squared scale of the estimates count as 0."""
+    y = np.asarray(direct, dtype=float)
+    d = np.asarray(variances, dtype=float)
+    scale = max(float(np.max(np.abs(y))) if y.size else 0.0, 1.0)
+    return bool(np.all(d > np.finfo(float).eps * scale**2))
+
+
 def fay_herriot(
     direct: Sequence[float] | NDArray[np.float64],
     variances: Sequence[float] | NDArray[np.float64],
@@ -134,9 +147,10 @@ def fay_herriot(
         raise ValueError("直接估计、方差和协变量的单位数必须相同")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(d)) and np.all(np.isfinite(x))):
         raise ValueError("直接估计、方差和协变量必须是有限数")
-    if np.any(d <= 0):
+    if not variances_usable(y, d):
         raise ValueError(
-            "每个单位的抽样方差必须大于 0（0% 或 100% 的单位请先用有效样本量给出方差）"
+            "每个单位的抽样方差必须大于 0（0% 或 100% 的单位、答案全部相同的单位请先用有效样本量"
+            "给出方差）"
         )
     p = x.shape[1]
     if m <= p:

@@ -24,6 +24,7 @@ from survey.ranking import (
     effective_se,
     evaluate_wave,
     fay_herriot,
+    variances_usable,
 )
 
 __all__ = [
@@ -61,8 +62,9 @@ def shrink(
     estimates: Sequence[float], ses: Sequence[float], n_effs: Sequence[float], *, share: bool
 ) -> tuple[list[float], list[float]] | None:
     """Fay–Herriot EB estimates and their RMSE, shrinking towards the precision-weighted mean
-    of the units (None when fewer than three units make a model impossible). A share at 0 % or
-    100 % (SE 0) gets the binomial SE from its effective n as its design variance."""
+    of the units (None when fewer than three units make a model impossible, or when a unit's
+    variance is 0 — up to rounding, as for a mean score whose answers are all the same). A share
+    at 0 % or 100 % (SE 0) gets the binomial SE from its effective n as its design variance."""
     values = np.asarray(estimates, dtype=float)
     se = np.asarray(
         [
@@ -72,7 +74,7 @@ def shrink(
         dtype=float,
     )
     var = se**2
-    if values.size < 3 or not np.all(var > 0):
+    if values.size < 3 or not variances_usable(values, var):
         return None
     fit = fay_herriot(values, var)
     return [float(x) for x in fit.eb], [float(x) for x in fit.rmse]

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
-from survey.ranking import MODEL_LABEL, fay_herriot
+from survey.ranking import MODEL_LABEL, fay_herriot, variances_usable
 
 Y = np.array([82.0, 91.5, 88.0, 95.0, 76.0, 89.0, 93.5, 85.0])
 D_UNEQUAL = np.array([4.0, 9.0, 2.5, 16.0, 6.0, 3.0, 12.0, 5.0])
@@ -122,6 +122,14 @@ def test_bad_input() -> None:
         fay_herriot([1.0, 2.0, 3.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="多于"):
         fay_herriot([1.0], [1.0])
+    # A unit whose answers are all the same: SE 0 computed as ~5e-15 (the 2,000-interview city
+    # benchmark). Taken as a variance it made the REML information 0 (ZeroDivisionError).
+    y = [60.00000000000001, 55.22, 53.33, 43.56, 67.45, 55.96, 52.42, 62.82]
+    d = [2.53e-29, 65.55, 191.23, 116.02, 198.80, 80.56, 353.52, 51.15]
+    with pytest.raises(ValueError, match="大于 0"):
+        fay_herriot(y, d)
+    assert not variances_usable(y, d)
+    assert variances_usable(y, [1e-6, *d[1:]])
     with pytest.raises(ValueError, match="未知的方法"):
         fay_herriot([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], method="ml")  # type: ignore[arg-type]
 
