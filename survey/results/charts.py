@@ -316,14 +316,21 @@ def forest(
 
 
 def funnel(
-    points: Sequence[Point], *, target: float, unit: str, title: str, share: bool = True
+    points: Sequence[Point],
+    *,
+    target: float,
+    unit: str,
+    title: str,
+    share: bool = True,
+    centre: str = "目标",
 ) -> str:
     """Funnel plot: estimate against effective n with 95 % and 99.8 % control limits around the
     target (binomial for shares: target ± z·√(p(1−p)/n)·100; for scores the limits use the
     units' pooled standard deviation). Colours as on the forest plot (``TONES``: warned or
     below the target red, praised or above green, else grey); only the units outside the 95 %
     limits or under a warning or praise are named, the names moved apart with a leader line
-    where they would overlap."""
+    where they would overlap. ``centre`` names the line the limits are drawn around: the
+    target, or 均值 (the units' mean) for an index without one."""
     height = 360.0
     left, right, top, bottom = 58.0, 520.0, 34.0, height - 50
     svg = _Svg(WIDTH, height)
@@ -393,7 +400,7 @@ def funnel(
         [
             ("95%控制限", GREY, "5,3", False),
             ("99.8%控制限", GREY, "1.5,2", False),
-            (f"目标 {target:g}{unit}", AMBER, "", False),
+            (f"{centre} {round(target, 1):g}{unit}", AMBER, "", False),
         ],
     )
     _tone_legend(svg, right + 12, top + 60, "", stacked=True)

@@ -442,6 +442,7 @@ async def _build_view(
             if target is not None
             else f"{name}：漏斗图（相对均值）",
             share=scale == "%",
+            centre="目标" if target is not None else "均值",
         )
         series: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
         for h in history:

@@ -97,3 +97,15 @@ def test_funnel_label_goes_left_of_its_point_rather_than_over_another_unit() -> 
         if (t.text or "").endswith("所")
     }
     assert named["甲所"] == "end"
+
+
+def _texts(svg: str) -> list[str]:
+    return ["".join(t.itertext()) for t in ET.fromstring(svg).iter(f"{SVG}text")]
+
+
+def test_funnel_names_its_centre_line_target_or_mean() -> None:
+    with_target = _texts(charts.funnel(POINTS, target=90, unit="%", title="漏斗图"))
+    assert "目标 90%" in with_target
+    mean = sum(p.estimate for p in POINTS) / len(POINTS)  # 88.9: an index without a target
+    without = _texts(charts.funnel(POINTS, target=mean, unit="%", title="漏斗图", centre="均值"))
+    assert "均值 88.9%" in without and not any(t.startswith("目标") for t in without)
