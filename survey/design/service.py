@@ -225,6 +225,11 @@ class DrawResult:
         )
 
 
+def _batches(last: int) -> str:
+    """「第 1 批」 or 「第 1–k 批」: batches 1…``last`` in a message."""
+    return "第 1 批" if last == 1 else f"第 1–{last} 批"
+
+
 @dataclass(frozen=True, slots=True)
 class ReleaseResult:
     sample_id: int
@@ -237,7 +242,7 @@ class ReleaseResult:
 
     def describe(self) -> str:
         text = (
-            f"样本 #{self.sample_id} 已释放第 1–{self.released_batches} 批（共 {self.batches} 批）："
+            f"样本 #{self.sample_id} 已释放{_batches(self.released_batches)}（共 {self.batches} 批）："
             f"本次新增 {self.newly_released} 个，已释放 {self.released_total} 个"
         )
         if self.handed_off is not None:
@@ -808,9 +813,9 @@ async def release_batches(
         if current >= total_batches and batches is None:
             raise DesignError(f"样本 #{sample_id} 的 {total_batches} 批已全部释放")
         if not 1 <= k <= total_batches:
-            raise DesignError(f"样本 #{sample_id} 只有第 1–{total_batches} 批，不能释放第 {k} 批")
+            raise DesignError(f"样本 #{sample_id} 只有{_batches(total_batches)}，不能释放第 {k} 批")
         if k < current:
-            raise DesignError(f"第 1–{current} 批已释放，不能撤回到第 {k} 批")
+            raise DesignError(f"{_batches(current)}已释放，不能撤回到第 {k} 批")
         newly = 0
         if k > current:
             newly = await _apply_release(sample_id, k, params["release_factors"], fielding)

@@ -33,7 +33,7 @@ def test_commands_from_import_to_release(
     assert main(args) == 0
     assert "随机种子 77" in capsys.readouterr().out
     assert main(["sample", "release", wave]) == 0
-    assert "已释放第 1–1 批（共 2 批）" in capsys.readouterr().out
+    assert "已释放第 1 批（共 2 批）" in capsys.readouterr().out
     assert main(["sample", "verify", wave]) == 0
     assert "复现一致" in capsys.readouterr().out
 
