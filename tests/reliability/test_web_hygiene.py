@@ -43,9 +43,9 @@ GUARDED_BEYOND_ROLES: frozenset[str] = frozenset()
 @pytest.fixture()
 async def small_demo(db: None) -> None:
     """The demo city with only its collection step (registry, users, wave, invitations)."""
-    from survey.demo import build_demo
+    from tests.conftest import build_test_demo
 
-    await build_demo(steps=COLLECTION_ONLY)
+    await build_test_demo(COLLECTION_ONLY)
 
 
 def _state_changing_routes() -> list[tuple[str, str]]:
