@@ -91,7 +91,9 @@ def _migrated_database(db_engine_name: str) -> Iterator[Any]:
 
     run_async(testing.drop_snapshots)
     run_async(testing.reset_schema)
-    yield run_async(lambda: testing.take_snapshot("empty"))
+    empty = run_async(lambda: testing.take_snapshot("empty"))
+    _BUILT["empty"] = (empty, None)
+    yield empty
     run_async(testing.drop_snapshots)
 
 
@@ -100,11 +102,12 @@ _BUILT: dict[str, tuple[Any, Any]] = {}
 
 
 async def built_once(key: str, build: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """The data set of ``build`` in the (empty) test database: built the first time a test
-    asks for ``key`` and saved as a snapshot, restored from that snapshot for every later test
-    (ids included, so ``build``'s first return value stays true). ``build`` must depend on
-    nothing but ``key``. The in-process caches that key on stored rows are emptied, so that no
-    test sees a view cached by an earlier test from the same restored rows."""
+    """The data set of ``build`` in the test database, replacing whatever it holds: built (in
+    the emptied database) the first time a test asks for ``key`` and saved as a snapshot,
+    restored from that snapshot for every later test (ids included, so ``build``'s first
+    return value stays true). ``build`` must depend on nothing but ``key``. The in-process
+    caches that key on stored rows are emptied, so that no test sees a view cached by an
+    earlier test from the same restored rows."""
     from survey.db import testing
 
     _forget_cached_views()
@@ -112,6 +115,7 @@ async def built_once(key: str, build: Callable[[], Coroutine[Any, Any, T]]) -> T
     if known is not None:
         await testing.restore_snapshot(known[0])
         return known[1]  # type: ignore[no-any-return]
+    await testing.restore_snapshot(_BUILT["empty"][0])
     value = await build()
     _BUILT[key] = (await testing.take_snapshot(key), value)
     return value
