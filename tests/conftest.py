@@ -87,20 +87,58 @@ def db_engine_name(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def _migrated_database(db_engine_name: str) -> Iterator[None]:
+def _migrated_database(db_engine_name: str) -> Iterator[Any]:
+    """The schema migrated once per run; yields the snapshot of its empty tables."""
     from survey.db import testing
 
+    run_async(testing.drop_snapshots)
     run_async(testing.reset_schema)
-    yield
+    empty = run_async(lambda: testing.take_snapshot("empty"))
+    _BUILT["empty"] = (empty, None)
+    yield empty
+    run_async(testing.drop_snapshots)
+
+
+# Data sets built once per run: key → (snapshot, what the builder returned).
+_BUILT: dict[str, tuple[Any, Any]] = {}
+
+
+async def built_once(key: str, build: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """The data set of ``build`` in the test database, replacing whatever it holds: built (in
+    the emptied database) the first time a test asks for ``key`` and saved as a snapshot,
+    restored from that snapshot for every later test (ids included, so ``build``'s first
+    return value stays true). ``build`` must depend on nothing but ``key``. The in-process
+    caches that key on stored rows are emptied, so that no test sees a view cached by an
+    earlier test from the same restored rows."""
+    from survey.db import testing
+
+    _forget_cached_views()
+    known = _BUILT.get(key)
+    if known is not None:
+        await testing.restore_snapshot(known[0])
+        return known[1]  # type: ignore[no-any-return]
+    await testing.restore_snapshot(_BUILT["empty"][0])
+    value = await build()
+    _BUILT[key] = (await testing.take_snapshot(key), value)
+    return value
+
+
+def _forget_cached_views() -> None:
+    import survey.collection.respondent
+    import survey.results.dashboard
+
+    survey.results.dashboard._CACHE.clear()
+    survey.collection.respondent._wave_cache.clear()
 
 
 @pytest.fixture()
-def db(_migrated_database: None) -> Iterator[None]:
-    """An empty, migrated database (every table emptied after the test)."""
+def db(_migrated_database: Any) -> Iterator[None]:
+    """An empty, migrated database (every table emptied after the test: the empty snapshot
+    restored, a file copy on SQLite)."""
     from survey.db import testing
 
     yield
-    run_async(testing.empty_all_tables)
+    run_async(lambda: testing.restore_snapshot(_migrated_database))
 
 
 @contextlib.asynccontextmanager
@@ -124,11 +162,15 @@ async def pooled_engine() -> AsyncIterator[None]:
 
 async def build_test_demo(modules: Sequence[ModuleType] | None) -> None:
     """The demo city with only the given areas' demo steps (``None``: every area's,
-    ``survey.demo.DEMO_STEPS``)."""
+    ``survey.demo.DEMO_STEPS``), built once per run (``built_once``)."""
     import survey.demo
 
-    async with pooled_engine():
-        await survey.demo.build_demo(steps=modules)
+    async def build() -> None:
+        async with pooled_engine():
+            await survey.demo.build_demo(steps=modules)
+
+    names = ["all"] if modules is None else [m.__name__.replace(".", "_") for m in modules]
+    await built_once("__".join(["demo", *names]), build)
 
 
 @pytest.fixture()

@@ -16,6 +16,7 @@ import pytest
 from survey.accounts import create_user
 from survey.db.tables import Programme, Unit, Wave
 from survey.results.tables import IndexResult, ResultRun
+from tests.conftest import built_once
 from tests.results.conftest import build_small_city
 
 PASSWORD = "api-test-pass-2026"
@@ -187,5 +188,5 @@ async def build_scenario() -> Scenario:
 
 @pytest.fixture()
 async def scenario(db: None) -> Scenario:
-    """``build_scenario`` in the test database."""
-    return await build_scenario()
+    """``build_scenario`` in the test database (built once per run)."""
+    return await built_once("api_scenario", build_scenario)

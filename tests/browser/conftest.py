@@ -60,14 +60,13 @@ def _free_port() -> int:
 @pytest.fixture()
 def demo_db(db: None) -> None:
     """The demo city in the test database (built in this process, served by the live server)."""
-    from survey.demo import build_demo
-    from tests.conftest import run_async
+    from tests.conftest import build_test_demo, run_async
 
-    run_async(build_demo)
+    run_async(lambda: build_test_demo(None))
 
 
 @pytest.fixture(scope="session")
-def live_server(_migrated_database: None) -> Iterator[str]:
+def live_server(_migrated_database: object) -> Iterator[str]:
     """Base URL of the app served by uvicorn in a subprocess against the test database."""
     port = _free_port()
     env = dict(os.environ)

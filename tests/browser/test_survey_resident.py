@@ -20,10 +20,10 @@ _numbers = itertools.count(1)
 @pytest.fixture()
 def new_link(db: None, live_server: str) -> Callable[[str], str]:
     """The demo city with the collection step only; returns a maker of fresh survey links."""
-    from survey.demo import build_demo
     from tests.collection._support import invite
+    from tests.conftest import build_test_demo
 
-    run_async(lambda: build_demo(steps=COLLECTION_ONLY))
+    run_async(lambda: build_test_demo(COLLECTION_ONLY))
 
     def make(instrument_id: str) -> str:
         start = next(_numbers)

@@ -225,9 +225,9 @@ def test_cli_create_and_export(
     db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.collection.conftest import COLLECTION_ONLY
-    from tests.conftest import run_async
+    from tests.conftest import build_test_demo, run_async
 
-    run_async(lambda: build_demo(steps=COLLECTION_ONLY))
+    run_async(lambda: build_test_demo(COLLECTION_ONLY))
     phones = tmp_path / "phones.txt"
     phones.write_text("13900007777\n13900008888\n", encoding="utf-8")
     assert (
@@ -285,9 +285,9 @@ async def test_phone_and_web_interviews_of_a_wave_share_the_instrument_identity(
 
 def test_cli_open_link(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.collection.conftest import COLLECTION_ONLY
-    from tests.conftest import run_async
+    from tests.conftest import build_test_demo, run_async
 
-    run_async(lambda: build_demo(steps=COLLECTION_ONLY))
+    run_async(lambda: build_test_demo(COLLECTION_ONLY))
     args = ["invitations", "open-link", "nancheng-lsyd/2026-11", "--base-url", "https://x.cn"]
     assert cli_main(args) == 0
     out = capsys.readouterr().out

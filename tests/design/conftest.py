@@ -15,6 +15,7 @@ import pytest
 import survey.design.demo
 from survey.db.tables import Programme, Unit, Wave
 from survey.registry.service import import_registry_file
+from tests.conftest import built_once
 
 REGISTRY = "\n".join(
     [
@@ -48,8 +49,8 @@ class Region:
 
 @pytest.fixture()
 async def region(db: None) -> Region:
-    """The region, its programme and waves, built in the test's event loop."""
-    return await build_region()
+    """The region, its programme and waves, built in the test's event loop (once per run)."""
+    return await built_once("design_region", build_region)
 
 
 @pytest.fixture()
@@ -57,7 +58,7 @@ def region_sync(db: None) -> Region:
     """The same for synchronous tests (CLI commands run their own event loop)."""
     from tests.conftest import run_async
 
-    return run_async(build_region)
+    return run_async(lambda: built_once("design_region", build_region))
 
 
 async def build_region() -> Region:

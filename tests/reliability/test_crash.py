@@ -88,11 +88,11 @@ async def test_a_start_interrupted_between_its_two_writes_can_be_continued(db: N
     import survey.collection.demo
     from questionnaires import default_instruments
     from survey.collection import responses
-    from survey.demo import build_demo
     from survey.web.app import create_app
     from tests.collection._support import invite, walk
+    from tests.conftest import build_test_demo
 
-    await build_demo(steps=(survey.collection.demo,))
+    await build_test_demo((survey.collection.demo,))
     (token,) = await invite("liangshuaiyidu_web", 1, start=150)
     link = await responses.find_link(token)
     assert link is not None

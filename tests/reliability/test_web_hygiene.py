@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 import string
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +15,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 import survey.collection.demo
+import survey.limits
 from survey.accounts import create_user
 from survey.collection import responses as collection_responses
 from survey.collection.invitations import TOKEN_BYTES, new_token
@@ -43,9 +45,9 @@ GUARDED_BEYOND_ROLES: frozenset[str] = frozenset()
 @pytest.fixture()
 async def small_demo(db: None) -> None:
     """The demo city with only its collection step (registry, users, wave, invitations)."""
-    from survey.demo import build_demo
+    from tests.conftest import build_test_demo
 
-    await build_demo(steps=COLLECTION_ONLY)
+    await build_test_demo(COLLECTION_ONLY)
 
 
 def _state_changing_routes() -> list[tuple[str, str]]:
@@ -134,9 +136,19 @@ def test_pingan_secure_cookies_env_turns_secure_on(monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture()
 async def limited_app(small_demo: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Litestar]:
-    """The app with small limits from the environment (the same code path as production)."""
+    """The app with small limits from the environment (the same code path as production).
+
+    The limits count per one-minute slot of the clock; a test that a loaded machine stretches
+    across a slot's end would see its counts restart half-way. The slot is held at the one the
+    test starts in (the counters restarting with a new slot have a test of their own)."""
     for name, value in LIMITS_ENV.items():
         monkeypatch.setenv(name, value)
+    started = time.time()
+    monkeypatch.setattr(
+        survey.limits,
+        "_slot",
+        lambda window_s, clock=None: (int(started // window_s) + 1) * window_s,
+    )
     app = create_app()
     async with app.lifespan():
         yield app

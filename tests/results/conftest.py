@@ -12,6 +12,7 @@ from survey.db.tables import Programme, Unit
 from survey.demo import DISTRICT, registry_csv
 from survey.registry.service import import_registry_table
 from survey.tabular import read_table
+from tests.conftest import built_once
 
 
 async def build_small_city() -> None:
@@ -32,8 +33,8 @@ async def build_small_city() -> None:
 
 @pytest.fixture()
 async def small_city(db: None) -> None:
-    """``build_small_city`` in the test database."""
-    await build_small_city()
+    """``build_small_city`` in the test database (built once per run)."""
+    await built_once("small_city", build_small_city)
 
 
 @pytest.fixture()

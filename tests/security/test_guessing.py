@@ -3,9 +3,10 @@ limit, but a valid link from that address (carrier NAT: thousands of residents) 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from litestar import Litestar
 
 import survey.collection.demo
 from survey.collection.invitations import new_token
+from survey.web import ratelimit
 from survey.web.app import create_app
 from tests.collection._support import invite
 
@@ -35,28 +37,49 @@ async def app(demo_city: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         yield application
 
 
-async def _timed_get(client: httpx.AsyncClient, path: str) -> tuple[int, float]:
+@pytest.fixture()
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits the rate limiter imposes (seconds), as it imposes them: the real sleep still
+    runs, so a slowed answer still takes its delay. Counting the waits, not timing the fast
+    answers, keeps the test true on a loaded machine (an unslowed request once took > 0.4 s)."""
+    seen: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(seconds: float) -> None:
+        seen.append(seconds)
+        await sleep(seconds)
+
+    monkeypatch.setattr(ratelimit, "asyncio", SimpleNamespace(sleep=recorded))
+    return seen
+
+
+async def _timed_get(
+    client: httpx.AsyncClient, path: str, waits: list[float]
+) -> tuple[int, float, list[float]]:
+    """Status, seconds taken and the rate limiter's waits of one request."""
+    waits.clear()
     started = time.perf_counter()
     response = await client.get(path)
-    return response.status_code, time.perf_counter() - started
+    return response.status_code, time.perf_counter() - started, list(waits)
 
 
 async def test_guesses_are_slowed_and_valid_links_from_the_same_address_still_open(
-    app: Litestar,
+    app: Litestar, waits: list[float]
 ) -> None:
     tokens = await invite("liangshuaiyidu_web", 3)
     transport = httpx.ASGITransport(app=app, client=("100.64.0.1", 1234))  # a carrier NAT address
+    delay = DELAY_MS / 1000
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as nat:
         for _ in range(MISSES):
-            status, seconds = await _timed_get(nat, f"/s/{new_token()}")
-            assert status == 404 and seconds < DELAY_MS / 1000
+            status, _seconds, waited = await _timed_get(nat, f"/s/{new_token()}", waits)
+            assert status == 404 and waited == []  # not slowed
         for _ in range(3):  # past the limit (the address used to be shut out: 429)
-            status, seconds = await _timed_get(nat, f"/s/{new_token()}")
+            status, seconds, waited = await _timed_get(nat, f"/s/{new_token()}", waits)
             assert status == 404, status  # answered…
-            assert seconds >= DELAY_MS / 1000 * 0.95  # …after the delay
+            assert waited == [delay] and seconds >= delay * 0.95  # …after the delay
         for token in tokens:  # residents behind the same address, after the guesser
-            status, seconds = await _timed_get(nat, f"/s/{token}")
+            status, _seconds, waited = await _timed_get(nat, f"/s/{token}", waits)
             assert status == 200, status
-            assert seconds < DELAY_MS / 1000  # not slowed either
-        status, _seconds = await _timed_get(nat, f"/s/{new_token()}")
-        assert status == 404  # the guesser is still slowed, never told 429
+            assert waited == []  # not slowed either
+        status, _seconds, waited = await _timed_get(nat, f"/s/{new_token()}", waits)
+        assert status == 404 and waited == [delay]  # the guesser is still slowed, never told 429
