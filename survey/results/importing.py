@@ -34,7 +34,6 @@ import datetime
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -46,6 +45,7 @@ import numpy as np
 from questionnaires import Instrument, default_instruments, drop_hidden, validate_answers
 from questionnaires.conditions import referenced_items
 from questionnaires.demographics import demographic_answer, weighting_code
+from questionnaires.toml_check import parse_toml
 from survey import audit
 from survey.collection.responses import InstrumentChanged, ensure_instrument_frozen
 from survey.collection.tables import Response
@@ -126,13 +126,15 @@ def load_mapping(
             if content is not None
             else Path(name).read_text(encoding="utf-8")
         )
-        data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise ImportRejected(name, [Problem(0, "", "对照文件必须是 UTF-8 编码")]) from exc
     except OSError as exc:
         raise ImportRejected(name, [Problem(0, "", f"无法读取对照文件: {exc.strerror}")]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ImportRejected(name, [Problem(0, "", f"对照文件不是有效的 TOML: {exc}")]) from exc
+    data, syntax = parse_toml(text, name)  # the shared TOML checker: the line of a syntax error
+    if syntax:
+        raise ImportRejected(
+            name, [Problem(0, "", f"对照文件第 {p.line} 行: {p.message}") for p in syntax]
+        )
     problems: list[Problem] = []
     for key in data:
         if key not in ("columns", "items", "values"):

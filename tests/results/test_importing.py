@@ -419,3 +419,14 @@ async def test_an_import_leaves_the_wave_open_to_the_console_and_the_pages(
     stored = await Response.select(Response.instrument_hash).where(Response.wave == wave_id)
     assert [r["instrument_hash"] for r in stored] == [instrument.content_hash]
     await ensure_instrument_frozen(wave_id, instrument)  # raises InstrumentChanged on old code
+
+
+def test_a_mapping_file_with_a_toml_syntax_error_names_its_line(tmp_path: Path) -> None:
+    from questionnaires import default_instruments
+    from survey.results.importing import load_mapping
+
+    mapping = tmp_path / "broken.toml"
+    mapping.write_text('[columns]\nphone = "电话"\nsex = 性别\n', encoding="utf-8")
+    with pytest.raises(ImportRejected) as caught:
+        load_mapping(mapping, default_instruments()["liangshuaiyidu"])
+    assert "对照文件第 3 行: TOML 语法错误" in str(caught.value)
