@@ -95,7 +95,7 @@ def _plan_table(plan: DesignPlan) -> str:
     for s in plan.strata:
         margin = f"±{s.margin * 100:.1f}" if s.margin is not None else "—"
         lines.append(
-            f"{s.stratum:<17} {_pad(s.name, 12)}{s.population:>9}{s.minimum:>7}{s.size:>7}"
+            f"{s.stratum:<17} {_pad(s.name, 12)}{s.population:>9}{s.minimum or '—':>7}{s.size:>7}"
             f"{s.target:>9}{margin:>9}"
         )
     lines.append(f"合计: 发放 {plan.total}，目标完成 {plan.target_total}")
