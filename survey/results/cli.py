@@ -49,10 +49,9 @@ def cmd_review(args: argparse.Namespace) -> int:
     from survey.cli_errors import CommandError
     from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.records import REVIEW_NAMES as names
     from survey.results.review import decide, reviews_for_wave
 
-    names = {"flagged": "提请复核", "held": "待复核", "confirmed": "经复核维持",
-             "withdrawn": "经复核撤销", "changed": "经申诉变更", "appealed": "申诉中"}  # fmt: skip
     deciding = [args.unit, args.outcome, args.reason]
     if any(x is not None for x in deciding) and not all(x is not None for x in deciding):
         raise CommandError("复核一项处理须同时给出 --unit、--outcome 和 --reason（--index 可选）")

@@ -25,6 +25,7 @@ from survey.results.queries import (
     results_for_wave,
     run_for_wave,
 )
+from survey.results.records import REVIEW_NAMES
 from survey.results.tables import ResultRun, SanctionDecision
 from survey.results.waves import WaveRef, wave_by_id
 
@@ -40,15 +41,6 @@ HEADLINE_INDICES: tuple[tuple[str, str], ...] = (
     ("zhixiaolv", "平安建设知晓率"),
     ("manyidu", "群众对政法队伍满意度"),
 )
-#: A sanction's review state in words (``survey.ranking`` review; empty: none).
-REVIEW_NAMES = {
-    "flagged": "提请复核",
-    "held": "待复核",
-    "confirmed": "经复核维持",
-    "withdrawn": "经复核撤销",
-    "appealed": "申诉中",
-    "changed": "经申诉变更",
-}
 LEVEL_CSS = {"criticism": "warn", "yellow_card": "yellow", "veto": "veto", "praise": "praise"}
 
 

@@ -10,6 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: A sanction's review state in words, wherever it is shown (pages, report, CLI).
+REVIEW_NAMES = {
+    "flagged": "提请复核",
+    "held": "待复核",
+    "confirmed": "经复核维持",
+    "withdrawn": "经复核撤销",
+    "appealed": "申诉中",
+    "changed": "经申诉变更",
+}
+
 
 @dataclass(frozen=True)
 class UnitEstimate:

@@ -30,6 +30,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from survey.results.dashboard import WaveView, view_revision, wave_view
+from survey.results.records import REVIEW_NAMES
 from survey.results.revisions import RevisionInfo, current_correction, revisions_for_wave
 from survey.results.waves import wave_by_id
 from survey.settings import cache_dir, installation_timezone, local_time
@@ -41,6 +42,7 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.globals["REVIEW_NAMES"] = REVIEW_NAMES
 
 
 # Rendered reports by (wave, district, format, revision of the stored results): the app renders

@@ -25,6 +25,7 @@ from survey.audit import record
 from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
 from survey.results.compute import ComputeError, wave_by_id, wave_policy
+from survey.results.records import REVIEW_NAMES
 from survey.results.tables import IndexResult, SanctionDecision
 
 OUTCOMES = {
@@ -33,7 +34,7 @@ OUTCOMES = {
     "confirmed": "confirmed",
     "withdrawn": "withdrawn",
 }
-OUTCOME_NAMES = {"confirmed": "经复核维持", "withdrawn": "经复核撤销"}
+OUTCOME_NAMES = {outcome: REVIEW_NAMES[outcome] for outcome in ("confirmed", "withdrawn")}
 REASON_MAX = 500
 DecisionKey = tuple[str, str, str, str]  # (wave month, index id, unit code, rule id)
 

@@ -19,6 +19,7 @@ from litestar.template.config import TemplateConfig
 from questionnaires import default_instruments
 from survey import __version__
 from survey.db import close_pool, start_pool
+from survey.results.records import REVIEW_NAMES
 from survey.settings import Settings, get_settings
 from survey.tabular import start_upload_workers
 from survey.web.auth import password_change_guard, session_auth
@@ -96,6 +97,11 @@ def asgi_app(settings: Settings | None = None) -> Any:
     return ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))  # type: ignore[arg-type]
 
 
+def _template_globals(engine: JinjaTemplateEngine) -> None:
+    """Words every page may show: one vocabulary with the report (``survey.results.report``)."""
+    engine.engine.globals["REVIEW_NAMES"] = REVIEW_NAMES
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the web application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
@@ -128,7 +134,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_httponly=False,
             cookie_samesite="lax",
         ),
-        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_template_globals
+        ),
         compression_config=COMPRESSION,
         # Only /schema/openapi.json, to signed-in users (survey.web.auth): no Swagger/Redoc
         # pages, which load their scripts from a CDN (and the CSP blocks them anyway).
