@@ -487,10 +487,11 @@ async def set_active(
 
 async def unlock(username: str, *, actor: str = "") -> None:
     """Forget the account's failed sign-ins from every address (the lock and the slow-down of
-    ``authenticate``), audited as ``user.unlock``. Enabling an account and resetting its
-    password do it; the caller has checked that ``actor`` manages the user."""
-    await counter_store().forget(f"fail:{username}")
-    await record(actor, "user.unlock", f"user={username}")
+    ``authenticate``), audited as ``user.unlock`` when they had locked or slowed it (a single
+    mistyped password is forgotten silently). Enabling an account and resetting its password do
+    it; the caller has checked that ``actor`` manages the user."""
+    if await counter_store().forget(f"fail:{username}") >= MAX_FAILED_LOGINS:
+        await record(actor, "user.unlock", f"user={username}")
 
 
 def temporary_password() -> str:

@@ -44,9 +44,10 @@ class Counters(Protocol):
         """The count of ``key`` in the current slot (0 if none)."""
         ...
 
-    async def forget(self, key: str) -> None:
+    async def forget(self, key: str) -> int:
         """Drop the counts of ``key`` and of every key below it (``key:…``), in every slot: an
-        administrator's unlock of an account forgets its failures from all addresses."""
+        administrator's unlock of an account forgets its failures from all addresses. Returns
+        the highest count among them (0: nothing to forget)."""
         ...
 
 
@@ -103,16 +104,17 @@ class DatabaseCounters:
             return 0
         return int(row["hits"])
 
-    async def forget(self, key: str) -> None:
+    async def forget(self, key: str) -> int:
         # A long key is stored as its first 40 characters and a digest (``stored_key``): compare
         # that much of the prefix (a longer user name sharing it is forgiven too, never locked).
         prefix = (key + ":")[:40]
-        await RateCounter.raw(
-            "DELETE FROM rate_counter WHERE key = {} OR substr(key, 1, {}) = {}",
+        gone = await RateCounter.raw(
+            "DELETE FROM rate_counter WHERE key = {} OR substr(key, 1, {}) = {} RETURNING hits",
             stored_key(key),
             len(prefix),
             prefix,
         )
+        return max((int(r["hits"]) for r in gone), default=0)
 
     async def prune(self) -> None:
         """Delete the counters whose slot ended over an hour ago."""
@@ -145,9 +147,9 @@ class MemoryCounters:
             return 0
         return entry[1]
 
-    async def forget(self, key: str) -> None:
-        for name in [k for k in self._counts if k == key or k.startswith(key + ":")]:
-            del self._counts[name]
+    async def forget(self, key: str) -> int:
+        names = [k for k in self._counts if k == key or k.startswith(key + ":")]
+        return max((self._counts.pop(name)[1] for name in names), default=0)
 
 
 class RedisCounters:
@@ -177,11 +179,14 @@ class RedisCounters:
         value = await self._redis.get(self._name(key, window_s))
         return int(value) if value else 0
 
-    async def forget(self, key: str) -> None:
+    async def forget(self, key: str) -> int:
         escaped = "".join("\\" + c if c in "*?[]\\" else c for c in key)
         names = [name async for name in self._redis.scan_iter(match=f"pingan:rate:{escaped}:*")]
-        if names:
-            await self._redis.delete(*names)
+        if not names:
+            return 0
+        counts = await self._redis.mget(names)
+        await self._redis.delete(*names)
+        return max((int(c) for c in counts if c is not None), default=0)
 
 
 _DATABASE = DatabaseCounters()

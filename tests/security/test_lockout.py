@@ -121,6 +121,8 @@ async def test_forget_drops_the_account_and_its_addresses_only() -> None:
     counters = MemoryCounters()
     for key in ("fail:ann", "fail:ann:10.0.0.1", "fail:ann:10.0.0.2", "fail:anna:10.0.0.1"):
         await counters.add(key, 900)
-    await counters.forget("fail:ann")
+    await counters.add("fail:ann:10.0.0.2", 900)
+    assert await counters.forget("fail:ann") == 2  # the most any of the three held
     assert [await counters.get(k, 900) for k in ("fail:ann", "fail:ann:10.0.0.1")] == [0, 0]
     assert await counters.get("fail:anna:10.0.0.1", 900) == 1
+    assert await counters.forget("fail:ann") == 0  # nothing left: an unlock audits nothing

@@ -37,6 +37,20 @@ async def test_two_stores_share_one_count() -> None:
 
 
 @needs_redis
+async def test_forget_drops_a_key_and_those_below_it_and_tells_the_highest_count() -> None:
+    name = f"test-{secrets.token_hex(6)}"
+    store = RedisCounters(URL)
+    for key in (f"fail:{name}", f"fail:{name}:10.0.0.1", f"fail:{name}:10.0.0.1"):
+        await store.add(key, 900)
+    await store.add(f"fail:{name}x:10.0.0.1", 900)
+    assert await store.forget(f"fail:{name}") == 2
+    assert await store.get(f"fail:{name}:10.0.0.1", 900) == 0
+    assert await store.get(f"fail:{name}x:10.0.0.1", 900) == 1
+    assert await store.forget(f"fail:{name}") == 0
+    await store.forget(f"fail:{name}x")
+
+
+@needs_redis
 async def test_the_login_limit_is_counted_in_redis(
     db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
