@@ -20,7 +20,7 @@ from questionnaires import default_instruments
 from survey import __version__
 from survey.db import close_pool, start_pool
 from survey.results.records import REVIEW_NAMES
-from survey.settings import Settings, get_settings
+from survey.settings import Settings, get_settings, local_time
 from survey.tabular import start_upload_workers
 from survey.web.auth import password_change_guard, session_auth
 from survey.web.controllers import (
@@ -98,8 +98,10 @@ def asgi_app(settings: Settings | None = None) -> Any:
 
 
 def _template_globals(engine: JinjaTemplateEngine) -> None:
-    """Words every page may show: one vocabulary with the report (``survey.results.report``)."""
+    """Words every page may show: one vocabulary with the report (``survey.results.report``),
+    and ``local_time``, the filter that shows a stored (UTC) time in the installation's zone."""
     engine.engine.globals["REVIEW_NAMES"] = REVIEW_NAMES
+    engine.engine.filters["local_time"] = local_time
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -4,6 +4,7 @@ its district."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import httpx
@@ -90,6 +91,12 @@ async def test_create_edit_and_version_a_programme_on_the_pages(
     assert await PolicyVersion.count() == 3  # the demo programme's and this one's two
     stored = await client.get("/admin/programmes/beicheng-lsyd/policy/2")
     assert stored.status_code == 200 and stored.text == v2
+    # A version's time is shown in the installation's zone (Asia/Shanghai, UTC+8), not in UTC.
+    await PolicyVersion.update(
+        {PolicyVersion.created_at: dt.datetime(2026, 12, 4, 20, 30, tzinfo=dt.UTC)}
+    ).where(PolicyVersion.number == 2)
+    page = await client.get("/admin/programmes/beicheng-lsyd")
+    assert "2026-12-05 04:30" in page.text and "2026-12-04 20:30" not in page.text
 
 
 async def test_a_district_admin_sees_and_manages_only_its_district(
