@@ -192,7 +192,7 @@ async def authenticate(username: str, password: str, address: str = "") -> Curre
     )
     if await counters.get(pair_key, LOGIN_WINDOW_S) >= MAX_FAILED_LOGINS:
         _verify(_DUMMY_HASH, password)
-        await _audit(username, "login-locked", address)
+        await record(username, "login-locked", address)
         raise LoginLocked(retry_after(LOGIN_WINDOW_S))
     if row is None or not row["is_active"] or not _verify(row["password_hash"], password):
         if row is None:
@@ -200,9 +200,9 @@ async def authenticate(username: str, password: str, address: str = "") -> Curre
         await counters.add(pair_key, LOGIN_WINDOW_S)
         await counters.add(account_key, LOGIN_WINDOW_S)
         if row is not None:
-            await _audit(username, "login-failed", address)
+            await record(username, "login-failed", address)
         return None
-    await _audit(username, "login", address)
+    await record(username, "login", address)
     return await load_user(row["id"])
 
 
@@ -283,10 +283,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-async def _audit(username: str, action: str, detail: str = "") -> None:
-    await record(username, action, detail)
 
 
 # --- Managing users (admin page and ``survey user …``) -------------------------------------
@@ -473,13 +469,11 @@ async def set_active(
         raise AccountError("不能停用自己的账号")
     async with write_transaction():
         row = await _lock_managed_users(username, limit_to_district)
-        unchanged = bool(row["is_active"]) == active
-        if not unchanged:
+        if bool(row["is_active"]) != active:
             await AppUser.update({AppUser.is_active: active}).where(AppUser.id == row["id"])
-        if not active and not unchanged:
-            await _keep_one_admin()
-            await end_user_sessions(int(row["id"]))
-        if not unchanged:
+            if not active:
+                await _keep_one_admin()
+                await end_user_sessions(int(row["id"]))
             await record(actor, "user.enable" if active else "user.disable", f"user={username}")
     if active:  # enabling (also an enabled account) lifts a login lock
         await unlock(username, actor=actor)

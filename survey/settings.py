@@ -82,15 +82,25 @@ class Settings:
         return Path(self.database_url.removeprefix("sqlite:///"))
 
 
+def database_url() -> str:
+    """``PINGAN_DATABASE_URL`` as set, or the embedded SQLite default (checked by
+    ``load_settings``)."""
+    return os.environ.get("PINGAN_DATABASE_URL", "") or DEFAULT_DATABASE_URL
+
+
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder of a ``sqlite:///`` URL's file (None for PostgreSQL)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///")).resolve().parent
+
+
 def _secret_key(database_url: str) -> str:
     key = os.environ.get("PINGAN_SECRET_KEY", "")
     if key:
         return key
     # Keep a generated key beside the SQLite file (or in the cwd) so sessions survive restarts.
-    base = Path(".")
-    if database_url.startswith("sqlite:///"):
-        base = Path(database_url.removeprefix("sqlite:///")).resolve().parent
-    key_file = base / ".pingan-secret"
+    key_file = (_sqlite_folder(database_url) or Path(".")) / ".pingan-secret"
     try:
         if key_file.exists():
             return key_file.read_text().strip()
@@ -104,7 +114,7 @@ def _secret_key(database_url: str) -> str:
 
 def load_settings() -> Settings:
     """Read the settings from ``PINGAN_*`` environment variables (see README)."""
-    url = os.environ.get("PINGAN_DATABASE_URL", "") or DEFAULT_DATABASE_URL
+    url = database_url()
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ValueError(
             f"PINGAN_DATABASE_URL 无法识别: {url!r}（应为 sqlite:///文件 或 postgresql://…）"
@@ -175,8 +185,8 @@ def cache_dir() -> Path | None:
         return None
     if raw:
         return Path(raw)
-    url = os.environ.get("PINGAN_DATABASE_URL", "") or DEFAULT_DATABASE_URL
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).resolve().parent / ".pingan-cache"
+    folder = _sqlite_folder(database_url())
+    if folder is not None:
+        return folder / ".pingan-cache"
     base = os.environ.get("XDG_CACHE_HOME", "") or str(Path.home() / ".cache")
     return Path(base) / "pingan"

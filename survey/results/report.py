@@ -33,7 +33,7 @@ from survey.results.dashboard import WaveView, view_revision, wave_view
 from survey.results.records import REVIEW_NAMES
 from survey.results.revisions import RevisionInfo, current_correction, revisions_for_wave
 from survey.results.waves import wave_by_id
-from survey.settings import cache_dir, installation_timezone, local_time
+from survey.settings import cache_dir, database_url, installation_timezone, local_time
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _ENV = Environment(
@@ -56,6 +56,7 @@ CODE_FILES = (
     Path(__file__).with_name("dashboard.py"),
     Path(__file__).with_name("charts.py"),
     Path(__file__).with_name("changes.py"),
+    Path(__file__).with_name("records.py"),  # the review states' words
     TEMPLATES / "report" / "report.html",
     TEMPLATES / "results" / "_change.html",
     TEMPLATES / "results" / "_review.html",
@@ -142,7 +143,7 @@ def _cache_file(wave_id: int, district_code: str | None, fmt: str, key: str) -> 
     if folder is None:
         return None
     # database and district as short hashes (a district code is not trusted as a file name)
-    owner = hashlib.sha256(os.environ.get("PINGAN_DATABASE_URL", "").encode()).hexdigest()[:12]
+    owner = hashlib.sha256(database_url().encode()).hexdigest()[:12]
     district = hashlib.sha256((district_code or "").encode()).hexdigest()[:8]
     return folder / "reports" / f"{owner}-w{wave_id}-{district}-{key}.{fmt}"
 
