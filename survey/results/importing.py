@@ -186,18 +186,15 @@ def _demographic_check(
     if variable == "sex":
         by_text.update(SEX_VALUES)
     if item is not None:
+        numbered = []
+        labels = []
         for option in item.options:
             code = weighting_code(item, variable, option.code)
             if code:
                 by_text.setdefault(option.label.strip().lower(), code)
-        numbered = [
-            (o.code, weighting_code(item, variable, o.code))
-            for o in item.options
-            if weighting_code(item, variable, o.code)
-        ]
-        accepted = f"问卷题 {item.id} 的代码 " + "、".join(
-            f"{c} = {next(o.label for o in item.options if o.code == c)}" for c, _w in numbered
-        )
+                numbered.append((option.code, code))
+                labels.append(f"{option.code} = {option.label}")
+        accepted = f"问卷题 {item.id} 的代码 " + "、".join(labels)
     else:
         numbered = [(k + 1, code) for k, code in enumerate(fixed)]
         accepted = "、".join(f"{c} = {w}" for c, w in numbered)
