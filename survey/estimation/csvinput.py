@@ -109,6 +109,37 @@ def _stripped(chunked: Any) -> Any:
     return pc.utf8_trim_whitespace(chunked.combine_chunks())
 
 
+def _check_utf8(path: str, data: bytes) -> None:
+    """Refuse a file that is not UTF-8, naming the record (the header is row 1, as the ``csv``
+    module counts) and the byte, before pyarrow sees it: pyarrow decodes the text of a row of
+    the wrong width for ``invalid_row_handler`` itself, and a decoding error there is raised
+    inside pyarrow, where it is only printed ("Exception ignored"), never ours to report.
+
+    ASCII is checked at memory speed; other text by Arrow's UTF-8 validation (≈ 15 ms on 10 MB
+    of Chinese, a third of ``bytes.decode``), decoded in Python only to place an error."""
+    if data.isascii():
+        return
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        whole.view(pa.large_string()).validate(full=True)
+        return
+    except pa.ArrowInvalid:
+        pass
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8-sig")
+        # records up to and including the one the bad byte is in (the "x" starts a new record
+        # when the bad byte begins a line); a quoted value left open is its record's, unended
+        row = sum(1 for _ in csv.reader(io.StringIO(before + "x", newline="")))
+        raise CliInputError(
+            f"{path}: 第{row}行: 不是 UTF-8 编码（第 {exc.start + 1} 字节），请另存为 UTF-8 CSV"
+        ) from exc
+
+
 def read_csv(path: str) -> Table:
     """Read a UTF-8 (optional BOM) CSV with a header row; every row must have the header's width.
 
@@ -120,25 +151,21 @@ def read_csv(path: str) -> Table:
     import pyarrow.csv as pacsv
 
     p = Path(path)
-    not_utf8 = f"{path}: 不是 UTF-8 编码的 CSV"
     try:
         data = p.read_bytes()
     except FileNotFoundError as exc:
         raise CliInputError(f"{path}: 文件不存在") from exc
     except OSError as exc:
         raise CliInputError(f"{path}: 无法读取（{exc.strerror}）") from exc
+    _check_utf8(path, data)
     header_rows = 0  # blank records before the header are skipped with it
     first = None
-    # only the header is decoded here; pyarrow checks the UTF-8 of the rest
     lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-    try:
-        for record in csv.reader(lines):
-            header_rows += 1
-            if any(c.strip() for c in record):
-                first = record
-                break
-    except UnicodeDecodeError as exc:
-        raise CliInputError(not_utf8) from exc
+    for record in csv.reader(lines):
+        header_rows += 1
+        if any(c.strip() for c in record):
+            first = record
+            break
     if first is None:
         raise CliInputError(f"{path}: 文件为空")
     header = [h.strip() for h in first]
@@ -169,8 +196,6 @@ def read_csv(path: str) -> Table:
             ),
         )
     except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc):
-            raise CliInputError(not_utf8) from exc
         raise CliInputError(f"{path}: 无法按 CSV 读取（{exc}）") from exc
     if wrong:
         row, width = wrong[0]

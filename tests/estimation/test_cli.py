@@ -357,3 +357,36 @@ def test_missing_and_non_utf8_files(capsys: pytest.CaptureFixture[str], tmp_path
     path = tmp_path / "gbk.csv"
     path.write_bytes("id,w,q\n1,10,不知道\n".encode("gbk"))
     assert "不是 UTF-8" in fails(capsys, str(path), "--weight", "w", "--mean", "q")
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize(
+    ("data", "row", "byte"),
+    [
+        # the header is row 1; 第N字节 counts from 1 (the byte's offset + 1)
+        ("id,w,q\n1,10,不知\n2,30,好\n".encode(), None, None),  # UTF-8: accepted
+        ("id,w,q\n1,10,2\n2,10,不知道\n".encode("gbk"), 3, 20),
+        (b"\xef\xbb\xbfid,w,q\n1,10,2\n\xd5", 3, 18),  # BOM; a cut sequence, short row
+        (b"id,w,q\r\n1,10,2\r\n2,\xff,3,4\r\n", 3, 19),  # in a row of the wrong width
+        (b'id,w,q\n1,10,"a\nb"\n2,10,\xff\n', 3, 24),  # a quoted line break: one record
+        (b"id,w,q\n\n1,10,2\n\xff,10,2\n", 4, 16),  # a blank record counts, as csv counts
+        (b"\xffid,w,q\n1,10,2\n", 1, 1),
+    ],
+)
+def test_non_utf8_names_file_row_and_byte(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    data: bytes,
+    row: int | None,
+    byte: int | None,
+) -> None:
+    """Bad UTF-8 anywhere, also in a row of the wrong width (pyarrow decodes that row's text
+    for the invalid-row handler: its decoding error was raised inside pyarrow and only printed
+    as "Exception ignored"), is one clear line naming the file, the record and the byte."""
+    path = tmp_path / "bad.csv"
+    path.write_bytes(data)
+    if row is None:
+        assert run(capsys, str(path), "--weight", "w", "--mean", "w")[0]["n"] == 2
+        return
+    expected = f"错误: {path}: 第{row}行: 不是 UTF-8 编码（第 {byte} 字节），请另存为 UTF-8 CSV"
+    assert fails(capsys, str(path), "--weight", "w", "--mean", "q") == expected
