@@ -12,11 +12,12 @@ import io
 
 import numpy as np
 
-from survey.db.tables import PopulationCount, Unit
+from survey.db.tables import Unit
 from survey.demo_context import DemoContext
 from survey.design.frames import import_blocks_table, import_frame_table
 from survey.design.service import DesignSpec, draw_sample
 from survey.design.tables import Sample
+from survey.registry.tree import load_tree
 from survey.release import release_batches
 from survey.tabular import read_table
 
@@ -43,15 +44,11 @@ async def demo_frame_csv(seed: int, district_code: str) -> bytes:
     """A phone-number frame for the district: rows per community in proportion to its adults."""
     district = await Unit.select(Unit.id).where(Unit.code == district_code).first()
     assert district is not None
-    streets = [r["id"] for r in await Unit.select(Unit.id).where(Unit.parent == district["id"])]
-    communities = (
-        await Unit.select(Unit.id, Unit.code).where(Unit.parent.is_in(streets)).order_by(Unit.code)
-    )
-    adults: dict[int, int] = {}
-    for r in await PopulationCount.select(PopulationCount.unit, PopulationCount.persons):
-        adults[r["unit"]] = adults.get(r["unit"], 0) + int(r["persons"])
+    tree = await load_tree(int(district["id"]), population=True)
+    assert tree is not None
+    communities = tree.at_level("community")
     rng = np.random.default_rng(seed + 6)
-    counts = [max(5, round(adults.get(c["id"], 0) * FRAME_SHARE)) for c in communities]
+    counts = [max(5, round(tree.adults(c.id) * FRAME_SHARE)) for c in communities]
     # Distinct fictional mobile numbers: 1370000xxxx … drawn without replacement.
     suffixes = rng.choice(10_000_000, size=sum(counts), replace=False)
     out = io.StringIO()
@@ -60,7 +57,7 @@ async def demo_frame_csv(seed: int, district_code: str) -> bytes:
     k = 0
     for community, count in zip(communities, counts, strict=True):
         for _ in range(count):
-            writer.writerow([community["code"], f"1370{int(suffixes[k]):07d}"])
+            writer.writerow([community.code, f"1370{int(suffixes[k]):07d}"])
             k += 1
     return out.getvalue().encode("utf-8")
 

@@ -30,7 +30,7 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ import sampling
 from sampling import SamplingError
 from survey import audit
 from survey.db import is_postgres, write_transaction
-from survey.db.tables import PopulationCount, Unit, Wave
+from survey.db.tables import Wave
 from survey.design.bulk import bulk_insert
 from survey.design.choices import ALLOCATIONS, METHODS, MODES
 from survey.design.frames import BLOCK_HEADER, FRAME_HEADER
@@ -53,6 +53,7 @@ from survey.design.regions import (
     require_open,
 )
 from survey.design.tables import Frame, FrameRow, Sample, SampledElement, StratumTarget
+from survey.registry.tree import load_tree
 from survey.waves import WaveRef
 
 
@@ -442,24 +443,6 @@ async def _block_rows(frame_id: int) -> list[dict[str, Any]]:
     )
 
 
-async def _adults(district_codes: Iterable[str]) -> dict[str, int]:
-    """Adults per district (sum of the registry's population counts of its communities)."""
-    out: dict[str, int] = {}
-    for code in district_codes:
-        district = await Unit.select(Unit.id).where(Unit.code == code).first()
-        if district is None:
-            continue
-        streets = [r["id"] for r in await Unit.select(Unit.id).where(Unit.parent == district["id"])]
-        units = [district["id"], *streets]
-        if streets:
-            units += [r["id"] for r in await Unit.select(Unit.id).where(Unit.parent.is_in(streets))]
-        rows = await PopulationCount.select(PopulationCount.persons).where(
-            PopulationCount.unit.is_in(units)
-        )
-        out[code] = sum(int(r["persons"]) for r in rows)
-    return out
-
-
 async def _exclusions(wave: WaveRef, spec: DesignSpec, before_sample: int | None) -> frozenset[str]:
     """Numbers not to draw: do-not-call, numbers of the last N earlier waves of the programme,
     and numbers already drawn in this wave (by samples older than ``before_sample``)."""
@@ -536,7 +519,8 @@ async def _plan_blocks(
     ]
     exclusions = await _exclusions(wave, spec, before_sample)
     present = [d for d in districts if f"{d}-mobile" in pools]
-    adults = await _adults(present)
+    tree = await load_tree(region.id, population=True)
+    adults = tree.district_adults() if tree is not None else {}
     per_district: dict[str, int] = {}
     if spec.total is not None and present:
         if len(present) == 1:

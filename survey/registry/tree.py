@@ -70,6 +70,14 @@ class RegionTree:
         """The community's registered adults (0 when population was not loaded)."""
         return sum(persons for _sex, _age, persons in self.population.get(community_id, ()))
 
+    def district_adults(self) -> dict[str, int]:
+        """Registered adults per district code (the sum over its communities, as the registry
+        page and the results' weighting count them; 0 when population was not loaded)."""
+        out = {u.code: 0 for u in self.at_level("district")}
+        for c in self.at_level("community"):
+            out[c.district_code] += self.adults(c.id)
+        return out
+
 
 async def load_tree(region_id: int, *, population: bool = False) -> RegionTree | None:
     """The tree below (and including) unit ``region_id``; None when there is no such unit.

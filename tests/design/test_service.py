@@ -426,3 +426,47 @@ async def test_verification_after_the_numbers_were_deleted(region: Region) -> No
     check = await verify_sample(from_frame.sample_id)
     assert not check.consistent and check.mismatches == 1
     assert "无法复现" in check.describe() and "1 个单元不同" in check.describe()
+
+
+async def test_number_sample_of_a_city_splits_by_the_registered_adults(region: Region) -> None:
+    """A city wave's number sample is allocated to its districts in proportion to their adults,
+    counted as the registry page and the results' weighting count them: the communities'
+    population (a count given on a street row is not added on top of its communities')."""
+    from survey.db.tables import Programme, Unit, Wave
+    from survey.registry.queries import district_view
+    from survey.registry.service import import_registry_file
+
+    # long-format counts are community-only; the wide file may give a street row counts too
+    ages = ("18_29", "30_44", "45_59", "60p")
+    header = ",".join(f"pop_{sex}_{age}" for sex in "mf" for age in ages)
+    population = "\n".join(
+        [
+            f"kind,code,name,parent_code,station_code,{header}",
+            "街道,110101001,东关街道,110101,,500,0,0,0,0,0,0,500",
+            "社区,C1,一号社区,110101001,S1,100,0,0,0,0,0,0,50",
+            "社区,C2,二号社区,110101001,S2,60,0,0,0,0,0,0,40",
+            "社区,C3,三号社区,110101002,S1,100,0,0,0,0,0,0,0",
+            "社区,C4,四号社区,110101003,S2,0,0,0,0,0,0,0,250",
+            "社区,W1,西一社区,110102001,S9,120,0,0,0,0,0,0,80",
+        ]
+    )
+    await import_registry_file("population.csv", population.encode())
+    # east: 150 + 100 + 100 + 250 = 600 adults; west: 200 — total 40 → 30 and 10 exactly
+    city = await Unit.select(Unit.id).where(Unit.code == "110100").first()
+    assert city is not None
+    programme = await Programme.insert(
+        Programme(code="city", name="测试市测评", region=city["id"])
+    ).returning(Programme.id)
+    wave = await Wave.insert(
+        Wave(programme=programme[0]["id"], month="2026-11", status="design")
+    ).returning(Wave.id)
+    wave_id = int(wave[0]["id"])
+    blocks = "prefix,carrier,district\n1380013,中国移动,110101\n1391234,中国移动,110102\n"
+    summary = await import_blocks_file(wave_id, "blocks.csv", blocks.encode())
+    plan = await plan_design(wave_id, DesignSpec(summary.frame_id, method="numbers", total=40))
+    assert plan.sizes() == {"110101-mobile": 30, "110102-mobile": 10}
+    for code, adults in (("110101", 600), ("110102", 200)):  # the registry page's figure
+        unit = await Unit.select(Unit.id).where(Unit.code == code).first()
+        assert unit is not None
+        view = await district_view(int(unit["id"]))
+        assert view is not None and view.adults == adults
