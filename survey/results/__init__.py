@@ -18,6 +18,8 @@ Modules (``docs/results.md`` describes the method and the file formats):
   JSON/CSV/XLSX and weighted microdata as CSV/XLSX/SPSS/Stata (every CSV/XLSX goes through
   ``export.to_csv`` / ``export.to_xlsx``); ``microdata`` — the labelled microdata table of a
   wave; ``scripts`` — the R and Stata scripts that redo the published figures from it;
+- ``formats`` — what a download may ask for (report format, export format and table, microdata
+  format, labels), checked once for the pages, the command line and the exports;
 - ``cli`` (``survey results compute|export``, ``survey report``, ``survey responses import``),
   ``demo`` (three published demo waves); web pages in ``survey.web.controllers.results``.
 """

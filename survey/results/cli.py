@@ -8,6 +8,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from survey.results.formats import (
+    EXPORT_FORMATS,
+    LABEL_MODES,
+    REPORT_FORMATS,
+    RESULT_FORMATS,
+    RESULT_TABLES,
+    FormatError,
+    microdata_format,
+    results_export,
+)
+
 
 def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     import asyncio
@@ -251,10 +262,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from survey.results.microdata import Microdata, load_microdata
     from survey.results.scripts import script_file
 
-    if args.microdata and args.format == "json":
-        raise CommandError("微观数据只能导出为 csv、xlsx、sav 或 dta")
-    if not args.microdata and args.format in ("sav", "dta"):
+    if not args.microdata and args.format not in RESULT_FORMATS:
         raise CommandError(f"{args.format} 格式只用于微观数据，请加 --microdata")
+    try:
+        if args.microdata:
+            microdata_format(args.format)
+        else:
+            results_export(args.format, args.table)
+    except FormatError as exc:
+        raise CommandError(str(exc)) from exc
     if args.with_script and not args.microdata:
         raise CommandError("--with-script 只用于微观数据导出，请加 --microdata")
     if args.with_script == "stata" and args.format != "dta":
@@ -402,7 +418,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
     )
     p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
-    p.add_argument("--format", choices=("json", "csv", "xlsx", "sav", "dta"), default="csv")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     p.add_argument(
         "--microdata",
         action="store_true",
@@ -410,7 +426,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--labels",
-        choices=("codes", "text", "both"),
+        choices=LABEL_MODES,
         default="both",
         help="CSV/XLSX 中编码变量的写法：代码、标签文字或两者（默认，代码列旁加标签列）",
     )
@@ -421,7 +437,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--table",
-        choices=("results", "weighting", "flags", "modes"),
+        choices=RESULT_TABLES,
         default="results",
         help="CSV 导出哪张表：指标结果、加权诊断或数据质量提示（xlsx 总是包含全部）",
     )
@@ -430,7 +446,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("report", help="生成月度通报（pdf 或 html）")
     p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
-    p.add_argument("--format", choices=("pdf", "html"), default="pdf")
+    p.add_argument("--format", choices=REPORT_FORMATS, default="pdf")
     p.add_argument("--output", "-o", help="输出文件（默认按测评期命名，写到当前目录）")
     p.set_defaults(func=cmd_report)
 

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from openpyxl import Workbook
@@ -33,6 +33,12 @@ from survey.cells import safe_cell
 from survey.ranking import LEVEL_NAMES, STATUS_NAMES
 from survey.results.changes import Key, RowChanges, changes_for
 from survey.results.compute import wave_by_id
+from survey.results.formats import (
+    LabelMode,
+    label_mode,
+    microdata_format,
+    results_export,
+)
 from survey.results.microdata import (
     LEVEL_LABELS,
     MARGIN_COLUMNS,
@@ -191,8 +197,6 @@ def _run_sheets(run: RunInfo) -> list[Sheet]:
 # ---------------------------------------------------------------------------------------------
 # Readable tables: --labels codes|text|both
 
-LabelMode = Literal["codes", "text", "both"]
-LABEL_MODES: tuple[LabelMode, ...] = ("codes", "text", "both")
 STATUS_NAMES_EXPORT = {**STATUS_NAMES, "not_ranked": "不排名"}
 
 #: Every column of the readable results table with its Chinese meaning (the codebook); ``code``
@@ -303,7 +307,6 @@ def result_codebook(labels: LabelMode = "both") -> list[dict[str, Any]]:
     ]
 
 
-RESULT_TABLES: tuple[str, ...] = ("results", "weighting", "flags", "modes")
 RESULTS_SHEET = "指标结果"
 CODEBOOK_SHEET = "变量说明"
 CODEBOOK_COLUMNS: tuple[str, ...] = ("variable", "label", "type", "values", "missing")
@@ -326,8 +329,8 @@ async def export_results(
     holds all four as sheets plus the codebook. ``labels`` chooses code columns, label columns or
     both (CSV/XLSX; the JSON keeps both and the sanctions as lists). ``district_code`` limits
     everything to one district (district-limited users)."""
-    if labels not in LABEL_MODES:
-        raise ValueError(f"--labels 只能是 {'、'.join(LABEL_MODES)}")
+    label_mode(labels)
+    results_export(fmt, table)
     wave = await wave_by_id(wave_id)
     run = await run_for_wave(wave.id)
     rows = await results_for_wave(wave.id)
@@ -344,8 +347,6 @@ async def export_results(
             )
     changes = changes_for(rows, history)
     stem = f"results-{wave.programme_code}-{wave.month}"
-    if table not in RESULT_TABLES:
-        raise ValueError(f"未知的结果表 {table}（{'、'.join(RESULT_TABLES)}）")
     if fmt == "csv" and table != "results":
         chosen = (
             dict(zip(("weighting", "flags", "modes"), _run_sheets(run), strict=True)) if run else {}
@@ -373,13 +374,11 @@ async def export_results(
     columns = result_columns(labels)
     if fmt == "csv":
         return to_csv(columns, records), CSV_MEDIA, f"{stem}.csv"
-    if fmt == "xlsx":
-        sheets: list[Sheet] = [(RESULTS_SHEET, columns, records)]
-        if run is not None:
-            sheets.extend(_run_sheets(run))
-        sheets.append((CODEBOOK_SHEET, ("variable", "label"), result_codebook(labels)))
-        return to_xlsx(sheets), XLSX_MEDIA, f"{stem}.xlsx"
-    raise ValueError(f"不支持的导出格式 {fmt}（json、csv、xlsx）")
+    sheets: list[Sheet] = [(RESULTS_SHEET, columns, records)]  # xlsx
+    if run is not None:
+        sheets.extend(_run_sheets(run))
+    sheets.append((CODEBOOK_SHEET, ("variable", "label"), result_codebook(labels)))
+    return to_xlsx(sheets), XLSX_MEDIA, f"{stem}.xlsx"
 
 
 async def export_results_codebook(labels: LabelMode = "both") -> tuple[bytes, str, str]:
@@ -390,7 +389,6 @@ async def export_results_codebook(labels: LabelMode = "both") -> tuple[bytes, st
 # ---------------------------------------------------------------------------------------------
 # Microdata: CSV/XLSX (readable, with --labels), SPSS .sav and Stata .dta (labelled)
 
-MICRODATA_FORMATS: tuple[str, ...] = ("csv", "xlsx", "sav", "dta")
 #: Unit names beside their codes: left out by ``--labels codes``.
 NAME_COLUMNS: frozenset[str] = frozenset(
     {"district_name", "street_name", "community_name", "station_name"}
@@ -541,8 +539,7 @@ async def export_microdata(
     """The weighted microdata of the wave (the rows and weights ``compute_wave`` uses) as
     ``csv``/``xlsx`` (readable, ``labels``), ``sav`` (SPSS) or ``dta`` (Stata);
     ``district_code`` keeps only that district's interviews."""
-    if fmt not in MICRODATA_FORMATS:
-        raise ValueError(f"不支持的微观数据格式 {fmt}（{'、'.join(MICRODATA_FORMATS)}）")
+    microdata_format(fmt)
     md = await load_microdata(
         wave_id, include_non_probability=include_non_probability, district_code=district_code
     )
@@ -551,6 +548,7 @@ async def export_microdata(
 
 def microdata_file(md: Microdata, fmt: str, labels: LabelMode = "both") -> tuple[bytes, str, str]:
     """``(content, media type, file name)`` of loaded microdata in ``fmt``."""
+    microdata_format(fmt)
     if fmt == "sav":
         return to_sav(md), "application/x-spss-sav", f"{md.stem}.sav"
     if fmt == "dta":
@@ -558,15 +556,13 @@ def microdata_file(md: Microdata, fmt: str, labels: LabelMode = "both") -> tuple
     columns, records = microdata_table(md, labels)
     if fmt == "csv":
         return to_csv(columns, records), CSV_MEDIA, f"{md.stem}.csv"
-    if fmt == "xlsx":
-        sheets: list[Sheet] = [
-            ("微观数据", columns, records),
-            ("加权边际", MARGIN_COLUMNS, md.margins),
-            ("加权方法", ("item", "value"), _method_rows(md)),
-            (CODEBOOK_SHEET, CODEBOOK_COLUMNS, microdata_codebook(md)),
-        ]
-        return to_xlsx(sheets), XLSX_MEDIA, f"{md.stem}.xlsx"
-    raise ValueError(f"不支持的微观数据格式 {fmt}（{'、'.join(MICRODATA_FORMATS)}）")
+    sheets: list[Sheet] = [  # xlsx
+        ("微观数据", columns, records),
+        ("加权边际", MARGIN_COLUMNS, md.margins),
+        ("加权方法", ("item", "value"), _method_rows(md)),
+        (CODEBOOK_SHEET, CODEBOOK_COLUMNS, microdata_codebook(md)),
+    ]
+    return to_xlsx(sheets), XLSX_MEDIA, f"{md.stem}.xlsx"
 
 
 def margins_csv(md: Microdata) -> tuple[bytes, str, str]:

@@ -198,6 +198,8 @@ def test_command_line_errors(
     args = ["results", "export", "2026-10", "--microdata", "--with-script", "stata"]
     assert main([*args, "-o", str(tmp_path / "m.csv")]) == 1
     assert "Stata 脚本读 .dta 文件，请用 --format dta" in capsys.readouterr().err
+    assert main(["results", "export", "2026-10", "--microdata", "--format", "json"]) == 1
+    assert "微观数据只能导出为 csv、xlsx、sav（SPSS）或 dta（Stata）" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
 
 

@@ -206,6 +206,15 @@ async def test_dashboard_roles_compute_button_and_district_limit(
     dta = await client.get(f"/results/{wave_id}/microdata/dta")
     assert dta.status_code == 200 and dta.content.startswith(b"<stata_dta>")
     assert (await client.get(f"/results/{wave_id}/microdata/por")).status_code == 404
+    # what does not exist is a 404 saying what does (survey.results.formats)
+    for path, message in (
+        ("export/csv?table=bogus", "结果表只有 results、weighting、flags 和 modes"),
+        ("export/sav", "导出格式只有 json、csv 和 xlsx"),
+        ("microdata/json", "微观数据只能导出为 csv、xlsx、sav（SPSS）或 dta（Stata）"),
+        ("report/docx", "报告格式只有 pdf 和 html"),
+    ):
+        refused = await client.get(f"/results/{wave_id}/{path}")
+        assert refused.status_code == 404 and message in refused.text, path
     await client.post("/logout", data={"_csrf_token": token})
 
     city = await Unit.select(Unit.id).where(Unit.code == "990100").first()

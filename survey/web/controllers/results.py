@@ -8,6 +8,7 @@ covering their district, and only their district's units.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -23,7 +24,8 @@ from survey.accounts import CurrentUser
 from survey.audit import record
 from survey.results.compute import ComputeError, compute_wave
 from survey.results.dashboard import wave_view
-from survey.results.export import RESULT_TABLES, export_microdata, export_results
+from survey.results.export import export_microdata, export_results
+from survey.results.formats import FormatError, microdata_format, report_format, results_export
 from survey.results.importing import import_responses
 from survey.results.queries import WaveSummary, district_code_of
 from survey.results.reading import readable_waves, reviewable_waves
@@ -80,6 +82,15 @@ class DeliveredUpload:
 
 def _instrument_choices() -> list[tuple[str, str]]:
     return [(i.id, i.title) for i in default_instruments().values()]
+
+
+def _checked(check: Callable[..., object], *args: str) -> None:
+    """A download's format (and table) checked by ``survey.results.formats``: none such is
+    404 with its message."""
+    try:
+        check(*args)
+    except FormatError as exc:
+        raise NotFoundException(str(exc)) from exc
 
 
 def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
@@ -484,8 +495,7 @@ class ResultsController(Controller):
     ) -> Response[bytes]:
         user = current_user(request)
         await _visible_wave(request, wave_id)
-        if fmt not in ("pdf", "html"):
-            raise NotFoundException("报告格式只有 pdf 和 html")
+        _checked(report_format, fmt)
         try:
             content, media, name = await render_report(
                 wave_id, fmt, district_code=await district_code_of(user.district_id)
@@ -505,10 +515,7 @@ class ResultsController(Controller):
         table: FromQuery[str] = "results",
     ) -> Response[bytes]:
         await _visible_wave(request, wave_id)
-        if fmt not in ("json", "csv", "xlsx"):
-            raise NotFoundException("导出格式只有 json、csv 和 xlsx")
-        if table not in RESULT_TABLES:
-            raise NotFoundException("结果表只有 results、weighting 和 flags")
+        _checked(results_export, fmt, table)
         await record(current_user(request).username, "results.export", f"wave={wave_id} fmt={fmt}")
         district = await district_code_of(current_user(request).district_id)
         return _download(*await export_results(wave_id, fmt, table=table, district_code=district))
@@ -522,8 +529,7 @@ class ResultsController(Controller):
         self, request: Request[Any, Any, Any], wave_id: FromPath[int], fmt: FromPath[str]
     ) -> Response[bytes]:
         await _visible_wave(request, wave_id)
-        if fmt not in ("csv", "xlsx", "sav", "dta"):
-            raise NotFoundException("微观数据只能导出为 csv、xlsx、sav（SPSS）或 dta（Stata）")
+        _checked(microdata_format, fmt)
         await record(current_user(request).username, "results.microdata", f"wave={wave_id}.{fmt}")
         try:
             district = await district_code_of(current_user(request).district_id)
