@@ -18,6 +18,7 @@ import io
 import multiprocessing
 import os
 import signal
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -130,7 +131,9 @@ UPLOAD_WORKERS = 2
 
 def _pool() -> ProcessPoolExecutor:
     """The worker processes of :func:`read_upload` (started on first use, ``forkserver``: no
-    fork of a process that runs threads and an event loop)."""
+    fork of a process that runs threads and an event loop). The process's, not an app's: the
+    tests start many apps in one process; it stops at interpreter exit (concurrent.futures'
+    exit handler), and its workers leave by themselves if the process is killed."""
     if not _POOL:
         context = multiprocessing.get_context("forkserver")
         _POOL.append(
@@ -148,6 +151,18 @@ def _worker_start() -> None:
     # Reading a file is background work: on a busy machine the server's own requests go
     # first (measured: /health up to 216 ms during a deep XLSX at load average 20 without).
     os.nice(10)
+    # A worker ends when its owner's exit handlers tell it to (concurrent.futures at interpreter
+    # exit). An owner killed without them (SIGKILL, the OOM killer) tells it nothing: the worker
+    # waited on its queue for ever, holding the forkserver and the resource tracker alive with
+    # it (three processes left under init per killed server). It leaves with its owner instead.
+    owner = multiprocessing.parent_process()
+    if owner is not None:
+        threading.Thread(target=_leave_with, args=(owner,), daemon=True).start()
+
+
+def _leave_with(owner: multiprocessing.process.BaseProcess) -> None:
+    owner.join()  # the owner's end of the pipe it started this worker through closes with it
+    os._exit(0)
 
 
 async def start_upload_workers() -> None:
