@@ -30,6 +30,26 @@ def _user() -> str:
     return os.environ.get("USER", "cli")
 
 
+def _answer(go: Callable[[], Awaitable[str | list[str]]], *refusals: type[Exception]) -> int:
+    """Bring the database up to date, run ``go`` and print the line or lines it returns; a
+    ``ComputeError`` (or one of ``refusals``) is one line on stderr and exit 1."""
+    from survey.cli_errors import CommandError
+    from survey.db.migrate import migrate_forwards
+    from survey.results.waves import ComputeError
+
+    async def run() -> str | list[str]:
+        await migrate_forwards()
+        return await go()
+
+    refused: tuple[type[Exception], ...] = (ComputeError, *refusals)
+    try:
+        out = _run(run)
+    except refused as exc:
+        raise CommandError(str(exc)) from exc
+    print(out if isinstance(out, str) else "\n".join(out))
+    return 0
+
+
 def _write(content: bytes, default_name: str, output: str | None) -> str:
     target = Path(output or default_name)
     target.write_bytes(content)
@@ -37,28 +57,20 @@ def _write(content: bytes, default_name: str, output: str | None) -> str:
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
-    from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
-    from survey.results.compute import ComputeError, compute_wave, resolve_wave
+    from survey.results.compute import compute_wave, resolve_wave
 
     async def go() -> str:
-        await migrate_forwards()
         wave = await resolve_wave(args.wave)
         summary = await compute_wave(
             wave.id, username=_user(), include_non_probability=args.include_non_probability
         )
-        return summary.describe()
+        return f"计算完成。{summary.describe()}"
 
-    try:
-        print(f"计算完成。{_run(go)}")
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
     from survey.results.compute import ComputeError, resolve_wave
     from survey.results.records import REVIEW_NAMES as names
     from survey.results.review import decide, reviews_for_wave
@@ -68,7 +80,6 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise CommandError("复核一项处理须同时给出 --unit、--outcome 和 --reason（--index 可选）")
 
     async def go() -> list[str]:
-        await migrate_forwards()
         wave = await resolve_wave(args.wave)
         if args.unit is not None:
             pending = [p for p in await reviews_for_wave(wave.id) if p.unit_code == args.unit]
@@ -94,16 +105,11 @@ def cmd_review(args: argparse.Namespace) -> int:
             )
         return lines or [f"{wave.month} 没有提请复核或待复核的处理"]
 
-    try:
-        print("\n".join(_run(go)))
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def cmd_exclude(args: argparse.Namespace) -> int:
-    from survey.cli import CommandError
-    from survey.db.migrate import migrate_forwards
+    from survey.cli_errors import CommandError
     from survey.results.compute import ComputeError, resolve_wave
     from survey.results.exclusions import (
         exclude_responses,
@@ -116,7 +122,6 @@ def cmd_exclude(args: argparse.Namespace) -> int:
         raise CommandError("排除或恢复问卷须写明 --reason")
 
     async def go() -> list[str]:
-        await migrate_forwards()
         wave = await resolve_wave(args.wave)
         flags = await flags_for_wave(wave.id)
         ids = list(args.ids)
@@ -145,11 +150,7 @@ def cmd_exclude(args: argparse.Namespace) -> int:
         )
         return lines
 
-    try:
-        print("\n".join(_run(go)))
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def _appeal_line(a: Any) -> str:
@@ -166,72 +167,47 @@ def _appeal_line(a: Any) -> str:
 
 
 def cmd_appeal_add(args: argparse.Namespace) -> int:
-    from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
     from survey.results.appeals import add_appeal
-    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.compute import resolve_wave
 
     async def go() -> str:
-        await migrate_forwards()
         wave = await resolve_wave(args.wave)
         a = await add_appeal(
             wave.id, args.unit_code, grounds=args.grounds, username=_user(), index_id=args.index
         )
         return f"已登记申诉 {a.id}：{a.unit_name} {a.month} {a.level_name}（待委员会决定）"
 
-    try:
-        print(_run(go))
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def cmd_appeal_decide(args: argparse.Namespace) -> int:
-    from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
     from survey.results.appeals import decide_appeal
-    from survey.results.compute import ComputeError
 
     async def go() -> str:
-        await migrate_forwards()
         a = await decide_appeal(
             args.id, outcome=args.outcome, reason=args.reason, username=_user(), to_level=args.to
         )
         return "已决定：" + _appeal_line(a)
 
-    try:
-        print(_run(go))
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def cmd_appeal_list(args: argparse.Namespace) -> int:
-    from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
     from survey.results.appeals import list_appeals
-    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.compute import resolve_wave
 
     async def go() -> list[str]:
-        await migrate_forwards()
         wave_id = (await resolve_wave(args.wave)).id if args.wave else None
         return [_appeal_line(a) for a in await list_appeals(wave_id)] or ["没有申诉"]
 
-    try:
-        print("\n".join(_run(go)))
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def cmd_revise(args: argparse.Namespace) -> int:
-    from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
-    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.compute import resolve_wave
     from survey.results.revisions import revise_wave
 
     async def go() -> str:
-        await migrate_forwards()
         wave = await resolve_wave(args.wave)
         summary = await revise_wave(
             wave.id,
@@ -241,11 +217,7 @@ def cmd_revise(args: argparse.Namespace) -> int:
         )
         return summary.describe()
 
-    try:
-        print(_run(go))
-    except ComputeError as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -340,25 +312,30 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from survey.cli_errors import CommandError
-    from survey.db.migrate import migrate_forwards
-    from survey.results.compute import ComputeError, resolve_wave
+    from survey.results.compute import resolve_wave
     from survey.results.importing import import_responses
     from survey.tabular import ImportRejected
 
     async def go() -> str:
-        await migrate_forwards()
         wave = await resolve_wave(args.wave)
         summary = await import_responses(
             wave.id, args.file, args.instrument, args.mapping, username=_user()
         )
         return summary.describe()
 
-    try:
-        print(_run(go))
-    except (ComputeError, ImportRejected) as exc:
-        raise CommandError(str(exc)) from exc
-    return 0
+    return _answer(go, ImportRejected)
+
+
+def _wave_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+
+
+def _include_non_probability(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-non-probability",
+        action="store_true",
+        help="把非概率样本（开放链接）也计入（默认不计入）",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -368,12 +345,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = results.add_subparsers(dest="results_command", metavar="ACTION")
     sub.required = True
     p = sub.add_parser("compute", help="计算一个测评期的各项指标、排名与预警")
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
-    p.add_argument(
-        "--include-non-probability",
-        action="store_true",
-        help="把非概率样本（开放链接）也计入（默认不计入）",
-    )
+    _wave_argument(p)
+    _include_non_probability(p)
     p.set_defaults(func=cmd_compute)
     p = sub.add_parser(
         "revise",
@@ -381,13 +354,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="已发布的结果不能重新计算；更正会计算出新的版本（第 2、3… 版），"
         "发布前委员会仍看到现行版本，发布后看到标注「更正」的新版本，旧版本仍可查阅。",
     )
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("--reason", required=True, help="更正原因（必填，记入审计日志并向委员会显示）")
-    p.add_argument(
-        "--include-non-probability",
-        action="store_true",
-        help="把非概率样本（开放链接）也计入（默认不计入）",
-    )
+    _include_non_probability(p)
     p.set_defaults(func=cmd_revise)
     p = sub.add_parser(
         "review",
@@ -395,7 +364,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description='办法中 review = "hold" 的处理在复核前不能发布；review = "flag" 的处理标注'
         "「提请复核」。不带 --unit 时列出本期全部可复核的处理。",
     )
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("--unit", help="单位代码（如 990102P03）")
     p.add_argument("--index", help="指标代码（单位只有一项可复核的处理时可省略）")
     p.add_argument("--outcome", choices=("维持", "撤销"), help="复核结论")
@@ -408,7 +377,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "排除后：未发布的测评期重新计算；已发布的测评期计算为更正版本（再用 wave publish 发布），"
         "原版本仍可查阅。方法说明注明排除的份数和理由。",
     )
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("ids", nargs="*", type=int, help="要排除（或 --restore 恢复）的问卷编号")
     p.add_argument("--flag", type=int, help="排除第 N 条数据质量提示涉及的全部问卷")
     p.add_argument("--reason", help="理由（必填，记入审计日志和方法说明）")
@@ -417,7 +386,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="导出指标结果（json/csv/xlsx）或加权微观数据（csv/xlsx/sav/dta）"
     )
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     p.add_argument(
         "--microdata",
@@ -445,7 +414,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("report", help="生成月度通报（pdf 或 html）")
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("--format", choices=REPORT_FORMATS, default="pdf")
     p.add_argument("--output", "-o", help="输出文件（默认按测评期命名，写到当前目录）")
     p.set_defaults(func=cmd_report)
@@ -454,7 +423,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = appeal.add_subparsers(dest="appeal_command", metavar="ACTION")
     sub.required = True
     p = sub.add_parser("add", help="登记一个单位对已发布处理的申诉")
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("unit_code", help="单位代码（如 990102P06）")
     p.add_argument("--grounds", required=True, help="申诉理由（必填）")
     p.add_argument("--index", help="指标代码（单位有多项处理时必填）")
@@ -478,7 +447,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = responses.add_subparsers(dest="responses_command", metavar="ACTION")
     sub.required = True
     p = sub.add_parser("import", help="把 CSV/XLSX 数据文件导入测评期（整文件校验，全部或全不）")
-    p.add_argument("wave", help="测评期：编号、YYYY-MM 或 方案代码/YYYY-MM")
+    _wave_argument(p)
     p.add_argument("file", help="数据文件（.csv 或 .xlsx）")
     p.add_argument("--instrument", required=True, help="问卷 id，如 liangshuaiyidu")
     p.add_argument("--mapping", help="列对照文件（TOML）；省略时列名即题目 id 与字段名")

@@ -93,6 +93,23 @@ def _checked(check: Callable[..., object], *args: str) -> None:
         raise NotFoundException(str(exc)) from exc
 
 
+def _text(form: Any, name: str) -> str:
+    """One field of a submitted form as text (absent or a file: empty)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def _flashed(user: CurrentUser, key: str | None) -> dict[str, Any]:
+    """What the POST before this GET left for ``user`` (``survey.web.flash``), or nothing."""
+    return await flash.take(key, f"user:{user.id}") or {}
+
+
+async def _back(user: CurrentUser, path: str, payload: dict[str, Any]) -> Redirect:
+    """Post/Redirect/Get: to ``path``, which shows ``payload`` (an error, a message, the
+    values typed) once."""
+    return Redirect(await flash.redirect_url(path, f"user:{user.id}", payload), status_code=303)
+
+
 def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
     return Response(
         content,
@@ -128,7 +145,7 @@ class ResultsController(Controller):
         view = await wave_view(wave_id, await district_code_of(user.district_id))
         revisions = await revisions_for_wave(wave_id)
         analyst = user.has_any(ANALYSTS)
-        flashed = await flash.take(f, f"user:{user.id}") or {}
+        flashed = await _flashed(user, f)
         error = str(flashed.get("error", ""))
         return Template(
             "results/dashboard.html",
@@ -175,10 +192,7 @@ class ResultsController(Controller):
         try:
             result = await compute_wave(wave_id, username=user.username)
         except ComputeError as exc:
-            url = await flash.redirect_url(
-                f"/results/{wave_id}", f"user:{user.id}", {"error": f"计算失败：{exc}"}
-            )
-            return Redirect(url, status_code=303)
+            return await _back(user, f"/results/{wave_id}", {"error": f"计算失败：{exc}"})
         return Redirect(f"/results/{wave_id}?msg=computed&n={result.n_results}", status_code=303)
 
     @get("/{wave_id:int}/revise", guards=[requires(*ANALYSTS)], name="results-revise")
@@ -190,7 +204,7 @@ class ResultsController(Controller):
     ) -> Template:
         user = current_user(request)
         summary = await _visible_wave(request, wave_id)
-        flashed = await flash.take(f, f"user:{user.id}") or {}
+        flashed = await _flashed(user, f)
         error = str(flashed.get("error", ""))
         return Template(
             "results/revise.html",
@@ -209,18 +223,13 @@ class ResultsController(Controller):
     async def revise(self, request: Request[Any, Any, Any], wave_id: FromPath[int]) -> Redirect:
         user = current_user(request)
         await _visible_wave(request, wave_id)
-        form = await request.form()
-        reason = form.get("reason")
-        reason = reason if isinstance(reason, str) else ""
+        reason = _text(await request.form(), "reason")
         try:
             done = await revise_wave(wave_id, reason=reason, username=user.username)
         except ComputeError as exc:
-            url = await flash.redirect_url(
-                f"/results/{wave_id}/revise",
-                f"user:{user.id}",
-                {"error": str(exc), "reason": reason[:1000]},
+            return await _back(
+                user, f"/results/{wave_id}/revise", {"error": str(exc), "reason": reason[:1000]}
             )
-            return Redirect(url, status_code=303)
         return Redirect(f"/results/{wave_id}/revisions/{done.number}", status_code=303)
 
     @get(
@@ -273,7 +282,7 @@ class ResultsController(Controller):
 
         user = current_user(request)
         summary = await _review_wave(request, wave_id)
-        flashed = await flash.take(f, f"user:{user.id}") or {}
+        flashed = await _flashed(user, f)
         error = str(flashed.get("error", ""))
         reviewers: tuple[str, ...] = ()
         with contextlib.suppress(ComputeError):  # no computation yet: nobody reviews
@@ -313,8 +322,7 @@ class ResultsController(Controller):
         form = await request.form()
 
         def field(name: str) -> str:
-            value = form.get(name)
-            return value if isinstance(value, str) else ""
+            return _text(form, name)
 
         action = field("action")
         try:
@@ -343,14 +351,8 @@ class ResultsController(Controller):
             else:
                 raise ComputeError("您的角色不能进行这项操作")
         except (ComputeError, ValueError) as exc:
-            url = await flash.redirect_url(
-                f"/results/{summary.id}/review", f"user:{user.id}", {"error": str(exc)}
-            )
-            return Redirect(url, status_code=303)
-        url = await flash.redirect_url(
-            f"/results/{summary.id}/review", f"user:{user.id}", {"message": message}
-        )
-        return Redirect(url, status_code=303)
+            return await _back(user, f"/results/{summary.id}/review", {"error": str(exc)})
+        return await _back(user, f"/results/{summary.id}/review", {"message": message})
 
     @get("/{wave_id:int}/integrity", guards=[requires(*ANALYSTS)], name="results-integrity")
     async def integrity_page(
@@ -365,7 +367,7 @@ class ResultsController(Controller):
 
         user = current_user(request)
         summary = await _visible_wave(request, wave_id)
-        flashed = await flash.take(f, f"user:{user.id}") or {}
+        flashed = await _flashed(user, f)
         error = str(flashed.get("error", ""))
         return Template(
             "results/integrity.html",
@@ -392,25 +394,20 @@ class ResultsController(Controller):
         user = current_user(request)
         summary = await _visible_wave(request, wave_id)
         form = await request.form()
-        reason = form.get("reason")
-        reason = reason if isinstance(reason, str) else ""
+        reason = _text(form, "reason")
         restore = form.get("action") == "restore"
         back = f"/results/{summary.id}/integrity"
         try:
-            typed = form.get("ids")
-            ids = parse_ids(typed if isinstance(typed, str) else "")
+            ids = parse_ids(_text(form, "ids"))
             for value in [*form.getall("id", []), *form.getall("batch", [])]:
                 ids += parse_ids(value if isinstance(value, str) else "")
             act = lift_exclusion if restore else exclude_responses
             done = await act(wave_id, ids, reason=reason, username=user.username)
         except ComputeError as exc:
-            url = await flash.redirect_url(
-                back, f"user:{user.id}", {"error": str(exc), "reason": reason[:500]}
-            )
-            return Redirect(url, status_code=303)
-        message = done.describe("恢复计入" if restore else "排除")
-        url = await flash.redirect_url(back, f"user:{user.id}", {"message": message})
-        return Redirect(url, status_code=303)
+            return await _back(user, back, {"error": str(exc), "reason": reason[:500]})
+        return await _back(
+            user, back, {"message": done.describe("恢复计入" if restore else "排除")}
+        )
 
     @get("/{wave_id:int}/import", guards=[requires(*ANALYSTS)], name="results-import")
     async def import_page(
