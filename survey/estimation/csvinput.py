@@ -514,34 +514,14 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         design = Design.from_arrays(weights, strata=strata, psu=cluster, fpc=fpc)
         if args.rake:
             design = rake(design, margins_from(table, args.rake)).design
+        n_groups = len(labels)
         if statistic == "proportion":
             result = proportion_by(
-                design,
-                values,
-                groups,
-                None,
-                n_groups=len(labels),
-                ci=ci,
-                level=args.level,
-            )
-        elif statistic == "mean":
-            result = mean_by(
-                design,
-                values,
-                groups,
-                n_groups=len(labels),
-                ci=ci,
-                level=args.level,
+                design, values, groups, None, n_groups=n_groups, ci=ci, level=args.level
             )
         else:
-            result = total_by(
-                design,
-                values,
-                groups,
-                n_groups=len(labels),
-                ci=ci,
-                level=args.level,
-            )
+            estimate = mean_by if statistic == "mean" else total_by
+            result = estimate(design, values, groups, n_groups=n_groups, ci=ci, level=args.level)
     except EstimationError as exc:
         raise CliInputError(f"{table.source}: {exc}") from exc
     return result_rows(result, labels)
