@@ -27,7 +27,14 @@ import time
 import traceback
 from pathlib import Path
 
-from survey.results.report import ReportError, _ahead_folder, _owner, open_log, render_report
+from survey.results.report import (
+    DRAWN,
+    ReportError,
+    _ahead_folder,
+    _owner,
+    open_log,
+    render_report,
+)
 
 LOG_LIMIT = 1_000_000
 
@@ -90,7 +97,7 @@ async def draw(folder: Path, requested: list[int]) -> None:
     try:
         for wave_id in await _waves_to_draw(requested):
             for fmt in ("pdf", "html"):
-                start = time.perf_counter()
+                start, drawn = time.perf_counter(), DRAWN[fmt]
                 try:
                     await render_report(wave_id, fmt)
                 except ReportError as exc:  # no results (any more): nothing to draw
@@ -99,7 +106,9 @@ async def draw(folder: Path, requested: list[int]) -> None:
                 except Exception:
                     _log(folder, f"wave {wave_id} {fmt} failed:\n{traceback.format_exc()}")
                     continue
-                _log(folder, f"wave {wave_id} {fmt} ready ({time.perf_counter() - start:.1f} s)")
+                took = time.perf_counter() - start
+                done = "drawn" if DRAWN[fmt] > drawn else "already on disk"
+                _log(folder, f"wave {wave_id} {fmt} {done} ({took:.1f} s)")
     finally:
         await close_pool()
 
@@ -111,6 +120,8 @@ def main() -> int:
     fd = os.open(folder / f"{_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     while True:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another drawer at work: wait, then do what is left
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who is drawing (for a person to see)
         try:
             while requested := take_requests(folder):
                 try:

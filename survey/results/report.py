@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -80,6 +80,8 @@ CODE_FILES = (
     TEMPLATES / "results" / "_change.html",
     TEMPLATES / "results" / "_review.html",
 )
+#: Reports this process has drawn, by format (the background drawer's log tells drawn from found).
+DRAWN: Counter[str] = Counter()
 #: How long an asker waits for another process drawing the same report before drawing it too.
 LOCK_TIMEOUT = 120.0
 _LOCK_POLL = 0.02
@@ -276,21 +278,35 @@ def _key(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
-async def render_report(
-    wave_id: int, fmt: str, *, district_code: str | None = None
-) -> tuple[bytes, str, str]:
-    """``(content, media type, file name)`` of the wave's report in ``pdf`` or ``html``,
-    rendered once per revision of the stored results (see the module doc)."""
-    media = MEDIA.get(fmt)
-    if media is None:
+async def _wanted(
+    wave_id: int, fmt: str, district_code: str | None
+) -> tuple[str, str, RevisionInfo | None]:
+    """The file name a person gets, the key of the current revision's report and the published
+    correction it shows: three small queries."""
+    if fmt not in MEDIA:
         raise ReportError(f"不支持的报告格式 {fmt}（pdf、html）")
     wave = await wave_by_id(wave_id)
     revision = await view_revision(wave, district_code)
     if revision is None:
         raise ReportError(f"测评期 {wave.month} 尚未计算结果，请先计算")
-    name = f"report-{wave.programme_code}-{wave.month}.{fmt}"
     correction = current_correction(await revisions_for_wave(wave_id))
     key = _key(wave_id, district_code, fmt, revision, correction)
+    return f"report-{wave.programme_code}-{wave.month}.{fmt}", key, correction
+
+
+async def report_file(wave_id: int, fmt: str, *, district_code: str | None = None) -> Path | None:
+    """Where the report of the results' current revision is kept on disk (whether or not it
+    is drawn yet); None when the cache is off."""
+    _name, key, _correction = await _wanted(wave_id, fmt, district_code)
+    return _cache_file(wave_id, district_code, fmt, key)
+
+
+async def render_report(
+    wave_id: int, fmt: str, *, district_code: str | None = None
+) -> tuple[bytes, str, str]:
+    """``(content, media type, file name)`` of the wave's report in ``pdf`` or ``html``,
+    rendered once per revision of the stored results (see the module doc)."""
+    name, key, correction = await _wanted(wave_id, fmt, district_code)
     content = _RENDERED.get(key)
     if content is None:
         path = _cache_file(wave_id, district_code, fmt, key)
@@ -305,7 +321,7 @@ async def render_report(
             _RENDERED.popitem(last=False)
     else:
         _RENDERED.move_to_end(key)
-    return content, media, name
+    return content, MEDIA[fmt], name
 
 
 async def _draw(
@@ -327,6 +343,7 @@ async def _draw(
     html = render_html(view, correction=correction)
     content = html.encode("utf-8") if fmt == "html" else html_to_pdf(html)
     _write_cached(_cache_file(wave_id, district_code, fmt, key), content)
+    DRAWN[fmt] += 1
     return content, key
 
 
