@@ -30,8 +30,8 @@ from pathlib import Path
 from survey.results.report import (
     DRAWN,
     ReportError,
-    _ahead_folder,
-    _owner,
+    database_owner,
+    draw_ahead_folder,
     open_log,
     render_report,
 )
@@ -54,7 +54,7 @@ def _log(folder: Path, line: str) -> None:
 def take_requests(folder: Path) -> list[int]:
     """The waves asked for (their request files removed), in the order asked."""
     found = []
-    for request in folder.glob(f"{_owner()}-w*"):
+    for request in folder.glob(f"{database_owner()}-w*"):
         try:
             stamp = request.stat().st_mtime
             request.unlink()
@@ -114,10 +114,10 @@ async def draw(folder: Path, requested: list[int]) -> None:
 
 
 def main() -> int:
-    folder = _ahead_folder()
+    folder = draw_ahead_folder()
     if folder is None:
         return 0
-    fd = os.open(folder / f"{_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     while True:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another drawer at work: wait, then do what is left
         os.ftruncate(fd, 0)
@@ -130,7 +130,7 @@ def main() -> int:
                     _log(folder, f"waves {requested} failed:\n{traceback.format_exc()}")
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-        if not any(folder.glob(f"{_owner()}-w*")):
+        if not any(folder.glob(f"{database_owner()}-w*")):
             return 0
 
 

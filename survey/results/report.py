@@ -10,10 +10,23 @@ A rendered report is kept per revision of the stored results: in memory (the app
 second request at once) and on disk under ``survey.settings.cache_dir()`` (a later process, the
 command line included, reads the file instead of rendering again). The key holds the database,
 the wave, the district, the format, the view's revision (its programme's result runs and the
-latest decision on a sanction), the published correction, the time zone and a hash of the code
-and templates that draw the report; a new revision replaces the wave's older files. Finding the
-revision costs two small queries: a hit reads no results, draws no chart and imports no
-WeasyPrint (docs/benchmarks.md, "Whole processes").
+latest decision on a sanction: ``survey.results.stamps``), the published correction, the time
+zone and a hash of the code and templates that draw the report; a new revision replaces the
+wave's older files. Finding the revision costs three small queries, and a report on disk is
+answered without importing the dashboard, its charts, Jinja, numpy or WeasyPrint (they are
+imported by ``_draw``, on a miss only; docs/benchmarks.md, "Whole processes").
+
+Drawing a PDF takes seconds (WeasyPrint), so nobody should be the first to ask for a new
+revision's report: whatever makes one (computing a wave, publishing a correction, a decision on
+a sanction) calls :func:`draw_ahead` after its transaction, which starts a detached process
+(``survey.results.draw_ahead``) that draws the wave's whole-programme PDF and HTML, and those of
+the programme's later computed waves, into the disk cache, while the command or request returns.
+One drawer at a time per report: whoever draws (the app, the command line, the background
+drawer) holds the report's lock (``locks/`` in the cache folder, ``flock``), and an asker who
+finds no file waits on that lock (``LOCK_TIMEOUT``), then reads the file the drawer wrote
+instead of drawing a second copy. A drawer that dies leaves no lock (``flock`` ends with its
+process) and no partial report (files are written whole, then renamed). ``PINGAN_DRAW_AHEAD=off``
+(or no cache) switches drawing ahead off: the first asker draws, as before.
 """
 
 from __future__ import annotations
@@ -163,7 +176,7 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _owner() -> str:
+def database_owner() -> str:
     """The database, as a short hash (reports of two databases never share a file)."""
     return hashlib.sha256(database_url().encode()).hexdigest()[:12]
 
@@ -174,7 +187,7 @@ def _cache_file(wave_id: int, district_code: str | None, fmt: str, key: str) -> 
         return None
     # database and district as short hashes (a district code is not trusted as a file name)
     district = hashlib.sha256((district_code or "").encode()).hexdigest()[:8]
-    return folder / "reports" / f"{_owner()}-w{wave_id}-{district}-{key}.{fmt}"
+    return folder / "reports" / f"{database_owner()}-w{wave_id}-{district}-{key}.{fmt}"
 
 
 def _report_name(path: Path) -> str:
@@ -350,7 +363,7 @@ async def _draw(
 # --- drawing ahead ----------------------------------------------------------------------------
 
 
-def _ahead_folder() -> Path | None:
+def draw_ahead_folder() -> Path | None:
     """Where requests to draw ahead wait (``draw-ahead/`` in the cache folder); None when drawing
     ahead is off (``PINGAN_DRAW_AHEAD=off``) or there is no cache."""
     if os.environ.get("PINGAN_DRAW_AHEAD", "").strip().lower() == "off":
@@ -372,13 +385,13 @@ def draw_ahead(wave_id: int) -> None:
     them, holding ``draw-ahead/<database>.lock``. A request made while a drawer works is taken
     up by it (it looks again before it exits); otherwise a new drawer is started. The drawer's
     errors go to ``draw-ahead.log`` in the cache folder."""
-    folder = _ahead_folder()
+    folder = draw_ahead_folder()
     if folder is None:
         return
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (folder / f"{_owner()}-w{int(wave_id)}").touch()
-        fd = os.open(folder / f"{_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        (folder / f"{database_owner()}-w{int(wave_id)}").touch()
+        fd = os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             idle = _try_lock(fd)  # no drawer at work: start one (else the working one sees it)
         finally:
@@ -413,13 +426,13 @@ def open_log(folder: Path) -> BinaryIO:
 def drawing_ahead() -> bool:
     """Whether a drawer is at work or a request waits for one (benchmarks and tests wait on
     this; False when drawing ahead is off)."""
-    folder = _ahead_folder()
+    folder = draw_ahead_folder()
     if folder is None or not folder.is_dir():
         return False
-    if any(folder.glob(f"{_owner()}-w*")):
+    if any(folder.glob(f"{database_owner()}-w*")):
         return True
     try:
-        fd = os.open(folder / f"{_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return False
     try:
