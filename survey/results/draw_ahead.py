@@ -100,9 +100,9 @@ async def draw(folder: Path, requested: list[int]) -> None:
                 start, drawn = time.perf_counter(), DRAWN[fmt]
                 try:
                     await render_report(wave_id, fmt)
-                except ReportError as exc:  # no results (any more): nothing to draw
-                    _log(folder, f"wave {wave_id} {fmt}: {exc}")
-                    break
+                except ReportError as exc:  # no results (any more), no PDF backend
+                    _log(folder, f"wave {wave_id} {fmt} not drawn: {exc}")
+                    continue
                 except Exception:
                     _log(folder, f"wave {wave_id} {fmt} failed:\n{traceback.format_exc()}")
                     continue
