@@ -274,3 +274,35 @@ def test_off_and_without_a_cache_nothing_is_drawn_ahead(
     assert len(started) == 1
     requests = sorted(p.name for p in (cache / "draw-ahead").glob("*-w*"))
     assert [r.rsplit("-", 1)[1] for r in requests] == ["w7", "w8"]
+
+
+async def test_every_new_revision_asks_for_its_report(
+    demo_city: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # 申诉 lodged and decided 维持 (a decision beside the stored sanction), a correction
+    # published: each asks for the wave's report; a draft correction (nothing a reader sees) does not
+    from survey.results.appeals import add_appeal, decide_appeal
+    from survey.results.publishing import set_status
+    from survey.results.revisions import revise_wave
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(report_module.subprocess, "Popen", lambda argv, **kw: started.append(argv))
+    monkeypatch.setenv("PINGAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PINGAN_DRAW_AHEAD", "on")
+    waves = await _waves()
+
+    def asked() -> list[int]:
+        found = sorted(int(p.name.rsplit("-w", 1)[1]) for p in tmp_path.glob("draw-ahead/*-w*"))
+        for request in tmp_path.glob("draw-ahead/*-w*"):
+            request.unlink()
+        return found
+
+    appeal = await add_appeal(waves["2026-09"], "990102P06", grounds="理由", username="admin")
+    assert asked() == [waves["2026-09"]]
+    await decide_appeal(appeal.id, outcome="维持", reason="维持原处理", username="committee")
+    assert asked() == [waves["2026-09"]]
+    await revise_wave(waves["2026-10"], reason="更正", username="test")
+    assert asked() == []
+    await set_status(waves["2026-10"], "published", username="test")
+    assert asked() == [waves["2026-10"]]
+    assert len(started) == 3  # no drawer at work: each request started one
