@@ -18,7 +18,8 @@ Rows (median of ``--runs`` after one warm-up; wall clock and the CPU time of the
    2026-10``, whose report the background drawer then draws: ``survey.results.report.draw_ahead``)
    — once at once, as a person who asks the moment the command returns (it waits for the
    drawer, or draws if it comes first), and once after the drawer has finished. Rows (a) and (b)
-   run with ``PINGAN_DRAW_AHEAD=off``, as does the demo's build.
+   run with ``PINGAN_DRAW_AHEAD=off``, as does the demo's build; (c) publishes a correction of
+   2026-10 per run in the demo database (a ``--demo-db`` too).
 5. the same report from the running app (second and later requests)   target ≤ 0.5 s
 6. the committee's results page of 2026-10, bytes transferred (gzip) target < 150 KB
 
