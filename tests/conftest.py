@@ -59,6 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PINGAN_SECRET_KEY", "test-secret-key-not-for-production-0123456789")
     # Rendered reports are kept on disk between processes: each test run gets its own folder.
     os.environ["PINGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="pingan-cache-")
+    # No report drawn ahead in the background after each computation (a PDF per recompute would
+    # load the machine and outlive the test's database): tests of it switch it on.
+    os.environ["PINGAN_DRAW_AHEAD"] = "off"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -22,6 +22,7 @@ from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
 from survey.ranking.records import LEVEL_NAMES, SANCTION_LEVELS
 from survey.results.compute import ComputeError, compute_wave, wave_by_id
+from survey.results.report import draw_ahead
 from survey.results.review import record_decision
 from survey.results.tables import Appeal, IndexResult, ResultRun
 
@@ -173,6 +174,7 @@ async def add_appeal(
             detail=f"appeal={appeal_id} wave={wave.id} {wave.month} {row['index_id']} "
             f"{unit_code} {sanction['level']} grounds={grounds}",
         )
+    draw_ahead(wave.id)  # 申诉中 beside the sanction: a new revision of the stored results
     return await get_appeal(appeal_id)
 
 
@@ -238,7 +240,10 @@ async def decide_appeal(
             mark_stored=outcome == "维持",
         )
     if outcome == "维持":
+        draw_ahead(wave.id)  # marked beside the sanction: a new revision of the stored results
         return await get_appeal(appeal_id)
+    # 撤销 and 变更: the correction's publication and the later waves' recomputation below draw
+    # their reports ahead (the decision alone would draw a revision about to be replaced)
     words = f"申诉 {appeal_id}（{appeal.unit_name}）{outcome}" + (
         f"为{LEVEL_NAMES[level]}" if level else ""
     )

@@ -48,6 +48,7 @@ from survey.results.loading import wave_policy as wave_policy
 from survey.results.preparation import PreparedWave as PreparedWave
 from survey.results.preparation import Registry as Registry
 from survey.results.preparation import prepare_wave as prepare_wave
+from survey.results.report import draw_ahead
 from survey.results.statistics import METHOD_VERSION, compute_wave_statistics
 from survey.results.tables import IndexResult, ResultRun
 from survey.results.waves import ComputeError as ComputeError
@@ -122,6 +123,7 @@ async def compute_wave(
             "results.compute",
             f"wave={wave.id} month={wave.month} results={len(result_rows)}",
         )
+    draw_ahead(wave.id)  # a new revision: its report is drawn now, in the background
     return summary
 
 

@@ -9,7 +9,6 @@ only that district's units. Templates only format what is here (one decimal for 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from survey.results.queries import (
     run_for_wave,
 )
 from survey.results.records import REVIEW_NAMES
-from survey.results.tables import ResultRun, SanctionDecision
+from survey.results.stamps import revision_of, run_stamps
 from survey.results.waves import WaveRef, wave_by_id
 
 # The words for the units a ranked index ranks, by level.
@@ -281,22 +280,6 @@ _CACHE: OrderedDict[tuple[Any, ...], WaveView] = OrderedDict()
 _CACHE_SIZE = 32
 
 
-async def _run_stamps(programme_id: int) -> tuple[tuple[int, str], ...]:
-    rows = await ResultRun.select(ResultRun.wave, ResultRun.computed_at, ResultRun.id).where(
-        ResultRun.wave.programme == programme_id
-    )
-    # Decisions on sanctions (review, appeal lodged or decided) change the stored results in
-    # place, without a new run: the latest decision is part of the stamp.
-    decision = (
-        await SanctionDecision.select(SanctionDecision.id)
-        .where(SanctionDecision.wave.programme == programme_id)
-        .order_by(SanctionDecision.id, ascending=False)
-        .first()
-    )
-    stamps = sorted((r["wave"], f"{r['id']}@{r['computed_at']}") for r in rows)
-    return (*stamps, (0, f"decision {decision['id'] if decision else 0}"))
-
-
 async def _ranked_indices(
     wave: WaveRef, run: RunInfo | None, rows: Sequence[ResultRow]
 ) -> list[tuple[str, str, str]]:
@@ -328,19 +311,6 @@ async def _ranked_indices(
     return out
 
 
-def _revision(wave_id: int, district_code: str | None, stamps: tuple[Any, ...]) -> str:
-    return hashlib.sha256(repr((wave_id, district_code, stamps)).encode()).hexdigest()[:16]
-
-
-async def view_revision(wave: WaveRef, district_code: str | None = None) -> str | None:
-    """The ``WaveView.revision`` that ``wave_view`` would build now, from two small queries
-    (no results read, no chart drawn); None when the wave has no computed results yet."""
-    stamps = await _run_stamps(wave.programme_id)
-    if not any(stamp[0] == wave.id for stamp in stamps):
-        return None
-    return _revision(wave.id, district_code, stamps)
-
-
 async def wave_view(
     wave_id: int, district_code: str | None = None, *, unit_trends: bool = True
 ) -> WaveView:
@@ -350,13 +320,13 @@ async def wave_view(
     of the headline figures over the waves instead, which keeps the PDF under 3 s). Views are
     cached per process until one of the programme's waves is recomputed."""
     wave = await wave_by_id(wave_id)
-    stamps = await _run_stamps(wave.programme_id)
+    stamps = await run_stamps(wave.programme_id)
     key = (wave.id, district_code, unit_trends, stamps)
     cached = _CACHE.get(key)
     if cached is not None:
         _CACHE.move_to_end(key)
         return cached
-    revision = _revision(wave.id, district_code, stamps)
+    revision = revision_of(wave.id, district_code, stamps)
     view = await _build_view(wave, district_code, unit_trends=unit_trends, revision=revision)
     _CACHE[key] = view
     while len(_CACHE) > _CACHE_SIZE:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from survey.audit import record
 from survey.db import write_transaction
 from survey.db.tables import WAVE_STATUSES, Wave
+from survey.results.report import draw_ahead
 from survey.results.review import held_sanctions
 from survey.results.revisions import publish_pending_revision, record_first_revision
 from survey.results.tables import ResultRun
@@ -28,7 +29,17 @@ async def set_status(
     """Move wave ``wave_id`` to ``new_status`` if the rules of ``survey.waves`` allow it.
 
     ``limit_to_district``: a district-limited user may only step waves of programmes of that
-    district (others are reported as not found). Raises ``WaveError`` naming what is wrong."""
+    district (others are reported as not found). Raises ``WaveError`` naming what is wrong.
+    A published correction is a new revision of the results: its report is drawn ahead."""
+    step = await _step(wave_id, new_status, username, limit_to_district)
+    if step.revision is not None:
+        draw_ahead(wave_id)
+    return step
+
+
+async def _step(
+    wave_id: int, new_status: str, username: str, limit_to_district: int | None
+) -> WaveStep:
     if new_status not in WAVE_STATUSES:
         raise WaveError(f"未知状态「{new_status}」（可选: {', '.join(WAVE_STATUSES)}）")
     async with write_transaction():

@@ -26,6 +26,7 @@ from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
 from survey.results.compute import ComputeError, wave_by_id, wave_policy
 from survey.results.records import REVIEW_NAMES
+from survey.results.report import draw_ahead
 from survey.results.tables import IndexResult, SanctionDecision
 
 OUTCOMES = {
@@ -273,6 +274,7 @@ async def decide(
             detail=f"wave={wave.id} {wave.month} {index_id} {unit_code} "
             f"rule={target.get('rule', '')} {decision} reason={reason}",
         )
+    draw_ahead(wave.id)  # a decision is a new revision of the stored results
     return next(
         p
         for p in await reviews_for_wave(wave.id)

@@ -19,16 +19,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from survey import waves
 from survey.audit import record
 from survey.db import lock_row, write_transaction
 from survey.db.tables import Wave
-from survey.results.queries import ResultRow, RunInfo, result_order, result_row, run_info
 from survey.results.tables import IndexResult, ResultRevision, ResultRun
 from survey.results.waves import ComputeError, wave_by_id
 from survey.settings import local_time
+
+if TYPE_CHECKING:
+    from survey.results.queries import ResultRow, RunInfo
 
 REASON_MAX = 500
 _SKIP = {"id", "wave"}
@@ -264,6 +266,10 @@ async def revision_view(
     wave_id: int, number: int
 ) -> tuple[RevisionInfo, RunInfo | None, list[ResultRow]] | None:
     """One stored revision: its facts, run and result rows (None if there is no such one)."""
+    # the read side's records on use: the report, which only asks for the current correction,
+    # does not load them (nor the programmes service and numpy behind them)
+    from survey.results.queries import result_order, result_row, run_info
+
     row = (
         await ResultRevision.select()
         .where((ResultRevision.wave == wave_id) & (ResultRevision.number == number))

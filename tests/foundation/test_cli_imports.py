@@ -118,3 +118,33 @@ def test_migrations_do_not_load_black_until_used() -> None:
     )
     modules = loaded_after(probe)
     assert "black.mode" in modules
+
+
+@pytest.mark.anyio
+async def test_a_report_on_disk_imports_nothing_heavy(
+    demo_city: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `survey report` of a revision already on disk (issue 17): finding the revision is two
+    # small queries, and the dashboard, its charts, the templates and WeasyPrint stay unloaded
+    from survey.db.tables import Wave
+    from survey.results.report import report_file
+    from survey.results.tables import ResultRun
+
+    monkeypatch.setenv("PINGAN_CACHE_DIR", str(tmp_path))
+    wave = await Wave.select(Wave.id, Wave.month).first()
+    assert wave is not None
+    await ResultRun.insert(ResultRun(wave=wave["id"], method_version="test"))
+    path = await report_file(wave["id"], "pdf")
+    assert path is not None
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"%PDF-1.7 kept on disk")
+    argv = ["report", wave["month"], "--format", "pdf", "-o", str(tmp_path / "out.pdf")]
+    modules = loaded_after(
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert survey.cli.main({argv!r}) == 0"
+    )
+    assert (tmp_path / "out.pdf").read_bytes() == b"%PDF-1.7 kept on disk"
+    heavy = ("weasyprint", "numpy", "scipy", "jinja2", "survey.results.dashboard")
+    assert sorted(m for m in modules if m.split(".")[0] in heavy or m in heavy) == []
+    assert "survey.results.report" in modules  # the probe really ran the report

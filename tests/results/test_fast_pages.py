@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import httpx
 import pytest
@@ -88,8 +89,9 @@ async def test_results_page_is_compressed_and_links_cached_charts(
 
 
 async def test_reports_are_rendered_once_per_revision(
-    demo_city: None, monkeypatch: pytest.MonkeyPatch
+    demo_city: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("PINGAN_CACHE_DIR", str(tmp_path))  # not on disk from an earlier test
     wave_id = (await _waves())["2026-10"]
     report_module._RENDERED.clear()
     calls: list[int] = []

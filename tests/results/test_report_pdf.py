@@ -165,7 +165,7 @@ async def test_rendered_report_kept_on_disk_per_revision(
     async def no_view(*args: object, **kwargs: object) -> None:
         raise AssertionError("the view was built for a report on disk")
 
-    monkeypatch.setattr(report_module, "wave_view", no_view)
+    monkeypatch.setattr("survey.results.dashboard.wave_view", no_view)
     assert await render_report(wave_id, "pdf") == (first, media, name)
     monkeypatch.undo()
     monkeypatch.setenv("PINGAN_CACHE_DIR", str(tmp_path))

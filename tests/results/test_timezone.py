@@ -46,6 +46,6 @@ def test_report_header_is_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None
             seen["generated"] = str(kwargs["generated"])
             return ""
 
-    monkeypatch.setattr(report_module._ENV, "get_template", lambda name: _Template())
+    monkeypatch.setattr(report_module._env(), "get_template", lambda name: _Template())
     render_html(_Empty(), generated=NOON_UTC)  # type: ignore[arg-type]
     assert seen["generated"] == "2026-11-01 00:30（Asia/Shanghai）"
