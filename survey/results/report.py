@@ -39,6 +39,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
@@ -399,7 +400,7 @@ def draw_ahead(wave_id: int) -> None:
         if not idle:
             return
         with open_log(folder.parent) as log:
-            subprocess.Popen(
+            drawer = subprocess.Popen(
                 [sys.executable, "-m", "survey.results.draw_ahead"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -411,6 +412,9 @@ def draw_ahead(wave_id: int) -> None:
                     PINGAN_CACHE_DIR=str(folder.parent.resolve()),
                 ),
             )
+        # Reaped when it ends (a long-running app would otherwise keep it as a zombie until
+        # its next subprocess); a daemon thread does not keep a command from exiting.
+        threading.Thread(target=drawer.wait, name="draw-ahead-reaper", daemon=True).start()
     except OSError as exc:  # no drawing ahead: the first asker draws, as without it
         print(f"无法在后台预先生成报告：{exc}", file=sys.stderr)
 

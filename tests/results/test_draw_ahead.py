@@ -94,6 +94,19 @@ async def drawing_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIt
             pytest.fail("the background drawer did not finish")
 
 
+def zombie_children() -> list[int]:
+    """This process's children that have ended and were not reaped (state Z in /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
 def log_lines(cache: Path) -> list[str]:
     log = cache / "draw-ahead.log"
     return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
@@ -137,6 +150,8 @@ async def test_a_recomputed_wave_is_drawn_ahead(drawing_on: Path, demo_city: Non
     assert len(drawn_ahead) + drew_first == 1, lines
     assert (cache / "first.pdf").read_bytes() == pdf.read_bytes()
     assert not any("failed" in line for line in lines), lines
+    # the drawer, a child of this process, is reaped when it ends (no zombie in a long-running app)
+    await until(lambda: not zombie_children(), "the ended drawer to be reaped")
     # the drawn report is the new revision's: its figures are from the remaining answers
     drawn_html = html.read_text(encoding="utf-8")
     assert f"有效问卷 {after} 份" in drawn_html and f"有效问卷 {before} 份" not in drawn_html
