@@ -93,16 +93,33 @@ def test_estimate_with_normal_intervals_needs_no_scipy(tmp_path: Path) -> None:
 
 
 def test_reading_results_needs_no_scipy_stats() -> None:
-    # the report and the change from the previous wave read stored results: the tests of a
-    # difference and the Clopper–Pearson bounds come from scipy.special, not scipy.stats
+    # the report and the change from the previous wave read stored results: a unit at 0 % takes
+    # its Clopper–Pearson bound from scipy.special (imported then), never from scipy.stats
     modules = loaded_after(
         "import survey.results.report\n"
         "from survey.ranking.uncertainty import difference_test\n"
-        "assert difference_test(100.0, 0.0, 30.0, 80.0, 2.0, 200.0).distinguishable"
+        "assert difference_test(0.0, 0.0, 30.0, 20.0, 2.0, 200.0).distinguishable"
     )
     assert "survey.results.report" in modules and "scipy.special" in modules
     assert [m for m in heavy_in(modules) if not m.startswith("piccolo")] == []
     assert "survey.results.compute" not in modules
+
+
+def test_a_change_between_waves_needs_no_scipy() -> None:
+    # Φ is survey.ranking.normal's (scipy.special.ndtr to the bit, tests/ranking/test_normal.py)
+    # and a unit at 100 % has its bound in closed form: the demo's report imports no scipy
+    modules = loaded_after(
+        "from types import SimpleNamespace as row\n"
+        "from survey.results.changes import change_between\n"
+        "from survey.ranking.uncertainty import difference_test\n"
+        "now = row(month='2026-10', estimate=91.0, se=1.5, n_eff=300.0, scale='%')\n"
+        "then = row(month='2026-09', estimate=86.0, se=1.8, n_eff=280.0, scale='%')\n"
+        "change = change_between(now, then)\n"
+        "assert change is not None and change.significant and 0 < change.p_value < 0.05\n"
+        "assert difference_test(94.5, 4.2, 30.7, 100.0, 0.0, 30.6).p_value > 0.05"
+    )
+    assert "survey.results.changes" in modules and "survey.ranking.uncertainty" in modules
+    assert sorted(m for m in modules if m == "scipy" or m.startswith("scipy.")) == []
 
 
 def test_migrations_do_not_load_black_until_used() -> None:
