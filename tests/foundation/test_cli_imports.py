@@ -5,6 +5,7 @@ fresh interpreter, not by timing — and every command module is wired in by an 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,10 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def loaded_after(extra: str = "") -> set[str]:
+def loaded_after(extra: str = "", env: dict[str, str] | None = None) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(extra=extra)],
+        env=None if env is None else {**os.environ, **env},
         check=True,
         capture_output=True,
         text=True,
@@ -127,7 +129,7 @@ def test_migrations_do_not_load_black_until_used() -> None:
     # (survey.db defers it); once a name of it is used, it is the real module
     probe = (
         "import survey.db.migrate, piccolo.conf.apps\n"
-        "assert type(sys.modules['black']).__name__ == '_DeferredBlack'\n"
+        "assert type(sys.modules['black']).__name__ == '_Deferred'\n"
         "assert 'black.mode' not in sys.modules\n"
         "assert piccolo.conf.apps.black.format_str('x=1', mode=piccolo.conf.apps.black.Mode())"
         " == 'x = 1\\n'\n"
@@ -135,3 +137,28 @@ def test_migrations_do_not_load_black_until_used() -> None:
     )
     modules = loaded_after(probe)
     assert "black.mode" in modules
+
+
+def test_sqlite_processes_do_not_load_asyncpg_until_used(tmp_path: Path) -> None:
+    # piccolo.querystring imports asyncpg.pgproto.pgproto whenever asyncpg is installed, and that
+    # loaded all of asyncpg (≈ 0.05 s) in every process; on SQLite survey.db defers it as it
+    # defers black, and exports its error vocabulary (asyncpg's exceptions) on first use
+    probe = (
+        "import asyncio\n"
+        "from survey.db.migrate import migrate_forwards\n"
+        "asyncio.run(migrate_forwards())\n"
+        "assert type(sys.modules['asyncpg']).__name__ == '_Deferred'\n"
+        "assert 'asyncpg.pgproto.pgproto' in sys.modules\n"
+        "assert 'asyncpg.connection' not in sys.modules\n"
+        "from survey.db import DATABASE_UNAVAILABLE\n"
+        "import asyncpg\n"
+        "assert asyncpg.exceptions.CannotConnectNowError in DATABASE_UNAVAILABLE\n"
+        "assert type(sys.modules['asyncpg']).__name__ == 'module'\n"
+        "assert asyncpg.pgproto.pgproto.UUID is not None\n"
+    )
+    modules = loaded_after(probe, env={"PINGAN_DATABASE_URL": f"sqlite:///{tmp_path / 'a.sqlite'}"})
+    assert "asyncpg.connection" in modules and "survey.piccolo_conf" in modules
+    # on PostgreSQL asyncpg is needed at once: imported as before
+    on_postgres = "import survey.db\nassert type(sys.modules['asyncpg']).__name__ == 'module'\n"
+    url = "postgresql://nobody@127.0.0.1:1/none"  # never connected to
+    assert "asyncpg.connection" in loaded_after(on_postgres, env={"PINGAN_DATABASE_URL": url})
