@@ -122,7 +122,9 @@ def _erfc(a: float) -> float:
 
 def normal_cdf(a: float) -> float:
     """Φ(a), the standard normal distribution function: ``scipy.special.ndtr(a)`` to the bit
-    (NaN for NaN)."""
+    (NaN for NaN). Always a Python float, also for a numpy scalar (a database driver takes
+    Python numbers only)."""
+    a = float(a)
     if math.isnan(a):
         return math.nan
     x = a * _SQRT1_2

@@ -106,3 +106,18 @@ def test_difference_test_is_the_scipy_formula() -> None:
         z = (b[0] - a[0]) / se
         assert (test.se, test.z) == (se, z)
         assert test.p_value == float(2 * special.ndtr(-abs(z)))
+
+
+def test_numpy_scalars_give_python_numbers() -> None:
+    """The ladder passes numpy scalars; what it stores must be Python numbers (asyncpg refuses
+    ``np.True_`` for a boolean column)."""
+    assert type(normal_cdf(np.float64(-1.5))) is float
+    test = uncertainty.difference_test(
+        np.float64(80.0), np.float64(2.0), np.float64(200.0),
+        np.float64(90.0), np.float64(1.5), np.float64(300.0),
+    )  # fmt: skip
+    assert type(test.p_value) is float and type(test.distinguishable) is bool
+    assert type(uncertainty.p_below(np.float64(80.0), 2.0, 200.0, 85.0)) is float
+    assert (
+        type(uncertainty.p_below(np.float64(80.0), 2.0, 200.0, 85.0, transform="identity")) is float
+    )
