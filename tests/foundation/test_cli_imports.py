@@ -44,6 +44,36 @@ def test_building_the_parser_imports_nothing_heavy() -> None:
     assert "survey.estimation.cli" in modules  # the probe really built the whole parser
 
 
+def test_building_the_parser_loads_no_questionnaire_module() -> None:
+    # questionnaires exports every name on first use: `survey report` (and every other command)
+    # does not load the instrument model, loader and answer rules to build its parser
+    modules = loaded_after("parser.format_help()")
+    assert sorted(m for m in modules if m.startswith("questionnaires")) == [
+        "questionnaires",
+        "questionnaires.cli",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["questionnaire", "list"],
+        [
+            "questionnaire",
+            "check",
+            str(Path(__file__).parents[2] / "questionnaires/anquangan.toml"),
+        ],
+    ],
+)
+def test_questionnaire_commands_still_load_their_modules(argv: list[str]) -> None:
+    modules = loaded_after(
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert survey.cli.main({argv!r}) == 0"
+    )
+    assert {"questionnaires.loader", "questionnaires.model"} <= modules
+
+
 @pytest.mark.parametrize(
     "argv",
     [
