@@ -54,6 +54,14 @@ def test_building_the_parser_loads_no_questionnaire_module() -> None:
     ]
 
 
+def test_the_tables_load_no_questionnaire_model() -> None:
+    # the tables take the demographic codes (questionnaires.demographics) without the instrument
+    # model: a report read from disk reads tables and never loads an instrument
+    modules = loaded_after("import survey.db.tables, survey.results.tables")
+    assert "questionnaires.demographics" in modules
+    assert "questionnaires.model" not in modules
+
+
 @pytest.mark.parametrize(
     "argv",
     [
