@@ -2,7 +2,8 @@
 
 The pure cores (``questionnaires``, ``survey.estimation``, ``survey.ranking``) export names whose
 modules import numpy or scipy; the command line imports those packages to build its parser and
-must not pay for scipy.stats there. Each package's ``__init__`` declares, once, which module
+must not pay for scipy.stats there. ``survey.db`` exports its error vocabulary (asyncpg's
+exceptions) this way, so that a process on SQLite imports no asyncpg. Each package's ``__init__`` declares, once, which module
 holds which lazy names::
 
     if TYPE_CHECKING:                          # what type checkers and readers see

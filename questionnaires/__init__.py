@@ -114,32 +114,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lazy_exports import lazy_exports
-from questionnaires.answers import (
-    AnswerError,
-    ScreeningOutcome,
-    drop_hidden,
-    parse_form_answer,
-    screening_outcome,
-    validate_answers,
-    visible_items,
-    visible_pages,
-)
-from questionnaires.loader import check_files, load_instrument, load_instrument_text
-from questionnaires.model import (
-    Demographic,
-    Department,
-    IndexDefinition,
-    Instrument,
-    InstrumentError,
-    Item,
-    Option,
-    Page,
-    Problem,
-    Screening,
-    UnitIdentification,
-)
 
 if TYPE_CHECKING:
+    from questionnaires.answers import (
+        AnswerError,
+        ScreeningOutcome,
+        drop_hidden,
+        parse_form_answer,
+        screening_outcome,
+        validate_answers,
+        visible_items,
+        visible_pages,
+    )
+    from questionnaires.loader import check_files, load_instrument, load_instrument_text
+    from questionnaires.model import (
+        Demographic,
+        Department,
+        IndexDefinition,
+        Instrument,
+        InstrumentError,
+        Item,
+        Option,
+        Page,
+        Problem,
+        Screening,
+        UnitIdentification,
+    )
     from questionnaires.scoring import (
         Scores,
         composite_weights,
@@ -147,10 +147,35 @@ if TYPE_CHECKING:
         score_responses,
     )
 
-# Scoring needs numpy: imported on first use, so the command line and the loader stay light.
+# Every name is imported on first use: the command line imports this package (``questionnaires.cli``)
+# to build its parser and pays for none of it; scoring needs numpy.
 __getattr__ = lazy_exports(
     __name__,
     {
+        "questionnaires.answers": (
+            "AnswerError",
+            "ScreeningOutcome",
+            "drop_hidden",
+            "parse_form_answer",
+            "screening_outcome",
+            "validate_answers",
+            "visible_items",
+            "visible_pages",
+        ),
+        "questionnaires.loader": ("check_files", "load_instrument", "load_instrument_text"),
+        "questionnaires.model": (
+            "Demographic",
+            "Department",
+            "IndexDefinition",
+            "Instrument",
+            "InstrumentError",
+            "Item",
+            "Option",
+            "Page",
+            "Problem",
+            "Screening",
+            "UnitIdentification",
+        ),
         "questionnaires.scoring": (
             "Scores",
             "composite_weights",
@@ -159,7 +184,6 @@ __getattr__ = lazy_exports(
         ),
     },
 )
-
 
 DEFAULT_FILES: tuple[str, ...] = (
     "anquangan.toml",
@@ -185,6 +209,8 @@ def default_instrument_paths() -> list[Path]:
     """Paths of this installation's instrument files: the shipped ones, then the ``*.toml`` files
     of the directory named by ``PINGAN_QUESTIONNAIRES`` (if set) in name order. A directory that
     does not exist is an error (a typo must not silently drop a questionnaire)."""
+    from questionnaires.model import InstrumentError, Problem
+
     paths = shipped_instrument_paths()
     extra = os.environ.get(EXTRA_DIR_VARIABLE, "").strip()
     if extra:
@@ -201,6 +227,9 @@ def default_instrument_paths() -> list[Path]:
 def _defaults() -> tuple[Instrument, ...]:
     """Every instrument file loaded; every problem of every file, and ids used twice, are
     reported together."""
+    from questionnaires.loader import load_instrument
+    from questionnaires.model import InstrumentError, Problem
+
     problems: list[Problem] = []
     loaded: list[Instrument] = []
     first_file: dict[str, Path] = {}

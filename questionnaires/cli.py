@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from questionnaires.loader import load_instrument
-from questionnaires.model import InstrumentError, Problem
+if TYPE_CHECKING:  # the loader and the model are imported by the handlers that run them
+    from questionnaires.model import Problem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,6 +85,9 @@ def check_files_command(
 
 
 def _check(args: argparse.Namespace) -> int:
+    from questionnaires.loader import load_instrument
+    from questionnaires.model import InstrumentError
+
     return check_files_command(args.files, load_instrument, InstrumentError)
 
 
@@ -94,6 +97,7 @@ def _import_xlsform(args: argparse.Namespace) -> int:
 
     from questionnaires.from_xlsform import XlsformError, convert_xlsform
     from questionnaires.loader import load_instrument_text
+    from questionnaires.model import InstrumentError
     from survey.cli_errors import CommandError
 
     source, target = Path(args.form), Path(args.output)

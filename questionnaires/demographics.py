@@ -15,8 +15,10 @@ Anything else (not answered, don't-know/refused, an item that cannot be mapped) 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from questionnaires.model import Instrument, Item, Option
+if TYPE_CHECKING:  # the codes below are read by the tables (survey.db.tables), without the model
+    from questionnaires.model import Instrument, Item, Option
 
 #: Weighting codes of sex, in the registry population's order.
 SEXES: tuple[str, ...] = ("M", "F")

@@ -3,46 +3,92 @@
 
 The layers above (services, the web layer) name database failures by what they mean —
 :data:`DATABASE_UNAVAILABLE`, :data:`UNSTORABLE_TEXT`, :data:`UNIQUE_VIOLATION`,
-:func:`is_out_of_range` — so that only this package knows the drivers (asyncpg, sqlite3)."""
+:func:`is_out_of_range` — so that only this package knows the drivers (asyncpg, sqlite3). The
+vocabulary lives in ``survey.db.errors`` and is exported from here on first use (PEP 562), so
+that a process on SQLite that never meets an error does not import asyncpg."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import sqlite3
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from lazy_exports import lazy_exports
 
 
-class _DeferredBlack(types.ModuleType):
-    """Stands for ``black`` until one of its names is used, then imports it for real.
+class _Deferred(types.ModuleType):
+    """Stands for a library until one of its names is used, then imports it for real.
 
-    ``piccolo.conf.apps`` (the migrations and the app registry) imports black at its top, only to
-    format the migration files ``piccolo migrations new`` writes: 0.06 s of CPU in every process
-    that migrates, the report's included (docs/benchmarks.md, "Whole processes"). The standard
-    library's ``LazyLoader`` does not help here: the second ``import black`` reads the module's
-    ``__spec__`` and so loads it at once."""
+    * ``black``: ``piccolo.conf.apps`` (the migrations and the app registry) imports it at its
+      top, only to format the migration files ``piccolo migrations new`` writes: 0.06 s of CPU in
+      every process that migrates, the report's included (docs/benchmarks.md, "Whole processes").
+    * ``asyncpg``, on SQLite: ``piccolo.querystring`` imports ``asyncpg.pgproto.pgproto`` (one
+      extension module, for a UUID type) when asyncpg is installed, and that loads all of asyncpg
+      (≈ 0.05 s of CPU) in every process. The stand-in's ``__path__`` lets the submodule load
+      alone; PostgreSQL needs asyncpg at once, so there it is imported as usual.
+
+    The standard library's ``LazyLoader`` does not help here: the second ``import black`` reads
+    the module's ``__spec__`` and so loads it at once."""
 
     def __getattr__(self, name: str) -> Any:
-        if sys.modules.get("black") is self:
-            del sys.modules["black"]
-        return getattr(importlib.import_module("black"), name)
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        for key, value in vars(self).items():  # submodules loaded through the stand-in
+            if isinstance(value, types.ModuleType) and not hasattr(real, key):
+                setattr(real, key, value)
+        return getattr(real, name)
 
 
-def _defer_black() -> None:
-    if "black" not in sys.modules and importlib.util.find_spec("black") is not None:
-        sys.modules["black"] = _DeferredBlack("black")
+def _defer(name: str) -> None:
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is not None:
+        module = _Deferred(name)
+        module.__spec__ = spec  # importlib.util.find_spec(name) answers from it
+        if spec.submodule_search_locations is not None:
+            module.__path__ = list(spec.submodule_search_locations)
+        sys.modules[name] = module
 
 
-_defer_black()
+def _defer_drivers() -> None:
+    from survey.settings import database_url
 
-import asyncpg  # noqa: E402
+    _defer("black")
+    if database_url().startswith("sqlite:"):
+        _defer("asyncpg")
+
+
+_defer_drivers()
+
 from piccolo.engine import engine_finder  # noqa: E402
 from piccolo.engine.base import BaseTransaction  # noqa: E402
 from piccolo.engine.postgres import PostgresEngine  # noqa: E402
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType  # noqa: E402
 from piccolo.table import Table  # noqa: E402
+
+if TYPE_CHECKING:
+    from survey.db.errors import DATABASE_UNAVAILABLE as DATABASE_UNAVAILABLE
+    from survey.db.errors import UNIQUE_VIOLATION as UNIQUE_VIOLATION
+    from survey.db.errors import UNSTORABLE_TEXT as UNSTORABLE_TEXT
+    from survey.db.errors import is_out_of_range as is_out_of_range
+    from survey.db.errors import unreachable_message as unreachable_message
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "survey.db.errors": (
+            "DATABASE_UNAVAILABLE",
+            "UNIQUE_VIOLATION",
+            "UNSTORABLE_TEXT",
+            "is_out_of_range",
+            "unreachable_message",
+        )
+    },
+)
 
 
 def write_transaction() -> BaseTransaction:
@@ -112,59 +158,3 @@ async def close_pool() -> None:
     engine = engine_finder()
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
-
-
-# --- error vocabulary ---------------------------------------------------------------------
-
-# The database cannot be reached (server restarting, pool connection dropped): the request may
-# be retried, so a client gets 503 with Retry-After instead of a 500.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InterfaceError,
-    # Seen only while PostgreSQL restarts: a pooled connection left mid-operation.
-    asyncpg.exceptions.InternalClientError,
-)
-# Text the database cannot store: a NUL byte or an untranslatable character (PostgreSQL), or
-# text longer than its column (PostgreSQL; SQLite stores it) — the request's fault.
-UNSTORABLE_TEXT: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.CharacterNotInRepertoireError,
-    asyncpg.exceptions.UntranslatableCharacterError,
-    asyncpg.exceptions.StringDataRightTruncationError,
-)
-# A unique constraint refused a row (a concurrent writer stored it first). SQLite's driver
-# does not tell integrity errors apart by class: there any ``IntegrityError`` counts.
-UNIQUE_VIOLATION: tuple[type[BaseException], ...] = (
-    sqlite3.IntegrityError,
-    asyncpg.UniqueViolationError,
-)
-
-
-def is_out_of_range(exc: BaseException) -> bool:
-    """True for a number beyond its column's range: ``OverflowError`` (SQLite) or "… out of
-    range" (PostgreSQL, e.g. an id past int4)."""
-    return isinstance(exc, OverflowError) or (
-        isinstance(exc, asyncpg.exceptions.DataError) and "out of" in str(exc)
-    )
-
-
-def unreachable_message(exc: BaseException) -> str | None:
-    """One line (Chinese) for a command that could not open the installation's database — a
-    SQLite file in a missing directory, a PostgreSQL server that refuses or is not there — or
-    None when ``exc`` is something else (the command line prints it instead of a traceback)."""
-    from survey.settings import get_settings
-
-    settings = get_settings()
-    url = settings.database_url
-    if isinstance(exc, sqlite3.OperationalError) and "unable to open database file" in str(exc):
-        path = settings.sqlite_path.resolve()
-        return (
-            f"无法打开 SQLite 数据库文件 {path}（PINGAN_DATABASE_URL={url}；相对路径按当前目录"
-            "解析，所在目录须已存在）"
-        )
-    if settings.is_postgres and isinstance(exc, (OSError, *DATABASE_UNAVAILABLE)):
-        return f"无法连接数据库 {url}：{exc}（PostgreSQL 是否已启动、地址和数据库名是否正确？）"
-    return None

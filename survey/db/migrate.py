@@ -1,20 +1,29 @@
-"""Run the platform's migrations forward or backward, programmatically (CLI and tests)."""
+"""Run the platform's migrations forward or backward, programmatically (CLI and tests).
+
+Every command that opens the database first calls :func:`migrate_forwards`. When the database
+is up to date (the usual case) it costs one query: the IDs of the migration files, read from
+their names, against the IDs in Piccolo's ``migration`` table. Only when one is missing does
+Piccolo's own forward run import the migration modules and apply them."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# Already loaded with the engine (piccolo.conf.apps imports it): RawSchemaChange costs nothing.
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.apps.migrations.commands.backwards import run_backwards
-from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine import engine_finder
 from piccolo.engine.sqlite import SQLiteEngine
 
 ALL_APPS = "all"
+# Piccolo names a migration file ``{app}_{ID}.py`` with the ID's "-" and ":" written "_" and
+# its "T" lower-cased: ID 2026-12-04T20:47:25:239065 is survey_2026_12_04t20_47_25_239065.py.
+_FILE_ID = re.compile(r"(\d{4})_(\d\d)_(\d\d)t(\d\d)_(\d\d)_(\d\d)_(\d{6})\.py")
 
 
 class MigrationFailed(RuntimeError):
@@ -29,9 +38,58 @@ async def prepare_engine() -> None:
         await engine.run_ddl("PRAGMA journal_mode=WAL")
 
 
+def migration_file_ids(folder: str, app_name: str) -> set[str] | None:
+    """The IDs of the migration files in ``folder`` (the files Piccolo reads: ``*.py`` but
+    ``__init__.py``), read from their names without importing them; None when a name does not
+    follow Piccolo's ``{app}_{ID}.py`` (then only importing the file tells its ID)."""
+    ids = set()
+    for name in os.listdir(folder):
+        if name == "__init__.py" or not name.endswith(".py"):
+            continue
+        prefix = f"{app_name}_"
+        found = _FILE_ID.fullmatch(name[len(prefix) :]) if name.startswith(prefix) else None
+        if found is None:
+            return None
+        y, mo, d, h, mi, s, us = found.groups()
+        ids.add(f"{y}-{mo}-{d}T{h}:{mi}:{s}:{us}")
+    return ids
+
+
+async def is_up_to_date() -> bool:
+    """Whether every app's migration files are recorded as run in Piccolo's ``migration`` table
+    (one query). Recorded IDs without a file (a newer installation's) are ignored, as Piccolo's
+    forward run ignores them. False when in doubt: no ``migration`` table yet (a new database),
+    a file name Piccolo did not write, any error (the forward run then says what is wrong)."""
+    from piccolo.conf.apps import Finder
+
+    wanted: dict[str, set[str]] = {}
+    for config in Finder().get_app_configs(sort_by_migration_dependencies=False):
+        ids = migration_file_ids(config.resolved_migrations_folder_path, config.app_name)
+        if ids is None:
+            return False
+        wanted[config.app_name] = ids
+    engine = engine_finder()
+    if engine is None:
+        return False
+    try:
+        rows = await engine.run_ddl('SELECT app_name, name FROM "migration"')
+    except Exception:
+        return False
+    recorded: dict[str, set[str]] = {}
+    for row in rows:
+        recorded.setdefault(row["app_name"], set()).add(row["name"])
+    return all(ids <= recorded.get(app, set()) for app, ids in wanted.items())
+
+
 async def migrate_forwards(quiet: bool = True) -> None:
-    """Apply every migration not yet applied."""
+    """Apply every migration not yet applied: when there is none, nothing more than
+    :func:`is_up_to_date` runs, unless ``quiet`` is False (``survey migrate -v`` shows Piccolo's
+    own report)."""
     await prepare_engine()
+    if quiet and await is_up_to_date():
+        return
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
         result = await run_forwards(app_name=ALL_APPS, migration_id="all")
@@ -46,6 +104,8 @@ async def migrate_backwards(
 
     ``app_name="all"`` undoes every app (dependants first); ``migration_id="1"`` undoes an
     app's newest migration only."""
+    from piccolo.apps.migrations.commands.backwards import run_backwards
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
         result = await run_backwards(app_name=app_name, migration_id=migration_id, auto_agree=True)

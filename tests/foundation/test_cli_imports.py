@@ -5,6 +5,7 @@ fresh interpreter, not by timing — and every command module is wired in by an 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,10 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def loaded_after(extra: str = "") -> set[str]:
+def loaded_after(extra: str = "", env: dict[str, str] | None = None) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(extra=extra)],
+        env=None if env is None else {**os.environ, **env},
         check=True,
         capture_output=True,
         text=True,
@@ -40,6 +42,44 @@ def test_building_the_parser_imports_nothing_heavy() -> None:
     modules = loaded_after("parser.format_help()")
     assert heavy_in(modules) == []
     assert "survey.estimation.cli" in modules  # the probe really built the whole parser
+
+
+def test_building_the_parser_loads_no_questionnaire_module() -> None:
+    # questionnaires exports every name on first use: `survey report` (and every other command)
+    # does not load the instrument model, loader and answer rules to build its parser
+    modules = loaded_after("parser.format_help()")
+    assert sorted(m for m in modules if m.startswith("questionnaires")) == [
+        "questionnaires",
+        "questionnaires.cli",
+    ]
+
+
+def test_the_tables_load_no_questionnaire_model() -> None:
+    # the tables take the demographic codes (questionnaires.demographics) without the instrument
+    # model: a report read from disk reads tables and never loads an instrument
+    modules = loaded_after("import survey.db.tables, survey.results.tables")
+    assert "questionnaires.demographics" in modules
+    assert "questionnaires.model" not in modules
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["questionnaire", "list"],
+        [
+            "questionnaire",
+            "check",
+            str(Path(__file__).parents[2] / "questionnaires/anquangan.toml"),
+        ],
+    ],
+)
+def test_questionnaire_commands_still_load_their_modules(argv: list[str]) -> None:
+    modules = loaded_after(
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert survey.cli.main({argv!r}) == 0"
+    )
+    assert {"questionnaires.loader", "questionnaires.model"} <= modules
 
 
 @pytest.mark.parametrize(
@@ -93,16 +133,33 @@ def test_estimate_with_normal_intervals_needs_no_scipy(tmp_path: Path) -> None:
 
 
 def test_reading_results_needs_no_scipy_stats() -> None:
-    # the report and the change from the previous wave read stored results: the tests of a
-    # difference and the Clopper–Pearson bounds come from scipy.special, not scipy.stats
+    # the report and the change from the previous wave read stored results: a unit at 0 % takes
+    # its Clopper–Pearson bound from scipy.special (imported then), never from scipy.stats
     modules = loaded_after(
         "import survey.results.report\n"
         "from survey.ranking.uncertainty import difference_test\n"
-        "assert difference_test(100.0, 0.0, 30.0, 80.0, 2.0, 200.0).distinguishable"
+        "assert difference_test(0.0, 0.0, 30.0, 20.0, 2.0, 200.0).distinguishable"
     )
     assert "survey.results.report" in modules and "scipy.special" in modules
     assert [m for m in heavy_in(modules) if not m.startswith("piccolo")] == []
     assert "survey.results.compute" not in modules
+
+
+def test_a_change_between_waves_needs_no_scipy() -> None:
+    # Φ is survey.ranking.normal's (scipy.special.ndtr to the bit, tests/ranking/test_normal.py)
+    # and a unit at 100 % has its bound in closed form: the demo's report imports no scipy
+    modules = loaded_after(
+        "from types import SimpleNamespace as row\n"
+        "from survey.results.changes import change_between\n"
+        "from survey.ranking.uncertainty import difference_test\n"
+        "now = row(month='2026-10', estimate=91.0, se=1.5, n_eff=300.0, scale='%')\n"
+        "then = row(month='2026-09', estimate=86.0, se=1.8, n_eff=280.0, scale='%')\n"
+        "change = change_between(now, then)\n"
+        "assert change is not None and change.significant and 0 < change.p_value < 0.05\n"
+        "assert difference_test(94.5, 4.2, 30.7, 100.0, 0.0, 30.6).p_value > 0.05"
+    )
+    assert "survey.results.changes" in modules and "survey.ranking.uncertainty" in modules
+    assert sorted(m for m in modules if m == "scipy" or m.startswith("scipy.")) == []
 
 
 def test_migrations_do_not_load_black_until_used() -> None:
@@ -110,7 +167,7 @@ def test_migrations_do_not_load_black_until_used() -> None:
     # (survey.db defers it); once a name of it is used, it is the real module
     probe = (
         "import survey.db.migrate, piccolo.conf.apps\n"
-        "assert type(sys.modules['black']).__name__ == '_DeferredBlack'\n"
+        "assert type(sys.modules['black']).__name__ == '_Deferred'\n"
         "assert 'black.mode' not in sys.modules\n"
         "assert piccolo.conf.apps.black.format_str('x=1', mode=piccolo.conf.apps.black.Mode())"
         " == 'x = 1\\n'\n"
@@ -148,3 +205,28 @@ async def test_a_report_on_disk_imports_nothing_heavy(
     heavy = ("weasyprint", "numpy", "scipy", "jinja2", "survey.results.dashboard")
     assert sorted(m for m in modules if m.split(".")[0] in heavy or m in heavy) == []
     assert "survey.results.report" in modules  # the probe really ran the report
+
+
+def test_sqlite_processes_do_not_load_asyncpg_until_used(tmp_path: Path) -> None:
+    # piccolo.querystring imports asyncpg.pgproto.pgproto whenever asyncpg is installed, and that
+    # loaded all of asyncpg (≈ 0.05 s) in every process; on SQLite survey.db defers it as it
+    # defers black, and exports its error vocabulary (asyncpg's exceptions) on first use
+    probe = (
+        "import asyncio\n"
+        "from survey.db.migrate import migrate_forwards\n"
+        "asyncio.run(migrate_forwards())\n"
+        "assert type(sys.modules['asyncpg']).__name__ == '_Deferred'\n"
+        "assert 'asyncpg.pgproto.pgproto' in sys.modules\n"
+        "assert 'asyncpg.connection' not in sys.modules\n"
+        "from survey.db import DATABASE_UNAVAILABLE\n"
+        "import asyncpg\n"
+        "assert asyncpg.exceptions.CannotConnectNowError in DATABASE_UNAVAILABLE\n"
+        "assert type(sys.modules['asyncpg']).__name__ == 'module'\n"
+        "assert asyncpg.pgproto.pgproto.UUID is not None\n"
+    )
+    modules = loaded_after(probe, env={"PINGAN_DATABASE_URL": f"sqlite:///{tmp_path / 'a.sqlite'}"})
+    assert "asyncpg.connection" in modules and "survey.piccolo_conf" in modules
+    # on PostgreSQL asyncpg is needed at once: imported as before
+    on_postgres = "import survey.db\nassert type(sys.modules['asyncpg']).__name__ == 'module'\n"
+    url = "postgresql://nobody@127.0.0.1:1/none"  # never connected to
+    assert "asyncpg.connection" in loaded_after(on_postgres, env={"PINGAN_DATABASE_URL": url})

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from piccolo.engine import engine_finder
@@ -214,3 +222,187 @@ async def test_the_invitation_link_turns_around_and_keeps_every_link(db: None) -
         await Wave.raw("UPDATE invitation SET sampled_element = 999999 WHERE id = {}", i3)
     with pytest.raises(Exception):  # noqa: B017
         await Wave.raw("UPDATE invitation SET sampled_element = {} WHERE id = {}", e1, i3)
+
+
+# --- the up-to-date check: one query, no migration module imported ----------------------------
+
+
+def _app_folders() -> dict[str, str]:
+    from piccolo.conf.apps import Finder
+
+    return {
+        c.app_name: c.resolved_migrations_folder_path
+        for c in Finder().get_app_configs(sort_by_migration_dependencies=False)
+    }
+
+
+def test_each_migration_file_name_tells_its_id() -> None:
+    """The up-to-date check reads IDs from file names: they must be the IDs Piccolo imports."""
+    from piccolo.apps.migrations.commands.base import BaseMigrationManager
+
+    from survey.db.migrate import migration_file_ids
+
+    folders = _app_folders()
+    assert {"survey", "collection", "design", "cati", "results", "tokens"} <= set(folders)
+    for app, folder in folders.items():
+        imported = set(BaseMigrationManager().get_migration_modules(folder))
+        assert migration_file_ids(folder, app) == imported, app
+
+
+def test_a_file_name_piccolo_did_not_write_leaves_the_check_in_doubt(tmp_path: Path) -> None:
+    from survey.db.migrate import migration_file_ids
+
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "survey_2026_12_04t20_47_25_239065.py").write_text("")
+    assert migration_file_ids(str(tmp_path), "survey") == {"2026-12-04T20:47:25:239065"}
+    assert migration_file_ids(str(tmp_path), "results") is None  # another app's prefix
+    (tmp_path / "survey_fix_links.py").write_text("")
+    assert migration_file_ids(str(tmp_path), "survey") is None
+
+
+def _pg_url(database: str) -> str:
+    from survey.settings import get_settings
+
+    return get_settings().database_url.rsplit("/", 1)[0] + f"/{database}"
+
+
+def _pg_admin(sql: str) -> None:
+    subprocess.run(
+        ["psql", _pg_url("postgres"), "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+PROBE = """
+import asyncio, json, sys
+from survey.db.migrate import is_up_to_date, migrate_forwards
+before = asyncio.run(is_up_to_date())
+asyncio.run(migrate_forwards())
+modules = sorted(sys.modules)
+print(json.dumps({"before": before, "after": asyncio.run(is_up_to_date()), "modules": modules}))
+"""
+
+
+def _probe(database_url: str) -> dict[str, Any]:
+    """``migrate_forwards`` in a fresh interpreter on ``database_url``: whether the database was
+    up to date before and after, and the modules loaded by then."""
+    env = {**os.environ, "PINGAN_DATABASE_URL": database_url}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _migration_modules(modules: Iterable[str]) -> list[str]:
+    """The loaded modules that are migration files (Piccolo imports them by their bare name)
+    or Piccolo's forward-run machinery."""
+    stems = {Path(f).stem for folder in _app_folders().values() for f in os.listdir(folder)}
+    stems.discard("__init__")
+    machinery = ("piccolo.apps.migrations.commands", "piccolo.apps.migrations.tables")
+    return sorted(m for m in modules if m in stems or m.startswith(machinery))
+
+
+def test_an_up_to_date_database_imports_no_migration(db: None) -> None:
+    from survey.settings import get_settings
+
+    seen = _probe(get_settings().database_url)
+    assert seen["before"] and seen["after"]
+    assert _migration_modules(seen["modules"]) == []
+    assert "survey.piccolo_conf" in seen["modules"]  # the probe really opened the database
+
+
+@pytest.mark.db
+def test_a_new_database_is_migrated(db_engine_name: str, tmp_path: Path) -> None:
+    if db_engine_name == "sqlite":
+        seen = _probe(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    else:
+        name = f"pingan_new_{uuid.uuid4().hex[:8]}"
+        _pg_admin(f'CREATE DATABASE "{name}"')
+        try:
+            seen = _probe(_pg_url(name))
+        finally:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert not seen["before"] and seen["after"]
+    assert "piccolo.apps.migrations.commands.forwards" in _migration_modules(seen["modules"])
+
+
+async def _recorded() -> set[tuple[str, str]]:
+    engine = engine_finder()
+    assert engine is not None
+    return {(r["app_name"], r["name"]) for r in await engine.run_ddl("SELECT * FROM migration")}
+
+
+async def _columns() -> set[tuple[str, str]]:
+    engine = engine_finder()
+    assert engine is not None
+    if isinstance(engine, PostgresEngine):
+        rows = await engine.run_ddl(
+            "SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+        )
+        return {(r["t"], r["c"]) for r in rows}
+    out = set()
+    for table in await _table_names():
+        for row in await engine.run_ddl(f'PRAGMA table_info("{table}")'):
+            out.add((table, row["name"]))
+    return out
+
+
+async def _schema() -> tuple[set[str], set[str], set[tuple[str, str]]]:
+    return await _table_names(), await _index_names(), await _columns()
+
+
+UNKNOWN_ID = "2999-01-01T00:00:00:000000"  # a newer installation's migration
+UNKNOWN = ("survey", UNKNOWN_ID)
+
+
+async def _record(app: str, name: str) -> None:
+    engine = engine_finder()
+    assert engine is not None
+    await engine.run_ddl(f"INSERT INTO migration (name, app_name) VALUES ('{name}', '{app}')")
+
+
+async def _forget(app: str, name: str) -> None:
+    engine = engine_finder()
+    assert engine is not None
+    await engine.run_ddl(f"DELETE FROM migration WHERE name = '{name}' AND app_name = '{app}'")
+
+
+@pytest.mark.parametrize("app", ["survey", "results"])
+async def test_a_database_missing_its_latest_migration_gets_it(db: None, app: str) -> None:
+    """The newest migration undone and, in its place, an unknown one recorded (as many IDs as
+    before): the check is not fooled by the count, and the forward run applies the missing one."""
+    from survey.db.migrate import is_up_to_date, migration_file_ids
+
+    latest = max(migration_file_ids(_app_folders()[app], app) or ())
+    schema, recorded = await _schema(), await _recorded()
+    assert (app, latest) in recorded
+    await migrate_backwards("1", app_name=app)
+    await _record(app, UNKNOWN_ID)
+    try:
+        assert len(await _recorded()) == len(recorded)
+        assert not await is_up_to_date()
+        await migrate_forwards()
+        assert await _recorded() == recorded | {(app, UNKNOWN_ID)}
+        assert await _schema() == schema
+        assert await is_up_to_date()
+    finally:
+        await _forget(app, UNKNOWN_ID)
+
+
+async def test_an_unknown_newer_migration_is_left_alone(db: None) -> None:
+    """A recorded migration without a file (a newer installation's) is ignored, as Piccolo's
+    forward run ignores it: nothing runs, nothing fails."""
+    from survey.db.migrate import is_up_to_date
+
+    schema, recorded = await _schema(), await _recorded()
+    await _record(*UNKNOWN)
+    try:
+        assert await is_up_to_date()
+        await migrate_forwards()
+        await migrate_forwards(quiet=False)  # Piccolo's own run agrees
+        assert await _recorded() == recorded | {UNKNOWN}
+        assert await _schema() == schema
+    finally:
+        await _forget(*UNKNOWN)
