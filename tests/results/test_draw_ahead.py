@@ -256,6 +256,9 @@ def test_off_and_without_a_cache_nothing_is_drawn_ahead(
         def __init__(self, argv: list[str], **kwargs: Any) -> None:
             started.append({"argv": argv, **kwargs})
 
+        def wait(self) -> int:  # the reaper thread's call
+            return 0
+
     monkeypatch.setattr(report_module.subprocess, "Popen", Popen)
     cache = tmp_path / "cache"
     monkeypatch.setenv("PINGAN_CACHE_DIR", str(cache))
@@ -301,7 +304,15 @@ async def test_every_new_revision_asks_for_its_report(
     from survey.results.revisions import revise_wave
 
     started: list[list[str]] = []
-    monkeypatch.setattr(report_module.subprocess, "Popen", lambda argv, **kw: started.append(argv))
+
+    class Popen:
+        def __init__(self, argv: list[str], **kwargs: Any) -> None:
+            started.append(argv)
+
+        def wait(self) -> int:  # the reaper thread's call
+            return 0
+
+    monkeypatch.setattr(report_module.subprocess, "Popen", Popen)
     monkeypatch.setenv("PINGAN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("PINGAN_DRAW_AHEAD", "on")
     waves = await _waves()
