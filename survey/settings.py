@@ -176,6 +176,12 @@ def local_time(value: datetime.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M
     return value.astimezone(installation_timezone()).strftime(fmt)
 
 
+def draw_ahead_on() -> bool:
+    """Whether a new revision of a wave's results has its report drawn in the background
+    (``PINGAN_DRAW_AHEAD``; ``off`` switches it off; it also needs a cache, ``cache_dir``)."""
+    return os.environ.get("PINGAN_DRAW_AHEAD", "").strip().lower() != "off"
+
+
 def cache_dir() -> Path | None:
     """Where rendered reports are kept between processes (``PINGAN_CACHE_DIR``; ``off``: not
     kept). Default: ``.pingan-cache`` beside the SQLite file (like the secret key), else

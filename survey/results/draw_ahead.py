@@ -30,10 +30,11 @@ from pathlib import Path
 from survey.results.report import (
     DRAWN,
     ReportError,
-    database_owner,
     draw_ahead_folder,
+    open_drawer_lock,
     open_log,
     render_report,
+    waiting_requests,
 )
 
 LOG_LIMIT = 1_000_000
@@ -54,7 +55,7 @@ def _log(folder: Path, line: str) -> None:
 def take_requests(folder: Path) -> list[int]:
     """The waves asked for (their request files removed), in the order asked."""
     found = []
-    for request in folder.glob(f"{database_owner()}-w*"):
+    for request in waiting_requests(folder):
         try:
             stamp = request.stat().st_mtime
             request.unlink()
@@ -117,7 +118,7 @@ def main() -> int:
     folder = draw_ahead_folder()
     if folder is None:
         return 0
-    fd = os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_drawer_lock(folder)
     while True:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another drawer at work: wait, then do what is left
         os.ftruncate(fd, 0)
@@ -130,7 +131,7 @@ def main() -> int:
                     _log(folder, f"waves {requested} failed:\n{traceback.format_exc()}")
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-        if not any(folder.glob(f"{database_owner()}-w*")):
+        if not waiting_requests(folder):
             return 0
 
 

@@ -51,7 +51,13 @@ from typing import TYPE_CHECKING, BinaryIO
 from survey.results.revisions import RevisionInfo, current_correction, revisions_for_wave
 from survey.results.stamps import view_revision
 from survey.results.waves import wave_by_id
-from survey.settings import cache_dir, database_url, installation_timezone, local_time
+from survey.settings import (
+    cache_dir,
+    database_url,
+    draw_ahead_on,
+    installation_timezone,
+    local_time,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -367,10 +373,28 @@ async def _draw(
 def draw_ahead_folder() -> Path | None:
     """Where requests to draw ahead wait (``draw-ahead/`` in the cache folder); None when drawing
     ahead is off (``PINGAN_DRAW_AHEAD=off``) or there is no cache."""
-    if os.environ.get("PINGAN_DRAW_AHEAD", "").strip().lower() == "off":
-        return None
     folder = cache_dir()
-    return None if folder is None else folder / "draw-ahead"
+    return None if folder is None or not draw_ahead_on() else folder / "draw-ahead"
+
+
+def waiting_requests(folder: Path) -> list[Path]:
+    """This database's requests waiting in ``folder`` (files ``<database>-w<wave>``)."""
+    return list(folder.glob(f"{database_owner()}-w*"))
+
+
+def open_drawer_lock(folder: Path) -> int:
+    """A descriptor of this database's drawer lock (``<database>.lock`` in ``folder``), which
+    the drawer holds while it works (``flock``)."""
+    return os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _drawer_idle(folder: Path) -> bool:
+    """Whether no drawer of this database is at work (its lock is free)."""
+    fd = open_drawer_lock(folder)
+    try:
+        return _try_lock(fd)
+    finally:
+        os.close(fd)  # releases it again
 
 
 def draw_ahead(wave_id: int) -> None:
@@ -392,12 +416,7 @@ def draw_ahead(wave_id: int) -> None:
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         (folder / f"{database_owner()}-w{int(wave_id)}").touch()
-        fd = os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            idle = _try_lock(fd)  # no drawer at work: start one (else the working one sees it)
-        finally:
-            os.close(fd)
-        if not idle:
+        if not _drawer_idle(folder):  # a drawer at work sees the request; else start one
             return
         with open_log(folder.parent) as log:
             drawer = subprocess.Popen(
@@ -433,13 +452,9 @@ def drawing_ahead() -> bool:
     folder = draw_ahead_folder()
     if folder is None or not folder.is_dir():
         return False
-    if any(folder.glob(f"{database_owner()}-w*")):
+    if waiting_requests(folder):
         return True
     try:
-        fd = os.open(folder / f"{database_owner()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return not _drawer_idle(folder)
     except OSError:
         return False
-    try:
-        return not _try_lock(fd)
-    finally:
-        os.close(fd)
