@@ -43,10 +43,10 @@ def migration_file_ids(folder: str, app_name: str) -> set[str] | None:
     ``__init__.py``), read from their names without importing them; None when a name does not
     follow Piccolo's ``{app}_{ID}.py`` (then only importing the file tells its ID)."""
     ids = set()
+    prefix = f"{app_name}_"
     for name in os.listdir(folder):
         if name == "__init__.py" or not name.endswith(".py"):
             continue
-        prefix = f"{app_name}_"
         found = _FILE_ID.fullmatch(name[len(prefix) :]) if name.startswith(prefix) else None
         if found is None:
             return None
